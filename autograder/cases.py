@@ -1,0 +1,113 @@
+"""Hidden test cases: seeded draws, each verified before use.
+
+A case for the network is used only if the reference can certify it: no ReLU changes sign
+within the step (the cost is smooth there), no saturated sigmoid (the log stays accurate), and
+the reference's own analytic gradient clears the threshold by 100x at the chosen step.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import reference as R
+
+#: Candidate reference steps; each case takes the one where float64 error is smallest.
+EPSILON_CANDIDATES = (1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
+#: A case is certified only if a correct backward pass clears the threshold by this factor.
+SAFETY_MARGIN = 100.0
+#: |Z3| above this makes 1 - sigmoid(Z3) lose too many digits for a trustworthy log.
+MAX_LOGIT = 12.0
+
+
+@dataclass
+class NetworkCase:
+    """Inputs of one network check, plus what the reference knows about them."""
+    name: str
+    X: np.ndarray
+    Y: np.ndarray
+    parameters: dict
+    epsilon: float = R.REFERENCE_EPSILON
+    reference_difference: float = float("nan")
+    notes: dict = field(default_factory=dict)
+
+    def copy_parameters(self) -> dict:
+        return {k: v.copy() for k, v in self.parameters.items()}
+
+
+def classic_case() -> NetworkCase:
+    """The classic assignment's test case: seed 1, four features, three examples."""
+    rng = np.random.RandomState(1)
+    X = rng.randn(4, 3)
+    Y = np.array([[1.0, 1.0, 0.0]])
+    parameters = {k: rng.randn(*R.PARAM_SHAPES[k]) for k in R.PARAM_KEYS}
+    return NetworkCase("classic (4 features, m=3)", X, Y, parameters)
+
+
+def random_case(seed: int, m: int, scale: float = 1.0) -> NetworkCase:
+    """A fresh draw: X ~ N(0, 1) with m examples, Y in {0, 1}, weights ~ scale * N(0, 1)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((4, m))
+    Y = rng.integers(0, 2, size=(1, m)).astype(np.float64)
+    parameters = {k: scale * rng.standard_normal(R.PARAM_SHAPES[k]) for k in R.PARAM_KEYS}
+    return NetworkCase(f"random draw (m={m}, seed {seed})", X, Y, parameters)
+
+
+def activation_pattern(X, thetas):
+    """Signs of Z1 and Z2 for each column of thetas, to see whether a step crosses a kink."""
+    k = thetas.shape[1]
+    blocks, start = {}, 0
+    for key, (rows, cols) in R.PARAM_SHAPES.items():
+        blocks[key] = thetas[start:start + rows * cols].T.reshape(k, rows, cols)
+        start += rows * cols
+    Z1 = blocks["W1"] @ X + blocks["b1"]
+    Z2 = blocks["W2"] @ R.relu(Z1) + blocks["b2"]
+    return np.concatenate([(Z1 > 0).reshape(k, -1), (Z2 > 0).reshape(k, -1)], axis=1)
+
+
+def certify(case: NetworkCase, epsilons=EPSILON_CANDIDATES, threshold=R.THRESHOLD) -> NetworkCase | None:
+    """Pick the best step for this case, or None when the case cannot be trusted."""
+    _, cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
+    if np.max(np.abs(cache[8])) > MAX_LOGIT:
+        return None
+    grad = R.gradients_to_vector(R.backward_propagation_n(case.X, case.Y, cache))
+    theta, _ = R.dictionary_to_vector(case.parameters)
+    best = None
+    for eps in epsilons:
+        steps = eps * np.eye(R.N_PARAMS)
+        patterns = activation_pattern(case.X, np.hstack([theta, theta + steps, theta - steps]))
+        if not (patterns == patterns[0]).all():
+            continue
+        diff = R.relative_difference(grad, R.numerical_gradient_n(case.X, case.Y, case.parameters, eps))
+        if best is None or diff < best[1]:
+            best = (eps, diff)
+    if best is None or best[1] * SAFETY_MARGIN > threshold:
+        return None
+    case.epsilon, case.reference_difference = best
+    return case
+
+
+@functools.lru_cache(maxsize=1)
+def network_cases(epsilons=EPSILON_CANDIDATES, threshold=R.THRESHOLD) -> tuple[NetworkCase, ...]:
+    """The certified hidden cases for the network: the classic one and draws of other sizes."""
+    wanted = [(101, 1), (202, 5), (303, 8), (404, 16)]
+    cases = [certify(classic_case(), epsilons, threshold)]
+    for seed, m in wanted:
+        for attempt in range(50):
+            case = certify(random_case(seed + 1000 * attempt, m), epsilons, threshold)
+            if case is not None:
+                cases.append(case)
+                break
+    if any(c is None for c in cases):
+        raise RuntimeError("a hidden network case could not be certified")
+    return tuple(cases)
+
+
+def classic_buggy_gradients(case: NetworkCase) -> dict:
+    """The classic assignment's planted bugs: dW2 doubled and db1 times four."""
+    _, cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
+    gradients = R.backward_propagation_n(case.X, case.Y, cache)
+    gradients["dW2"] = gradients["dW2"] * 2
+    gradients["db1"] = gradients["db1"] * 4
+    return gradients

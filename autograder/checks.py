@@ -1,0 +1,371 @@
+"""The hidden checks: one function per exercise, judging a student's function through a Subject.
+
+The same checks run in the notebook's hidden test cells (for students' and plain nbgrader's
+sake) and in the trusted judge, which is what the grade comes from. A check returns a Result;
+it never trusts anything from the Subject but plain numbers and arrays.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import cases as C
+from . import dependencies as D
+from . import reference as R
+from .mistakes import recognise
+from .subject import StudentError, Subject
+
+# Correct float64 code that orders its operations differently agrees to ~1e-15; every real bug
+# we know of is off by more than 1e-6. 1e-9 sits safely between the two.
+VALUE_RTOL, VALUE_ATOL = 1e-9, 1e-12
+# A checker's result against the reference checker at the same step: a different but correct
+# order of operations moves it by far less than 1e-4 relative, any mistake in the formula by more.
+CHECKER_RTOL, CHECKER_ATOL = 1e-4, 1e-13
+
+REFERENCE_DEPS_N = {
+    "dictionary_to_vector": "reference.dictionary_to_vector",
+    "vector_to_dictionary": "reference.vector_to_dictionary",
+    "gradients_to_vector": "reference.gradients_to_vector",
+}
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """The course's threshold and reference steps (from the assignment manifest)."""
+    threshold: float = R.THRESHOLD
+    epsilons: tuple = C.EPSILON_CANDIDATES
+
+    def cases(self):
+        return C.network_cases(tuple(self.epsilons), self.threshold)
+
+
+class Failed(Exception):
+    """A check found a wrong answer; the message is for the student."""
+
+
+@dataclass
+class Result:
+    function: str
+    status: str  # passed, failed, error or timeout
+    message: str
+    measured: dict = field(default_factory=dict)
+
+    @property
+    def exercise(self) -> str:
+        return "test_" + self.function
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def fmt(value) -> str:
+    if isinstance(value, np.ndarray):
+        if value.size <= 6:
+            return np.array2string(value.ravel(), precision=6, separator=", ")
+        return f"array of shape {value.shape}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value)
+
+
+def as_array(value, what: str) -> np.ndarray:
+    if isinstance(value, (bool, str)) or value is None or isinstance(value, (list, tuple, dict)):
+        raise Failed(f"{what} should be a number or a numpy array, but it is {type(value).__name__}")
+    return np.asarray(value, dtype=np.float64)
+
+
+def as_float(value, what: str) -> float:
+    array = as_array(value, what)
+    if array.size != 1:
+        raise Failed(f"{what} should be a single number, but it has shape {array.shape}")
+    return float(array.ravel()[0])
+
+
+def same_values(got, expected, what: str, rtol=VALUE_RTOL, atol=VALUE_ATOL) -> None:
+    """Fail unless got has expected's shape and values (shape (n,) never passes for (n, 1))."""
+    got_array = as_array(got, what)
+    expected = np.asarray(expected, dtype=np.float64)
+    if got_array.shape != expected.shape and not (got_array.size == expected.size == 1):
+        raise Failed(f"{what} has shape {got_array.shape}, expected {expected.shape}")
+    if not np.all(np.isfinite(got_array)):
+        raise Failed(f"{what} contains nan or inf")
+    close = np.isclose(got_array.reshape(expected.shape), expected, rtol=rtol, atol=atol)
+    if not close.all():
+        worst = np.unravel_index(np.argmax(np.abs(got_array.reshape(expected.shape) - expected)), expected.shape)
+        raise Failed(f"{what} is wrong at index {tuple(int(i) for i in worst)}: "
+                     f"got {got_array.reshape(expected.shape)[worst]:.10g}, expected {expected[worst]:.10g}")
+
+
+# ---- 1-D model -----------------------------------------------------------------------------
+
+SCALAR_CASES = [(2.0, 4.0), (-3.5, 0.25), (1e3, -2e-3), (0.0, 7.0), (0.7, -1.5)]
+ARRAY_CASE = (np.array([1.0, -2.0, 3.5]), 0.5)
+
+
+def check_forward_propagation(subject: Subject, tol: Tolerances) -> dict:
+    for x, theta in SCALAR_CASES + [ARRAY_CASE]:
+        got = subject.call("forward_propagation", (x, theta))
+        same_values(got, R.forward_propagation(x, theta), f"J for x={fmt(x)}, theta={fmt(theta)}")
+    return {}
+
+
+def check_backward_propagation(subject: Subject, tol: Tolerances) -> dict:
+    for x, theta in SCALAR_CASES + [ARRAY_CASE]:
+        got = subject.call("backward_propagation", (x, theta))
+        same_values(got, R.backward_propagation(x, theta), f"dtheta for x={fmt(x)}, theta={fmt(theta)}")
+    return {}
+
+
+# (label, x, theta, epsilon, deps): linear J at the classic point, then a cubic J whose
+# two-sided and one-sided differences disagree, then a backward pass with a known error.
+GRADIENT_CHECK_CASES = [
+    ("J = theta * x at x=2, theta=4", 2.0, 4.0, 1e-7, ("reference.forward_propagation", "reference.backward_propagation")),
+    ("J = x * theta^3 at x=1, theta=1", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward")),
+    ("J = x * theta^3 at x=0.7, theta=-1.5", 0.7, -1.5, 1e-3, ("cubic.forward", "cubic.backward")),
+    ("J = x * theta^3 with dtheta twice too large", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward_doubled")),
+]
+
+
+def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
+    measured = {}
+    for label, x, theta, eps, (fwd, bwd) in GRADIENT_CHECK_CASES:
+        deps = {"forward_propagation": fwd, "backward_propagation": bwd}
+        forward, backward = D.resolve(fwd), D.resolve(bwd)
+        expected = R.gradient_check(x, theta, eps, forward=forward, backward=backward)
+        got = as_float(subject.call("gradient_check", (x, theta, eps), deps), f"the difference for {label}")
+        measured[label] = expected
+        if not np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
+            hint = recognise(got, expected, lambda t: forward(x, float(t.ravel()[0])),
+                             np.array([backward(x, theta)]), np.array([theta]), eps,
+                             mistakes=("one_sided", "plus_for_minus", "eps_not_2eps", "squared_norms", "no_denominator"))
+            raise Failed(f"for {label}, epsilon={eps:g}: returned {got:.6g}, expected {expected:.6g}"
+                         + (f". It looks like {hint}." if hint else
+                            ". Check gradapprox = (J(θ+ε) − J(θ−ε)) / (2ε) and the relative norm."))
+    return measured
+
+
+# ---- conversions between dictionaries and vectors -----------------------------------------
+
+def random_parameters(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(R.PARAM_SHAPES[k]) for k in R.PARAM_KEYS}
+
+
+def locate_blocks(got: np.ndarray, parameters: dict, prefix: str = "") -> str:
+    """Say which blocks sit where they should, to explain a wrongly ordered vector."""
+    flat, notes, start = got.ravel(), [], 0
+    for key, shape in R.PARAM_SHAPES.items():
+        size = shape[0] * shape[1]
+        want = parameters[prefix + key]
+        chunk = flat[start:start + size]
+        if chunk.size == size and np.allclose(chunk, want.reshape(-1)):
+            pass
+        elif chunk.size == size and np.allclose(chunk, want.reshape(-1, order="F")):
+            notes.append(f"{prefix + key} is flattened column by column; use reshape(-1, 1)")
+        else:
+            notes.append(f"rows {start}-{start + size - 1} should hold {prefix + key}")
+        start += size
+    order = ", ".join(prefix + k for k in R.PARAM_KEYS)
+    return "; ".join(notes) + f" (order: {order})" if notes else ""
+
+
+def check_dictionary_to_vector(subject: Subject, tol: Tolerances) -> dict:
+    for seed in (7, 8):
+        parameters = random_parameters(seed)
+        got = subject.call("dictionary_to_vector", ({k: v.copy() for k, v in parameters.items()},))
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Failed("dictionary_to_vector should return a pair (theta, keys)")
+        theta = as_array(got[0], "theta")
+        expected, _ = R.dictionary_to_vector(parameters)
+        if theta.shape == expected.shape and not np.allclose(theta, expected, rtol=VALUE_RTOL, atol=VALUE_ATOL):
+            raise Failed("theta is in the wrong order: " + locate_blocks(theta, parameters))
+        same_values(theta, expected, "theta")
+    return {}
+
+
+def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
+    for seed in (9, 10):
+        theta = np.random.default_rng(seed).standard_normal((R.N_PARAMS, 1))
+        got = subject.call("vector_to_dictionary", (theta.copy(),))
+        if not isinstance(got, dict):
+            raise Failed("vector_to_dictionary should return a dict of parameters")
+        expected = R.vector_to_dictionary(theta)
+        for key, want in expected.items():
+            if key not in got:
+                raise Failed(f"the dict has no key {key!r} (keys: {', '.join(map(repr, got))})")
+            same_values(got[key], want, key)
+    return {}
+
+
+def check_gradients_to_vector(subject: Subject, tol: Tolerances) -> dict:
+    for seed in (11, 12):
+        rng = np.random.default_rng(seed)
+        gradients = {"d" + k: rng.standard_normal(s) for k, s in R.PARAM_SHAPES.items()}
+        # Extra entries as backward_propagation_n returns them, in an unhelpful order.
+        extras = {"dZ3": rng.standard_normal((1, 3)), "dA2": rng.standard_normal((3, 3)),
+                  "dZ1": rng.standard_normal((5, 3)), "dA1": rng.standard_normal((5, 3))}
+        mixed = dict(sorted({**gradients, **extras}.items(), key=lambda kv: kv[0][::-1]))
+        got = as_array(subject.call("gradients_to_vector", (mixed,)), "the gradient vector")
+        expected = R.gradients_to_vector(gradients)
+        if got.shape == expected.shape and not np.allclose(got, expected):
+            raise Failed("the gradient vector is in the wrong order: " + locate_blocks(got, gradients, "d"))
+        same_values(got, expected, "the gradient vector")
+    return {}
+
+
+# ---- the network ---------------------------------------------------------------------------
+
+CACHE_NAMES = ("Z1", "A1", "W1", "b1", "Z2", "A2", "W2", "b2", "Z3", "A3", "W3", "b3")
+
+
+def check_forward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
+    for case in tol.cases():
+        got = subject.call("forward_propagation_n", (case.X.copy(), case.Y.copy(), case.copy_parameters()))
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Failed("forward_propagation_n should return a pair (cost, cache)")
+        cost, cache = got
+        expected_cost, expected_cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
+        if not isinstance(cache, (tuple, list)) or len(cache) != 12:
+            raise Failed("cache should be the 12-tuple (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)")
+        for name, got_entry, want in zip(CACHE_NAMES, cache, expected_cache):
+            same_values(got_entry, want, f"{name} in the cache (case {case.name})")
+        got_cost = as_float(cost, "the cost")
+        if not np.isclose(got_cost, expected_cost, rtol=VALUE_RTOL, atol=VALUE_ATOL):
+            m = case.X.shape[1]
+            hint = ""
+            if np.isclose(got_cost * m, expected_cost):
+                hint = " It looks like the sum is not divided by m (the number of examples)."
+            elif np.isclose(-got_cost, expected_cost):
+                hint = " The sign is flipped: cross-entropy is −(Y log A3 + (1−Y) log(1−A3))."
+            raise Failed(f"the cost for case {case.name} is {got_cost:.10g}, expected {expected_cost:.10g}.{hint}")
+    return {}
+
+
+def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = R.THRESHOLD) -> str:
+    """Which parameter blocks disagree with the numerical gradient, and the worst component."""
+    blocks = R.block_differences(grad, approx)
+    bad = {k: v for k, v in blocks.items() if v >= threshold}
+    good = [k for k in blocks if k not in bad]
+    parts = [f"{k}: relative difference {v:.2g}" for k, v in sorted(bad.items(), key=lambda kv: -kv[1])]
+    text = "; ".join(parts)
+    if good:
+        text += " — " + ", ".join(good) + " agree"
+    worst = int(np.argmax(np.abs(grad - approx).ravel()))
+    block, start = None, 0
+    for key, (rows, cols) in R.PARAM_SHAPES.items():
+        if worst < start + rows * cols:
+            r, c = divmod(worst - start, cols)
+            block = f"d{key}[{r}, {c}]"
+            break
+        start += rows * cols
+    text += f". Worst component {block}: yours {grad.ravel()[worst]:.6g}, numerical {approx.ravel()[worst]:.6g}"
+    ratios, start = {}, 0
+    for key, (rows, cols) in R.PARAM_SHAPES.items():
+        g, a = grad.ravel()[start:start + rows * cols], approx.ravel()[start:start + rows * cols]
+        start += rows * cols
+        if "d" + key in bad and np.dot(a, a) > 0:
+            ratio = float(np.dot(g, a) / np.dot(a, a))
+            if round(ratio) not in (0, 1) and np.allclose(g, round(ratio) * a, rtol=1e-5, atol=1e-9):
+                ratios["d" + key] = int(round(ratio))
+    for key, ratio in ratios.items():
+        text += f". {key} is exactly {ratio} × the numerical gradient: look for a stray factor"
+    return text
+
+
+def check_backward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
+    measured = {}
+    for case in tol.cases():
+        _, cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
+        got = subject.call("backward_propagation_n", (case.X.copy(), case.Y.copy(), tuple(a.copy() for a in cache)))
+        if not isinstance(got, dict):
+            raise Failed("backward_propagation_n should return a dict of gradients")
+        missing = [k for k in R.GRAD_KEYS if k not in got]
+        if missing:
+            raise Failed(f"the gradients dict has no {', '.join(missing)}")
+        for key in R.GRAD_KEYS:
+            shape = R.PARAM_SHAPES[key[1:]]
+            entry = as_array(got[key], key)
+            if entry.shape != shape:
+                raise Failed(f"{key} has shape {entry.shape}, expected {shape} (the shape of {key[1:]})")
+            if not np.all(np.isfinite(entry)):
+                raise Failed(f"{key} contains nan or inf (case {case.name})")
+        grad = R.gradients_to_vector(got)
+        approx = R.numerical_gradient_n(case.X, case.Y, case.parameters, case.epsilon)
+        difference = R.relative_difference(grad, approx)
+        measured[case.name] = difference
+        if not difference < tol.threshold:
+            raise Failed(f"the gradient check fails on case {case.name}: difference {difference:.3g} "
+                         f"(must be below {tol.threshold:g}). {localise(grad, approx, tol.threshold)}.")
+    return measured
+
+
+def _checker_cases(tol: Tolerances):
+    """(label, case, gradients, epsilon, forward dependency) for gradient_check_n."""
+    classic = C.classic_case()
+    _, cache = R.forward_propagation_n(classic.X, classic.Y, classic.parameters)
+    network = tol.cases()
+    smooth_params = random_parameters(21)
+    smooth_bad = D.smooth_gradients(smooth_params)
+    smooth_bad["dW3"] = smooth_bad["dW3"] + 0.5
+    drawn = network[3]
+    _, drawn_cache = R.forward_propagation_n(drawn.X, drawn.Y, drawn.parameters)
+    drawn_bad = R.backward_propagation_n(drawn.X, drawn.Y, drawn_cache)
+    drawn_bad["db2"] = -drawn_bad["db2"]
+    return [
+        ("the classic case with correct gradients", classic,
+         R.backward_propagation_n(classic.X, classic.Y, cache), 1e-7, "reference.forward_propagation_n"),
+        ("the classic case with dW2 doubled and db1 times 4", classic,
+         C.classic_buggy_gradients(classic), 1e-7, "reference.forward_propagation_n"),
+        ("a smooth non-linear cost with its exact gradient", C.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
+         D.smooth_gradients(smooth_params), 1e-3, "smooth.forward_n"),
+        ("a smooth non-linear cost with dW3 off by 0.5", C.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
+         smooth_bad, 1e-3, "smooth.forward_n"),
+        (f"{drawn.name} with db2 of the wrong sign", drawn, drawn_bad, 1e-5, "reference.forward_propagation_n"),
+    ]
+
+
+def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
+    measured = {}
+    for label, case, gradients, eps, forward_spec in _checker_cases(tol):
+        forward = D.resolve(forward_spec)
+        deps = {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec}
+        expected = R.gradient_check_n(case.parameters, gradients, case.X, case.Y, eps, forward=forward)
+        args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
+        got = as_float(subject.call("gradient_check_n", args, deps), f"the difference for {label}")
+        measured[label] = expected
+        if not np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
+            theta, _ = R.dictionary_to_vector(case.parameters)
+            cost = lambda t: float(forward(case.X, case.Y, R.vector_to_dictionary(t))[0])
+            hint = recognise(got, expected, cost, R.gradients_to_vector(gradients), theta, eps)
+            raise Failed(f"for {label} (epsilon={eps:g}): returned {got:.6g}, expected {expected:.6g}"
+                         + (f". It looks like {hint}." if hint else
+                            ". Check the loop over the parameters, gradapprox and the relative norm."))
+    return measured
+
+
+CHECKS: dict[str, Callable[[Subject, Tolerances], dict]] = {
+    "forward_propagation": check_forward_propagation,
+    "backward_propagation": check_backward_propagation,
+    "gradient_check": check_gradient_check,
+    "dictionary_to_vector": check_dictionary_to_vector,
+    "vector_to_dictionary": check_vector_to_dictionary,
+    "gradients_to_vector": check_gradients_to_vector,
+    "forward_propagation_n": check_forward_propagation_n,
+    "backward_propagation_n": check_backward_propagation_n,
+    "gradient_check_n": check_gradient_check_n,
+}
+
+
+def run_check(function: str, subject: Subject, tol: Tolerances | None = None) -> Result:
+    """Run one exercise's check and turn every outcome into a Result."""
+    try:
+        measured = CHECKS[function](subject, tol or Tolerances())
+    except Failed as failure:
+        return Result(function, "failed", str(failure))
+    except StudentError as err:
+        return Result(function, err.status, f"{function} raised an error: {err.message}"
+                      if err.status == "error" else err.message)
+    return Result(function, "passed", f"{function} passed all hidden checks", measured)

@@ -1,0 +1,39 @@
+"""Regenerate release/<assignment>/ from source/<assignment>/ with nbgrader generate_assignment."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+class ReleaseError(Exception):
+    """nbgrader could not generate the release; the message carries its log."""
+
+
+def generate(assignment: str, root: Path, dest: Path | None = None) -> Path:
+    """Run nbgrader generate_assignment for `assignment` of the course at root.
+
+    The gradebook it must write to is a throwaway one, so that releasing never touches a real
+    gradebook. With dest, the release is copied there instead of root/release/<assignment>.
+    """
+    source = root / "source" / assignment
+    if not source.is_dir():
+        raise ReleaseError(f"no source folder {source}; create it with the instructor notebook")
+    with tempfile.TemporaryDirectory(prefix="release-") as tmp:
+        course = Path(tmp)
+        shutil.copytree(source, course / "source" / assignment,
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+               f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{course}/gradebook.db",
+               "--CourseDirectory.db_assignments=[]"]
+        proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True)
+        built = course / "release" / assignment
+        if proc.returncode != 0 or not built.is_dir():
+            raise ReleaseError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stderr[-3000:]}")
+        target = dest or (root / "release" / assignment)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(built, target)
+    return target
