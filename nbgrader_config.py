@@ -5,7 +5,6 @@ c = get_config()  # noqa: F821 (provided by nbgrader)
 
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "gradient-checking"
-c.CourseDirectory.db_assignments = [{"name": "gradient_checking"}]
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 # A notebook that never finishes a cell is stopped; the kit's `autograder grade` adds overall
 # limits from the assignment manifest.

@@ -53,8 +53,12 @@ DEPENDENCIES: dict[str, Callable] = {
 
 
 def resolve(spec: str) -> Callable:
-    """The function a dependency name stands for."""
+    """The function a dependency name stands for ("lab.*" names live in lab_dependencies)."""
+    table = DEPENDENCIES
+    if spec.startswith("lab."):
+        from .lab_dependencies import LAB_DEPENDENCIES
+        table = LAB_DEPENDENCIES
     try:
-        return DEPENDENCIES[spec]
+        return table[spec]
     except KeyError:
         raise KeyError(f"unknown dependency {spec!r}") from None

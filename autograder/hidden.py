@@ -9,6 +9,7 @@ from __future__ import annotations
 from .checks import Tolerances, run_check
 from .dependencies import resolve
 from .manifest import ManifestError, load
+from .registry import checks_for
 from .subject import InProcessSubject
 
 
@@ -23,7 +24,8 @@ def tolerances_for(assignment: str) -> Tolerances:
 
 def hidden_check(function: str, namespace: dict, assignment: str = "gradient_checking") -> None:
     """Print the verdict of the hidden check; raise AssertionError when it does not pass."""
-    result = run_check(function, InProcessSubject(namespace, resolve), tolerances_for(assignment))
+    result = run_check(function, InProcessSubject(namespace, resolve), tolerances_for(assignment),
+                       checks_for(assignment))
     if not result.passed:
         raise AssertionError(result.message)
     print(f"Hidden tests passed for {function}.")

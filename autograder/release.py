@@ -26,8 +26,7 @@ def generate(assignment: str, root: Path, dest: Path | None = None) -> Path:
         shutil.copytree(source, course / "source" / assignment,
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
         cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
-               f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{course}/gradebook.db",
-               "--CourseDirectory.db_assignments=[]"]
+               f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{course}/gradebook.db"]
         proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True)
         built = course / "release" / assignment
         if proc.returncode != 0 or not built.is_dir():
