@@ -367,6 +367,6 @@ def run_check(function: str, subject: Subject, tol: Tolerances | None = None,
     except Failed as failure:
         return Result(function, "failed", str(failure))
     except StudentError as err:
-        return Result(function, err.status, f"{function} raised an error: {err.message}"
-                      if err.status == "error" else err.message)
+        message = f"{function} raised an error: {err.message}" if err.status == "error" else err.message
+        return Result(function, err.status, message)
     return Result(function, "passed", f"{function} passed all hidden checks", measured)

@@ -107,11 +107,14 @@ class InProcessSubject:
     def call(self, function, args, deps=None):
         target = self.namespace.get(function)
         if not callable(target):
-            raise StudentError(f"`{function}` is not defined; run the cell that defines it")
+            raise StudentError(f"`{function}` is not defined in the notebook", "missing")
         replacements = {name: self.resolve(spec) for name, spec in (deps or {}).items()}
         with swapped(self.namespace, replacements), quiet():
             try:
                 result = target(*args)
+            except NotImplementedError:
+                raise StudentError(f"`{function}` is not implemented yet (it raises NotImplementedError)",
+                                   "missing") from None
             except Exception as exc:  # the student's exception is the verdict, not ours
                 raise StudentError(describe_exception(exc)) from None
         return to_plain(result)

@@ -1,0 +1,252 @@
+"""The trusted side of the judge: runs a notebook's checks against code in a limited child.
+
+`judge_notebook` loads the student's code cells into a fresh child process, then runs every
+exercise's hidden check through a RemoteSubject: the check's inputs go to the child, plain
+results come back and are compared here. A child that crashes, loops or exits costs only the
+exercise it was working on; the next exercise gets a fresh child.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from ..checks import Result, Tolerances, run_check
+from ..dependencies import resolve
+from ..registry import checks_for
+from ..subject import StudentError
+from . import codec
+from .sandbox import Limits, Scratch, apply_limits, clean_env, python_command
+
+_HERE = Path(__file__).parent
+#: The child's program: the codec, then the child loop, run as one script with nothing to import.
+CHILD_SOURCE = (_HERE / "codec.py").read_text() + "\n" + (_HERE / "child.py").read_text()
+#: One call of a student function may take at most this long (the classic checks take < 1 s).
+CALL_SECONDS = 30.0
+
+
+class ChildGone(Exception):
+    """The child exited, was killed, or broke the protocol."""
+
+    def __init__(self, message: str, status: str = "error"):
+        super().__init__(message)
+        self.status = status
+
+
+def code_cells(nb) -> list[tuple[int, str]]:
+    """The cells to load: every code cell but the autograded test cells (those are the kit's)."""
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            continue
+        cells.append((index, cell.source))
+    return cells
+
+
+def _describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "it stopped answering"
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        reasons = {"SIGXCPU": "it used up its CPU time", "SIGKILL": "it was killed (time or memory limit)",
+                   "SIGSEGV": "it crashed (segmentation fault)", "SIGXFSZ": "it wrote a file over the size limit"}
+        return reasons.get(name, f"it was ended by {name}")
+    return f"it exited with status {returncode} (sys.exit or os._exit in the notebook?)"
+
+
+class Child:
+    """One limited child process holding the student's namespace."""
+
+    def __init__(self, cells, scratch: Path, limits: Limits, deadline: float):
+        self.limits, self.deadline = limits, deadline
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        self.stdout = open(scratch / "stdout.txt", "ab")
+        self.proc = subprocess.Popen(
+            python_command("-c", CHILD_SOURCE, str(req_r), str(rep_w)),
+            cwd=scratch, env=clean_env(scratch), stdin=subprocess.DEVNULL, stdout=self.stdout,
+            stderr=subprocess.STDOUT, pass_fds=(req_r, rep_w), preexec_fn=apply_limits(limits))
+        os.close(req_r)
+        os.close(rep_w)
+        self.req_w, self.rep_r = req_w, rep_r
+        self.cell_errors: dict[int, str] = {}
+        self.current_cell: int | None = None
+        self.send({"cells": cells})
+
+    # -- framing -------------------------------------------------------------------------------
+    def send(self, message) -> None:
+        data = codec.encode(message)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(self.req_w, view)
+                view = view[n:]
+        except (BrokenPipeError, OSError):
+            raise ChildGone(self._death()) from None
+
+    def _read_exact(self, n: int, until: float) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                raise ChildGone("it did not finish within the time limit", "timeout")
+            ready, _, _ = select.select([self.rep_r], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(self.rep_r, min(n - got, 1 << 20))
+            if not chunk:
+                raise ChildGone(self._death())
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def receive(self, until: float):
+        until = min(until, self.deadline)
+        try:
+            length = codec.frame_length(self._read_exact(codec.HEADER_SIZE, until))
+            return codec.decode(self._read_exact(length, until))
+        except codec.CodecError as exc:
+            raise ChildGone(f"it sent something that is not plain data ({exc})") from None
+
+    def _death(self) -> str:
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        return _describe_exit(code)
+
+    # -- protocol ------------------------------------------------------------------------------
+    def wait_loaded(self) -> None:
+        while True:
+            message = self.receive(time.monotonic() + self.limits.wall_seconds)
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "loading":
+                self.current_cell = message.get("cell")
+            elif kind == "cell_error":
+                self.cell_errors[message.get("cell")] = str(message.get("message"))
+            elif kind == "loaded":
+                self.current_cell = None
+                return
+
+    def call(self, function: str, args: tuple, deps: dict | None) -> object:
+        deps = dict(deps or {})
+        self.send({"type": "call", "function": function, "args": list(args), "deps": deps})
+        until = time.monotonic() + CALL_SECONDS
+        while True:
+            message = self.receive(until)
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "result":
+                return message.get("value")
+            if kind == "error":
+                status = "missing" if message.get("kind") in ("undefined", "not_implemented") else "error"
+                raise StudentError(str(message.get("message")), status)
+            if kind == "dep":
+                self._answer_dependency(message, deps)
+            else:
+                raise ChildGone("it broke the judge's protocol")
+
+    def _answer_dependency(self, message: dict, deps: dict) -> None:
+        name = message.get("name")
+        if name not in deps:
+            self.send({"type": "dep_error", "message": f"{name} is not available here"})
+            return
+        try:
+            value = resolve(deps[name])(*message.get("args", []))
+            self.send({"type": "dep_result", "value": value})
+        except ChildGone:
+            raise
+        except Exception as exc:  # the student's arguments made the trusted function fail
+            self.send({"type": "dep_error", "message": f"{type(exc).__name__}: {exc}"})
+
+    def close(self) -> None:
+        for fd in (self.req_w, self.rep_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+        self.proc.wait()
+        self.stdout.close()
+
+
+class RemoteSubject:
+    """A Subject whose functions live in a child; a fresh child replaces one that died."""
+
+    def __init__(self, cells, scratch: Path, limits: Limits):
+        self.cells, self.scratch, self.limits = list(cells), scratch, limits
+        self.deadline = time.monotonic() + limits.wall_seconds
+        self.skipped: dict[int, str] = {}   # cells that killed or hung a child while loading
+        self.cell_errors: dict[int, str] = {}
+        self.child: Child | None = None
+
+    def _start(self) -> Child:
+        for _ in range(len(self.cells) + 1):
+            cells = [(i, s) for i, s in self.cells if i not in self.skipped]
+            child = Child(cells, self.scratch, self.limits, self.deadline)
+            try:
+                child.wait_loaded()
+                self.cell_errors.update(child.cell_errors)
+                return child
+            except ChildGone as gone:
+                culprit = child.current_cell
+                child.close()
+                if culprit is None or time.monotonic() >= self.deadline:
+                    raise
+                self.skipped[culprit] = str(gone)
+        raise ChildGone("the notebook's code could not be loaded")
+
+    def call(self, function, args, deps=None):
+        if time.monotonic() >= self.deadline:
+            raise StudentError("the submission used up its time limit before this exercise", "timeout")
+        try:
+            if self.child is None:
+                self.child = self._start()
+            return self.child.call(function, args, deps)
+        except ChildGone as gone:
+            if self.child is not None:
+                self.child.close()
+                self.child = None
+            raise StudentError(f"{function} could not be judged: {gone}", gone.status) from None
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.close()
+            self.child = None
+
+
+@dataclass
+class Judgement:
+    """Everything the judge decided about one notebook."""
+    results: list[Result]
+    cell_errors: dict[int, str] = field(default_factory=dict)
+    skipped_cells: dict[int, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
+                   tolerances: Tolerances | None = None, functions: list[str] | None = None) -> Judgement:
+    """Judge every exercise of a notebook (a NotebookNode or a path) in a limited child."""
+    if not isinstance(nb, nbformat.NotebookNode):
+        nb = nbformat.read(str(nb), as_version=4)
+    table = checks_for(assignment)
+    started = time.monotonic()
+    with Scratch(helpers) as scratch:
+        subject = RemoteSubject(code_cells(nb), scratch.path, limits)
+        try:
+            results = [run_check(fn, subject, tolerances, table) for fn in (functions or list(table))]
+        finally:
+            subject.close()
+    return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started)
