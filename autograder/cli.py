@@ -35,5 +35,69 @@ def release(assignment):
         click.echo(f"released {name} -> {target.relative_to(root)}")
 
 
+def _limits(manifest, time_limit, memory_mb):
+    from .judge.sandbox import Limits
+    return Limits(wall_seconds=time_limit or manifest.time_seconds, memory_mb=memory_mb or manifest.memory_mb)
+
+
+def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb):
+    from .pipeline.grade import GradingError, grade
+    from .pipeline.intake import IntakeError
+    root = course_root()
+    try:
+        manifest = manifests.load(assignment, root)
+        run = grade(submissions, assignment, out, jobs=jobs, db_url=db,
+                    limits=_limits(manifest, time_limit, memory_mb), root=root)
+    except (manifests.ManifestError, GradingError, IntakeError) as exc:
+        raise click.ClickException(str(exc))
+    click.echo("")
+    click.echo(run.summary())
+    for student, note in sorted(run.notes.items()):
+        click.echo(f"note: {student}: {note}")
+    problems = sorted({r.student_id for r in run.rows if r.status in ("error", "timeout") and r.message})
+    click.echo(f"\nGraded {len({r.student_id for r in run.rows})} submissions in {run.seconds:.1f} s.")
+    click.echo(f"  grades:       {run.grades_csv}")
+    click.echo(f"  by exercise:  {run.exercises_csv}")
+    click.echo(f"  feedback:     {run.out / 'feedback'}/<student>/{assignment}/")
+    click.echo(f"  gradebook:    {db or run.out / 'gradebook.db'}")
+    if problems:
+        click.echo(f"  with errors or timeouts: {', '.join(problems)} (see the message column)")
+    return run
+
+
+@main.command()
+@click.argument("submissions", type=click.Path(path_type=Path))
+@click.option("--assignment", "-a", default="gradient_checking", show_default=True,
+              help="Assignment name (a manifest in assignments/).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("grading-output"), show_default=True,
+              help="Folder for the gradebook, CSVs and feedback (the course root of this run).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Submissions graded in parallel [default: number of cores].")
+@click.option("--db", default=None, help="Gradebook as an SQLAlchemy URL [default: sqlite in --out].")
+@click.option("--time-limit", type=click.FloatRange(min=1), default=None,
+              help="Wall seconds per submission [default: the manifest's].")
+@click.option("--memory-mb", type=click.IntRange(min=64), default=None,
+              help="Memory per submission, MiB [default: the manifest's].")
+def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb):
+    """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files) or a .zip of either."""
+    _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb)
+
+
+@main.command()
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True,
+              help="Where the demo writes its gradebook, CSVs and feedback.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Parallel workers [default: cores].")
+def demo(out, jobs):
+    """Grade the bundled sample submissions end to end (samples/<assignment>/)."""
+    root = course_root()
+    for assignment in manifests.available(root):
+        samples = root / "samples" / assignment
+        if not samples.is_dir():
+            continue
+        click.echo(f"== {assignment}: grading the samples in {samples.relative_to(root)} ==")
+        # The demo's looping sample should not keep a newcomer waiting two minutes.
+        _run_grading(samples, assignment, out / assignment, jobs, None, 10, None)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

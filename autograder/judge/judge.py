@@ -27,8 +27,9 @@ from .sandbox import Limits, Scratch, apply_limits, clean_env, python_command
 _HERE = Path(__file__).parent
 #: The child's program: the codec, then the child loop, run as one script with nothing to import.
 CHILD_SOURCE = (_HERE / "codec.py").read_text() + "\n" + (_HERE / "child.py").read_text()
-#: One call of a student function may take at most this long (the classic checks take < 1 s).
-CALL_SECONDS = 30.0
+#: Share of the submission's wall time that one cell (while loading) or one call may take; a
+#: looping cell or call is then cut off while time remains for the other exercises.
+STEP_SHARE = 0.25
 
 
 class ChildGone(Exception):
@@ -125,12 +126,17 @@ class Child:
         return _describe_exit(code)
 
     # -- protocol ------------------------------------------------------------------------------
+    def step_seconds(self) -> float:
+        return max(2.0, STEP_SHARE * self.limits.wall_seconds)
+
     def wait_loaded(self) -> None:
+        until = time.monotonic() + self.step_seconds()
         while True:
-            message = self.receive(time.monotonic() + self.limits.wall_seconds)
+            message = self.receive(until)
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "loading":
                 self.current_cell = message.get("cell")
+                until = time.monotonic() + self.step_seconds()
             elif kind == "cell_error":
                 self.cell_errors[message.get("cell")] = str(message.get("message"))
             elif kind == "loaded":
@@ -140,7 +146,7 @@ class Child:
     def call(self, function: str, args: tuple, deps: dict | None) -> object:
         deps = dict(deps or {})
         self.send({"type": "call", "function": function, "args": list(args), "deps": deps})
-        until = time.monotonic() + CALL_SECONDS
+        until = time.monotonic() + self.step_seconds()
         while True:
             message = self.receive(until)
             kind = message.get("type") if isinstance(message, dict) else None

@@ -1,0 +1,1 @@
+"""The grading pipeline: intake, nbgrader autograde with the judge, feedback, reports."""

@@ -1,0 +1,57 @@
+"""The nbgrader configuration of a grading run: nbgrader's own steps with the judge among them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, Execute,
+                                    GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
+from traitlets.config import Config
+
+from ..judge.sandbox import Limits
+from .judge_verdicts import JudgeVerdicts
+from .kernel import LimitedKernelManager
+
+COURSE_ID = "gradient-checking"
+
+#: nbgrader's default autograde steps, with the judge right after Execute.
+AUTOGRADE_STEPS = [Execute, JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                   SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+
+
+def sqlite_url(path: Path) -> str:
+    """SQLite gradebook URL with a generous busy timeout, so parallel writers wait, never fail."""
+    return f"sqlite:///{Path(path).resolve()}?timeout=300"
+
+
+def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path | None = None,
+                   submission_sha256: str = "") -> Config:
+    c = Config()
+    c.CourseDirectory.root = str(course)
+    c.CourseDirectory.db_url = db_url
+    c.CourseDirectory.course_id = COURSE_ID
+    c.Autograde.autograde_preprocessors = AUTOGRADE_STEPS
+    c.Execute.timeout = int(limits.wall_seconds)  # per cell; a looping cell is interrupted
+    c.Execute.interrupt_on_timeout = True
+    c.Execute.kernel_manager_class = LimitedKernelManager
+    c.LimitedKernelManager.memory_mb = limits.memory_mb
+    c.LimitedKernelManager.cpu_seconds = 2 * limits.wall_seconds + 30
+    c.JudgeVerdicts.wall_seconds = limits.wall_seconds
+    c.JudgeVerdicts.memory_mb = limits.memory_mb
+    c.JudgeVerdicts.results_directory = str(results_dir or course / "verdicts")
+    c.JudgeVerdicts.submission_sha256 = submission_sha256
+    # Feedback shows the student's code, outputs and the judge's verdicts, never the hidden tests.
+    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    c.LimitOutput.max_lines = 200
+    c.LimitOutput.max_traceback = 50
+    return c
+
+
+def write_course_config(course: Path, db_url: str) -> None:
+    """An nbgrader_config.py in the output folder, so `nbgrader export` etc. work there too."""
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.root = {str(course)!r}\n"
+        f"c.CourseDirectory.db_url = {db_url!r}\n"
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n", encoding="utf-8")

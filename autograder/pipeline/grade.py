@@ -1,0 +1,187 @@
+"""Grade a class: intake, one isolated worker per student in parallel, then CSVs and a summary.
+
+The steps, in order: copy the assignment's source into the output folder (the course root of
+this run) and register it in the gradebook; take in the submissions; grade each student in its
+own worker process (nbgrader autograde with the judge, then feedback); zero-fill whatever could
+not be graded; write grades.csv and grades_by_exercise.csv from the gradebook and the verdicts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+
+from .. import manifest as manifests
+from ..judge.sandbox import Limits
+from . import gradebook, intake, reports
+from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
+
+
+class GradingError(Exception):
+    """The run as a whole cannot proceed; the message says what to fix."""
+
+
+@dataclass
+class WorkerOutcome:
+    student: str
+    ok: bool
+    status: str = "passed"
+    message: str = ""
+    seconds: float = 0.0
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class GradingRun:
+    out: Path
+    rows: list[reports.ExerciseRow]
+    grades_csv: Path
+    exercises_csv: Path
+    seconds: float
+    outcomes: dict[str, WorkerOutcome]
+    notes: dict[str, str]
+
+    def summary(self) -> str:
+        return reports.summary(self.rows)
+
+
+def _prepare_course(out: Path, assignment: str, db_url: str, root: Path) -> dict[str, float]:
+    """Copy source/<assignment> into out, register it in the gradebook; {grade cell: points}."""
+    source = root / "source" / assignment
+    if not source.is_dir():
+        raise GradingError(f"no source folder {source} for assignment {assignment!r}")
+    target = out / "source" / assignment
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    gradebook.prepare(db_url)
+    write_course_config(out, db_url)
+    config = grading_config(out, db_url, Limits())
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    result = api.generate_assignment(assignment, force=True, create=True)
+    if not result.get("success"):
+        raise GradingError(f"nbgrader generate_assignment {assignment} failed:\n{result.get('error') or result.get('log')}")
+    cells = {}
+    with Gradebook(db_url, COURSE_ID) as gb:
+        for notebook in gb.find_assignment(assignment).notebooks:
+            for cell in notebook.grade_cells:
+                cells[cell.name] = float(cell.max_score)
+    return cells
+
+
+def _previous_verdict(out: Path, assignment: str, student: str, sha256: str) -> dict | None:
+    """The verdict record of an earlier run on the very same file, if complete (for resuming)."""
+    record = out / "verdicts" / student / f"{assignment}.json"
+    feedback = out / "feedback" / student / assignment
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("submission_sha256") == sha256 and data.get("complete") and feedback.is_dir():
+        return data
+    return None
+
+
+def _run_worker(out: Path, assignment: str, student: str, db_url: str, limits: Limits, sha256: str) -> WorkerOutcome:
+    """Grade one student in its own process, with an overall time limit."""
+    record = out / "verdicts" / student / f"{assignment}.json"
+    record.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "autograder.pipeline.worker", "--course", str(out), "--assignment", assignment,
+           "--student", student, "--db", db_url, "--seconds", str(limits.wall_seconds),
+           "--memory-mb", str(limits.memory_mb), "--sha256", sha256]
+    budget = 3 * limits.wall_seconds + 120  # kernel and judge each get wall_seconds, plus nbgrader's own work
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return WorkerOutcome(student, False, "timeout", f"grading did not finish within {budget:.0f} s",
+                             time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    outcome = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("WORKER-RESULT "):
+            outcome = json.loads(line[len("WORKER-RESULT "):])
+    if proc.returncode == 0 and outcome.get("ok") and record.is_file():
+        data = json.loads(record.read_text(encoding="utf-8"))
+        data["complete"] = True
+        record.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        return WorkerOutcome(student, True, seconds=elapsed, stats=outcome)
+    detail = outcome.get("error") or proc.stderr.strip().splitlines()[-1:] or ["no output"]
+    detail = detail if isinstance(detail, str) else detail[0]
+    return WorkerOutcome(student, False, "error", f"nbgrader could not grade this submission "
+                         f"({outcome.get('stage', 'worker')}): {detail.strip()[-400:]}", elapsed)
+
+
+def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
+          limits: Limits | None = None, progress: bool = True, root: Path | None = None) -> GradingRun:
+    """Grade every submission of `assignment` found in `submissions`; outputs go to `out`."""
+    started = time.monotonic()
+    root = root or manifests.course_root()
+    manifest = manifests.load(assignment, root)
+    limits = limits or Limits(wall_seconds=manifest.time_seconds, memory_mb=manifest.memory_mb)
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    db_url = db_url or sqlite_url(out / "gradebook.db")
+    cells = _prepare_course(out, assignment, db_url, root)
+
+    submitted = out / "submitted"
+    if submitted.exists():
+        shutil.rmtree(submitted)
+    taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out)
+
+    todo, outcomes = [], {}
+    for student in sorted(taken.students):
+        if _previous_verdict(out, assignment, student, taken.sha256[student]):
+            outcomes[student] = WorkerOutcome(student, True, message="unchanged since the last run; kept")
+        else:
+            todo.append(student)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+        bar = tqdm(total=len(todo), desc=f"Grading {assignment}", unit="notebook", file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_run_worker, out, assignment, s, db_url, limits, taken.sha256[s]): s for s in todo}
+        for future in as_completed(futures):
+            outcomes[futures[future]] = future.result()
+            if bar:
+                bar.update(1)
+    if bar:
+        bar.close()
+
+    problems = {p.student_id: p for p in taken.problems}
+    for student in sorted(set(problems) | {s for s, o in outcomes.items() if not o.ok}):
+        if student in problems and not intake.STUDENT_ID.match(student):
+            continue  # an id that is not safe as a folder name never reaches the gradebook
+        gradebook.zero_fill(db_url, assignment, student)
+
+    scores = gradebook.scores(db_url, assignment)
+    rows: list[reports.ExerciseRow] = []
+    for student in sorted(set(taken.students) | set(problems)):
+        record = {}
+        path = out / "verdicts" / student / f"{assignment}.json"
+        if student in outcomes and outcomes[student].ok and path.is_file():
+            record = {e["exercise"]: e for e in json.loads(path.read_text(encoding="utf-8"))["exercises"]}
+        for exercise, max_score in sorted(cells.items()):
+            score = scores.get(student, {}).get(exercise, (0.0, max_score))[0]
+            if student in problems:
+                status, message = problems[student].status, problems[student].message
+            elif not outcomes[student].ok:
+                status, message = outcomes[student].status, outcomes[student].message
+            elif exercise in record:
+                status, message = record[exercise]["status"], record[exercise]["message"]
+            else:
+                status, message = ("passed" if score >= max_score else "failed"), "graded by nbgrader"
+            rows.append(reports.ExerciseRow(student, assignment, exercise, score, max_score, status, message))
+    grades_csv, exercises_csv = reports.write_csvs(out, rows)
+    return GradingRun(out, rows, grades_csv, exercises_csv, time.monotonic() - started, outcomes, taken.notes)

@@ -1,0 +1,74 @@
+"""nbgrader preprocessor: replace every judged test cell's outputs with the judge's verdict.
+
+It runs after Execute in `Autograde.autograde_preprocessors`, so SaveAutoGrades, the gradebook,
+`nbgrader generate_feedback` and `nbgrader export` all carry the judge's decision, and nothing
+the student's kernel printed into a test cell can change a grade.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Float, Integer, Unicode
+
+from ..checks import Result
+from ..hidden import tolerances_for
+from ..judge.judge import judge_notebook
+from ..judge.sandbox import Limits
+
+TITLES = {"passed": "Passed", "failed": "Failed", "error": "Error", "timeout": "Timeout", "missing": "Missing"}
+
+
+def verdict_outputs(result: Result) -> list:
+    """The outputs a test cell shows for a verdict: stdout when passed, an error otherwise."""
+    if result.passed:
+        return [new_output("stream", name="stdout", text=f"✓ {result.message}\n")]
+    title = TITLES.get(result.status, result.status.title())
+    return [new_output("error", ename=title, evalue=result.message,
+                       traceback=[f"\x1b[0;31m{title}\x1b[0m: {result.message}"])]
+
+
+class JudgeVerdicts(NbGraderPreprocessor):
+    """Judge the notebook's functions outside the kernel and write the verdicts into test cells."""
+
+    wall_seconds = Float(120.0, help="Wall time the judge may spend on one notebook.").tag(config=True)
+    memory_mb = Integer(1024, help="Memory limit of the judge's child process, in MiB.").tag(config=True)
+    results_directory = Unicode("", help="Folder for <student>/<assignment>.json verdict records.").tag(config=True)
+    submission_sha256 = Unicode("", help="Hash of the submitted file, stored with the verdicts.").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        assignment, student = info["assignment"], info["student"]
+        helpers = Path(resources.get("metadata", {}).get("path") or ".")
+        judgement = judge_notebook(nb, assignment, helpers,
+                                   Limits(wall_seconds=self.wall_seconds, memory_mb=self.memory_mb),
+                                   tolerances_for(assignment))
+        by_exercise = {r.exercise: r for r in judgement.results}
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
+                if grade_id in by_exercise:
+                    cell.outputs = verdict_outputs(by_exercise[grade_id])
+                else:
+                    self.log.warning("test cell %s has no judge check; its kernel output stands", grade_id)
+        if self.results_directory:
+            record = {
+                "student_id": student, "assignment": assignment, "notebook": info.get("notebook"),
+                "submission_sha256": self.submission_sha256, "judge_seconds": round(judgement.seconds, 3),
+                "exercises": [{"exercise": r.exercise, "function": r.function, "status": r.status,
+                               "message": r.message, "measured": r.measured} for r in judgement.results],
+                "cell_errors": {str(k): v for k, v in judgement.cell_errors.items()},
+                "skipped_cells": {str(k): v for k, v in judgement.skipped_cells.items()},
+            }
+            out = Path(self.results_directory) / student / f"{assignment}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(record, indent=1, default=float), encoding="utf-8")
+        return nb, resources
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

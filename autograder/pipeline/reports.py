@@ -1,0 +1,84 @@
+"""The grading run's outputs: grades.csv, grades_by_exercise.csv and the closing summary."""
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status"]
+EXERCISE_COLUMNS = ["student_id", "assignment", "exercise", "score", "max_score", "status", "message"]
+
+
+@dataclass
+class ExerciseRow:
+    student_id: str
+    assignment: str
+    exercise: str
+    score: float
+    max_score: float
+    status: str
+    message: str
+
+
+def overall_status(rows: list[ExerciseRow]) -> str:
+    """passed when every exercise passed, missing when none was attempted, else the worst status."""
+    statuses = {r.status for r in rows}
+    if statuses <= {"passed"}:
+        return "passed"
+    if statuses == {"missing"}:
+        return "missing"
+    for status in ("timeout", "error"):
+        if status in statuses:
+            return status
+    return "failed"
+
+
+def write_csvs(out: Path, rows: list[ExerciseRow]) -> tuple[Path, Path]:
+    rows = sorted(rows, key=lambda r: (r.student_id, r.assignment, r.exercise))
+    by_student: dict[tuple[str, str], list[ExerciseRow]] = {}
+    for row in rows:
+        by_student.setdefault((row.student_id, row.assignment), []).append(row)
+    grades, exercises = out / "grades.csv", out / "grades_by_exercise.csv"
+    with open(grades, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(GRADES_COLUMNS)
+        for (student, assignment), group in sorted(by_student.items()):
+            writer.writerow([student, assignment, f"{sum(r.score for r in group):g}",
+                             f"{sum(r.max_score for r in group):g}", overall_status(group)])
+    with open(exercises, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(EXERCISE_COLUMNS)
+        for r in rows:
+            writer.writerow([r.student_id, r.assignment, r.exercise, f"{r.score:g}", f"{r.max_score:g}",
+                             r.status, r.message])
+    return grades, exercises
+
+
+def summary(rows: list[ExerciseRow]) -> str:
+    """Score distribution and the exercises most often not passed, as a few lines of text."""
+    totals: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        t = totals.setdefault((r.student_id, r.assignment), [0.0, 0.0])
+        t[0] += r.score
+        t[1] += r.max_score
+    lines = []
+    if totals:
+        maximum = max(t[1] for t in totals.values()) or 1.0
+        bins = Counter()
+        for score, max_score in totals.values():
+            share = score / max_score if max_score else 0.0
+            bins[min(int(share * 5), 4) if share < 1 else 5] += 1
+        labels = ["0-19%", "20-39%", "40-59%", "60-79%", "80-99%", "100%"]
+        lines.append(f"Score distribution ({len(totals)} submissions, max {maximum:g} points):")
+        width = max(bins.values())
+        for i, label in enumerate(labels):
+            count = bins.get(i, 0)
+            bar = "█" * round(20 * count / width) if width else ""
+            lines.append(f"  {label:>7} {count:4d} {bar}")
+    failed = Counter(r.exercise for r in rows if r.status != "passed")
+    if failed:
+        lines.append("Exercises most often not passed:")
+        for exercise, count in failed.most_common(5):
+            lines.append(f"  {exercise:<28} {count:4d} of {len(totals)}")
+    return "\n".join(lines)
