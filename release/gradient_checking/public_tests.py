@@ -4,6 +4,10 @@ Run them as often as you like. Each one checks values on a few fixed cases and, 
 is off, tells you what it expected, what your function returned and where to look next.
 Passing them is necessary, not sufficient: hidden tests grade every exercise on other cases.
 """
+import contextlib
+import io
+import warnings
+
 import numpy as np
 
 from gc_utils import gradient_check_n_test_case
@@ -33,6 +37,23 @@ def _close(got, expected, rtol=1e-7, atol=1e-10):
     return got.shape == np.shape(expected) and bool(np.allclose(got, expected, rtol=rtol, atol=atol))
 
 
+@contextlib.contextmanager
+def _quietly():
+    """Run student code with warnings and stderr captured, then show them on stdout.
+
+    nbgrader marks a test cell failed when anything reaches stderr, so a harmless numpy warning
+    from correct code must not get there.
+    """
+    err = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"), \
+            contextlib.redirect_stderr(err):
+        warnings.simplefilter("always")
+        yield
+    notes = [str(w.message) for w in caught] + ([err.getvalue().strip()] if err.getvalue().strip() else [])
+    for note in notes:
+        print(f"(note: your code warned: {note})")
+
+
 class _Swapped:
     """Temporarily replace functions that `function` looks up by name (to test it in isolation)."""
 
@@ -51,7 +72,8 @@ class _Swapped:
 
 def test_forward_propagation(forward_propagation):
     for x, theta in [(2, 4), (-3.0, 0.5), (0.25, -8.0)]:
-        J = forward_propagation(x, theta)
+        with _quietly():
+            J = forward_propagation(x, theta)
         if not _close(J, x * theta):
             _fail(f"forward_propagation({x}, {theta}) is wrong.", x * theta, J,
                   "J is the linear function theta * x.")
@@ -60,7 +82,8 @@ def test_forward_propagation(forward_propagation):
 
 def test_backward_propagation(backward_propagation):
     for x, theta in [(2, 4), (-3.0, 0.5), (0.25, -8.0)]:
-        dtheta = backward_propagation(x, theta)
+        with _quietly():
+            dtheta = backward_propagation(x, theta)
         if not _close(dtheta, x):
             _fail(f"backward_propagation({x}, {theta}) is wrong.", x, dtheta,
                   "the derivative of J = theta * x with respect to theta.")
@@ -68,7 +91,8 @@ def test_backward_propagation(backward_propagation):
 
 
 def test_gradient_check(gradient_check):
-    difference = gradient_check(2, 4, 1e-7)
+    with _quietly():
+        difference = gradient_check(2, 4, 1e-7)
     if not (isinstance(difference, (float, np.floating)) or np.ndim(difference) == 0):
         _fail("gradient_check should return one number.", "a float", type(difference).__name__,
               "return the relative difference, not gradapprox or grad.")
@@ -81,7 +105,7 @@ def test_gradient_check(gradient_check):
     # 3.0001 against the true 3, so the difference is 0.0001 / 6.0001.
     cube = lambda x, theta: x * theta ** 3
     cube_grad = lambda x, theta: 3 * x * theta ** 2
-    with _Swapped(gradient_check, forward_propagation=cube, backward_propagation=cube_grad):
+    with _Swapped(gradient_check, forward_propagation=cube, backward_propagation=cube_grad), _quietly():
         difference = gradient_check(1.0, 1.0, 0.01)
     if not _close(difference, 1e-4 / 6.0001, rtol=1e-4):
         hints = {round(0.0301 / 6.0301, 6): "that is a one-sided difference; use (J(θ+ε) − J(θ−ε)) / (2ε).",
@@ -107,7 +131,8 @@ def _numbered(prefix=""):
 
 
 def test_dictionary_to_vector(dictionary_to_vector):
-    result = dictionary_to_vector(_numbered())
+    with _quietly():
+        result = dictionary_to_vector(_numbered())
     if not isinstance(result, tuple) or len(result) != 2:
         _fail("dictionary_to_vector should return a pair.", "(theta, keys)", type(result).__name__,
               "the return statement.")
@@ -121,7 +146,8 @@ def test_dictionary_to_vector(dictionary_to_vector):
 
 
 def test_vector_to_dictionary(vector_to_dictionary):
-    parameters = vector_to_dictionary(np.arange(47, dtype=np.float64).reshape(47, 1))
+    with _quietly():
+        parameters = vector_to_dictionary(np.arange(47, dtype=np.float64).reshape(47, 1))
     for key, want in _numbered().items():
         got = parameters.get(key) if isinstance(parameters, dict) else None
         if not _close(got, want, atol=0):
@@ -133,7 +159,8 @@ def test_vector_to_dictionary(vector_to_dictionary):
 def test_gradients_to_vector(gradients_to_vector):
     gradients = _numbered("d")
     gradients["dZ1"] = np.full((5, 3), -1.0)  # backward_propagation_n returns extra entries too
-    theta = gradients_to_vector(gradients)
+    with _quietly():
+        theta = gradients_to_vector(gradients)
     if not _close(theta, np.arange(47, dtype=np.float64).reshape(47, 1), atol=0):
         _fail("with dW1 = 0..19, db1 = 20..24, ... the vector should count 0..46 in order.",
               "a (47, 1) column 0, 1, ..., 46", np.asarray(theta).ravel()[:10].tolist() + ["..."],
@@ -162,7 +189,8 @@ CLASSIC_GRADIENTS = {
 
 def test_forward_propagation_n(forward_propagation_n):
     X, Y, parameters = gradient_check_n_test_case()
-    result = forward_propagation_n(X, Y, parameters)
+    with _quietly():
+        result = forward_propagation_n(X, Y, parameters)
     if not isinstance(result, tuple) or len(result) != 2:
         _fail("forward_propagation_n should return a pair.", "(cost, cache)", type(result).__name__,
               "the return statement.")
@@ -182,8 +210,9 @@ def test_forward_propagation_n(forward_propagation_n):
 
 def test_backward_propagation_n(backward_propagation_n, forward_propagation_n):
     X, Y, parameters = gradient_check_n_test_case()
-    _, cache = forward_propagation_n(X, Y, parameters)
-    gradients = backward_propagation_n(X, Y, cache)
+    with _quietly():
+        _, cache = forward_propagation_n(X, Y, parameters)
+        gradients = backward_propagation_n(X, Y, cache)
     wrong = []
     for key, want in CLASSIC_GRADIENTS.items():
         got = gradients.get(key) if isinstance(gradients, dict) else None
@@ -199,17 +228,18 @@ def test_backward_propagation_n(backward_propagation_n, forward_propagation_n):
             "inputs, other numbers of examples and other random draws")
 
 
-def test_gradient_check_n(gradient_check_n, forward_propagation_n, backward_propagation_n):
+def test_gradient_check_n(gradient_check_n, forward_propagation_n=None, backward_propagation_n=None):
     X, Y, parameters = gradient_check_n_test_case()
-    _, cache = forward_propagation_n(X, Y, parameters)
     correct = {k: np.array(v) for k, v in CLASSIC_GRADIENTS.items()}
     buggy = dict(correct, dW2=correct["dW2"] * 2, db1=correct["db1"] * 4)
-    difference = gradient_check_n(parameters, buggy, X, Y, 1e-5)
+    with _quietly():
+        difference = gradient_check_n(parameters, buggy, X, Y, 1e-5)
     if not _close(np.squeeze(difference), 0.285093149, rtol=1e-4):
         _fail("with the classic bugs (dW2 doubled, db1 times 4) and epsilon = 1e-5 the difference "
               "is wrong.", 0.285093149, difference,
               "copy theta before each nudge, (J_plus − J_minus) / (2 epsilon), and the 2-norms.")
-    difference = gradient_check_n(parameters, correct, X, Y, 1e-5)
+    with _quietly():
+        difference = gradient_check_n(parameters, correct, X, Y, 1e-5)
     if not float(np.squeeze(difference)) < 1e-7:
         _fail("with correct gradients and epsilon = 1e-5 the difference should be below 1e-7.",
               "< 1e-7", difference, "gradapprox for each of the 47 parameters.")
