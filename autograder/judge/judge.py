@@ -71,7 +71,7 @@ class Child:
         self.limits, self.deadline = limits, deadline
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
-        self.stdout = open(scratch / "stdout.txt", "ab")
+        self.stdout = open(scratch / "stdout.txt", "wb")  # fresh per child: a flood cannot carry over
         self.proc = subprocess.Popen(
             python_command("-c", CHILD_SOURCE, str(req_r), str(rep_w)),
             cwd=scratch, env=clean_env(scratch), stdin=subprocess.DEVNULL, stdout=self.stdout,

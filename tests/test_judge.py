@@ -1,0 +1,82 @@
+"""The judge: a misbehaving function costs its own exercise, never the others or the judge."""
+import copy
+
+import pytest
+
+from autograder.judge.judge import judge_notebook
+from autograder.judge.sandbox import Limits
+
+from conftest import SOURCE
+
+ALL = ["forward_propagation", "backward_propagation", "gradient_check", "dictionary_to_vector",
+       "vector_to_dictionary", "gradients_to_vector", "forward_propagation_n", "backward_propagation_n",
+       "gradient_check_n"]
+
+
+def with_body(nb, function, prefix):
+    """nb with `prefix` run at the start of function's body."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == function:
+            head, _, rest = cell.source.partition('    """\n')
+            doc_end = rest.index('    """\n') + len('    """\n')
+            cell.source = head + '    """\n' + rest[:doc_end] + "".join(
+                "    " + line + "\n" for line in prefix.splitlines()) + rest[doc_end:]
+            return nb
+    raise KeyError(function)
+
+
+def with_cell(nb, source):
+    from nbformat.v4 import new_code_cell
+    nb = copy.deepcopy(nb)
+    nb.cells.append(new_code_cell(source))
+    return nb
+
+
+def statuses(nb, seconds=8):
+    judged = judge_notebook(nb, "gradient_checking", SOURCE, Limits(wall_seconds=seconds, memory_mb=768))
+    return {r.function: r.status for r in judged.results}, judged
+
+
+# (label, how to break it, function that must lose, status it gets)
+CASES = [
+    ("infinite loop", lambda nb: with_body(nb, "forward_propagation", "while True:\n    pass"), "forward_propagation", "timeout"),
+    ("segfault", lambda nb: with_body(nb, "backward_propagation_n", "import ctypes\nctypes.string_at(0)"), "backward_propagation_n", "error"),
+    ("memory bomb", lambda nb: with_body(nb, "vector_to_dictionary", "x = bytearray(8 * 1024 ** 3)"), "vector_to_dictionary", "error"),
+    ("sys.exit", lambda nb: with_body(nb, "gradients_to_vector", "import sys\nsys.exit(0)"), "gradients_to_vector", "error"),
+    ("os._exit", lambda nb: with_body(nb, "dictionary_to_vector", "import os\nos._exit(0)"), "dictionary_to_vector", "error"),
+    ("not plain data", lambda nb: with_body(nb, "forward_propagation", "return lambda: 1"), "forward_propagation", "error"),
+    ("forged reply", lambda nb: with_body(nb, "backward_propagation",
+                                          "import os, sys\nos.write(int(sys.argv[2]), b'\\xff' * 8 + b'garbage')"),
+     "backward_propagation", "error"),
+    ("KeyboardInterrupt", lambda nb: with_body(nb, "gradient_check", "raise KeyboardInterrupt"), "gradient_check", "error"),
+]
+
+
+@pytest.mark.parametrize("label,breaker,victim,status", CASES, ids=[c[0] for c in CASES])
+def test_a_misbehaving_function_loses_only_its_own_exercise(solved_notebook, label, breaker, victim, status):
+    got, _ = statuses(breaker(solved_notebook))
+    assert got[victim] == status
+    assert all(s == "passed" for f, s in got.items() if f != victim), got
+
+
+@pytest.mark.parametrize("cell", ["import os\nos._exit(3)", "while True:\n    pass", "print('x' * 10**6)\n" * 30,
+                                  "import ctypes\nctypes.string_at(0)"])
+def test_a_cell_that_kills_or_hangs_the_loader_is_skipped(solved_notebook, cell):
+    got, judged = statuses(with_cell(solved_notebook, cell))
+    assert all(s == "passed" for s in got.values()), got
+    assert judged.skipped_cells or judged.cell_errors
+
+
+def test_the_untouched_release_is_missing_everywhere():
+    import nbformat
+    from conftest import ROOT
+    nb = nbformat.read(ROOT / "release" / "gradient_checking" / "gradient_checking.ipynb", as_version=4)
+    got, _ = statuses(nb)
+    assert set(got.values()) == {"missing"} and set(got) == set(ALL)
+
+
+def test_the_kits_reference_is_swapped_in_only_through_the_trusted_side(solved_notebook):
+    """A checker that calls its dependencies gets the trusted answers over the pipe, and passes."""
+    got, _ = statuses(solved_notebook)
+    assert set(got.values()) == {"passed"}
