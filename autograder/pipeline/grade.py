@@ -126,6 +126,10 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
           limits: Limits | None = None, progress: bool = True, root: Path | None = None) -> GradingRun:
     """Grade every submission of `assignment` found in `submissions`; outputs go to `out`."""
     started = time.monotonic()
+    # nbgrader runs `alembic` (beside this python) to set up a gradebook; make sure it is found.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     root = root or manifests.course_root()
     manifest = manifests.load(assignment, root)
     limits = limits or Limits(wall_seconds=manifest.time_seconds, memory_mb=manifest.memory_mb)
