@@ -24,7 +24,7 @@ EXPECTED = tomllib.loads((Path(__file__).parent / "data" / "samples_expected.tom
 EXERCISES = ["test_forward_propagation", "test_backward_propagation", "test_gradient_check",
              "test_dictionary_to_vector", "test_vector_to_dictionary", "test_gradients_to_vector",
              "test_forward_propagation_n", "test_backward_propagation_n", "test_gradient_check_n"]
-LIMITS = Limits(wall_seconds=8, memory_mb=1024)
+LIMITS = Limits(wall_seconds=20, memory_mb=1024)
 
 
 def read_csv(path):

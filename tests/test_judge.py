@@ -33,7 +33,7 @@ def with_cell(nb, source):
     return nb
 
 
-def statuses(nb, seconds=8):
+def statuses(nb, seconds=20):
     judged = judge_notebook(nb, "gradient_checking", SOURCE, Limits(wall_seconds=seconds, memory_mb=768))
     return {r.function: r.status for r in judged.results}, judged
 

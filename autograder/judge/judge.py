@@ -127,7 +127,7 @@ class Child:
 
     # -- protocol ------------------------------------------------------------------------------
     def step_seconds(self) -> float:
-        return max(2.0, STEP_SHARE * self.limits.wall_seconds)
+        return max(5.0, STEP_SHARE * self.limits.wall_seconds)  # never below 5 s: a busy machine is slow, not wrong
 
     def wait_loaded(self) -> None:
         until = time.monotonic() + self.step_seconds()
