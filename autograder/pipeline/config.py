@@ -32,7 +32,7 @@ def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path 
     c.CourseDirectory.db_url = db_url
     c.CourseDirectory.course_id = COURSE_ID
     c.Autograde.autograde_preprocessors = AUTOGRADE_STEPS
-    c.Execute.timeout = int(limits.wall_seconds)  # per cell; a looping cell is interrupted
+    c.Execute.timeout = int(max(5, limits.wall_seconds / 4))  # per cell: a looping cell is interrupted, the rest still runs
     c.Execute.interrupt_on_timeout = True
     c.Execute.kernel_manager_class = LimitedKernelManager
     c.LimitedKernelManager.memory_mb = limits.memory_mb
