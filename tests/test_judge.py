@@ -60,8 +60,7 @@ def test_a_misbehaving_function_loses_only_its_own_exercise(solved_notebook, lab
     assert all(s == "passed" for f, s in got.items() if f != victim), got
 
 
-@pytest.mark.parametrize("cell", ["import os\nos._exit(3)", "while True:\n    pass", "print('x' * 10**6)\n" * 30,
-                                  "import ctypes\nctypes.string_at(0)"])
+@pytest.mark.parametrize("cell", ["import os\nos._exit(3)", "while True:\n    pass", "import ctypes\nctypes.string_at(0)"])
 def test_a_cell_that_kills_or_hangs_the_loader_is_skipped(solved_notebook, cell):
     got, judged = statuses(with_cell(solved_notebook, cell))
     assert all(s == "passed" for s in got.values()), got
@@ -80,3 +79,20 @@ def test_the_kits_reference_is_swapped_in_only_through_the_trusted_side(solved_n
     """A checker that calls its dependencies gets the trusted answers over the pipe, and passes."""
     got, _ = statuses(solved_notebook)
     assert set(got.values()) == {"passed"}
+
+
+def test_an_output_flood_is_capped_not_fatal(solved_notebook):
+    got, judged = statuses(with_cell(solved_notebook, "print('x' * 10**6)\n" * 30))
+    assert all(s == "passed" for s in got.values()), got
+    flood = judged.cell_outputs[len(solved_notebook.cells)]
+    assert "more characters not shown" in flood[0]["text"] and len(flood[0]["text"]) < 200_000
+
+
+def test_cell_outputs_are_collected_like_a_kernel(solved_notebook):
+    _, judged = statuses(with_cell(solved_notebook, "import sys\nprint('out')\nprint('err', file=sys.stderr)\n"
+                                                    "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n6 * 7"))
+    outputs = judged.cell_outputs[len(solved_notebook.cells)]
+    kinds = [(o["output_type"], o.get("name")) for o in outputs]
+    assert kinds[:3] == [("stream", "stdout"), ("stream", "stderr"), ("execute_result", None)]
+    assert outputs[2]["data"]["text/plain"] == "42"
+    assert any("image/png" in o.get("data", {}) for o in outputs)

@@ -1,33 +1,38 @@
-"""The judge's child: loads a student's notebook code, then calls functions on request.
+"""The judge's child: runs a student's notebook code, then calls its functions on request.
 
-Runs as `python -I` with the codec's source prepended and none of the kit importable. It reads
-frames on fd REQUEST_FD and answers on fd REPLY_FD; the student's own stdout and stderr go to
-files in its scratch folder. Every answer is plain data; the parent decides what it means.
+It runs with the codec's source before it and none of the kit importable, either as a fresh
+`python -I` or forked from a warm zygote. It reads frames on one fd and answers on another;
+each cell's outputs (stdout, stderr, the last expression, figures, the error) are sent back
+for the student's feedback. Every answer is plain data; the parent decides what it means.
 """
+import ast
+import base64
+import io
+import linecache
 import os
 import sys
 import traceback
 
-REQUEST_FD, REPLY_FD = int(sys.argv[1]), int(sys.argv[2])
-_reader = os.fdopen(REQUEST_FD, "rb", buffering=0)
-_writer = os.fdopen(REPLY_FD, "wb", buffering=0)
-_write, _read = os.write, os.read  # keep our own references: student code may patch os
+_FDS = {}
+_write, _read = os.write, os.read  # our own references: student code may patch os
+#: Text kept per output stream of a cell; the rest is counted, not stored.
+MAX_CELL_TEXT = 100_000
 
 
 def _send(message):
-    data = encode(message)  # noqa: F821 (from the codec, prepended)
+    data = encode(message)  # noqa: F821 (the codec is prepended)
     view = memoryview(data)
     while view:
-        n = _write(REPLY_FD, view)
+        n = _write(_FDS["reply"], view)
         view = view[n:]
 
 
 def _recv_exact(n):
     chunks, got = [], 0
     while got < n:
-        chunk = _read(REQUEST_FD, n - got)
+        chunk = _read(_FDS["request"], n - got)
         if not chunk:
-            raise SystemExit(0)
+            os._exit(0)
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
@@ -36,6 +41,31 @@ def _recv_exact(n):
 def _recv():
     length = frame_length(_recv_exact(HEADER_SIZE))  # noqa: F821
     return decode(_recv_exact(length))  # noqa: F821
+
+
+class _Capped(io.TextIOBase):
+    """A text stream that keeps the first MAX_CELL_TEXT characters and counts the rest."""
+
+    def __init__(self):
+        self.parts, self.kept, self.dropped = [], 0, 0
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        text = str(text)
+        room = MAX_CELL_TEXT - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def value(self):
+        text = "".join(self.parts)
+        if self.dropped:
+            text += f"\n... [{self.dropped} more characters not shown]\n"
+        return text
 
 
 def _where(exc):
@@ -59,6 +89,72 @@ def _clean_source(source):
     return "\n".join(lines)
 
 
+def _figures():
+    """PNG outputs of the figures a cell left open (as Jupyter's inline backend shows them)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return []
+    outputs = []
+    try:
+        for number in pyplot.get_fignums():
+            buffer = io.BytesIO()
+            pyplot.figure(number).savefig(buffer, format="png", dpi=72, bbox_inches="tight")
+            outputs.append({"output_type": "display_data", "metadata": {},
+                            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+                                     "text/plain": f"<Figure {number}>"}})
+        pyplot.close("all")
+    except Exception:  # a broken figure is the student's; it just isn't shown
+        pass
+    return outputs
+
+
+def _display_into(outputs):
+    def display(*objects, **_):
+        for obj in objects:
+            outputs.append({"output_type": "display_data", "metadata": {}, "data": {"text/plain": repr(obj)}})
+    return display
+
+
+def _run_cell(index, source, namespace):
+    """Execute one cell like a kernel would; its outputs, in notebook format."""
+    name = f"<cell {index}>"
+    text = _clean_source(source)
+    linecache.cache[name] = (len(text), None, text.splitlines(True), name)
+    outputs, out, err = [], _Capped(), _Capped()
+    namespace["display"] = _display_into(outputs)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    result, error = None, None
+    try:
+        tree = ast.parse(text, name)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(compile(tree, name, "exec"), namespace)
+        if last is not None:
+            result = eval(compile(ast.Expression(last.value), name, "eval"), namespace)
+    except BaseException as exc:  # noqa: B902 (a cell that raises or exits is reported, not fatal)
+        error = exc
+    finally:
+        sys.stdout, sys.stderr = saved
+    for stream, buffer in (("stdout", out), ("stderr", err)):
+        if buffer.kept or buffer.dropped:
+            outputs.append({"output_type": "stream", "name": stream, "text": buffer.value()})
+    if result is not None and error is None:
+        try:
+            shown = repr(result)[:MAX_CELL_TEXT]
+        except BaseException:  # noqa: B902
+            shown = f"<{type(result).__name__}>"
+        outputs.append({"output_type": "execute_result", "metadata": {}, "data": {"text/plain": shown}})
+    outputs.extend(_figures())
+    message = None
+    if error is not None:
+        message = _where(error)
+        lines = traceback.format_exception(type(error), error, error.__traceback__)
+        lines = [line for line in lines if "<cell" in line or not line.startswith("  File")]
+        outputs.append({"output_type": "error", "ename": type(error).__name__, "evalue": str(error)[:2000],
+                        "traceback": [line.rstrip("\n")[:2000] for line in lines[-20:]]})
+    return outputs, message
+
+
 class _DependencyError(Exception):
     pass
 
@@ -76,16 +172,10 @@ def _stub(name):
 
 
 def _load(cells, namespace):
-    import linecache
     for index, source in cells:
         _send({"type": "loading", "cell": index})
-        name = f"<cell {index}>"
-        text = _clean_source(source)
-        linecache.cache[name] = (len(text), None, text.splitlines(True), name)
-        try:
-            exec(compile(text, name, "exec"), namespace)
-        except BaseException as exc:  # noqa: B902 (a cell that raises or exits is reported, not fatal)
-            _send({"type": "cell_error", "cell": index, "message": _where(exc)})
+        outputs, message = _run_cell(index, source, namespace)
+        _send({"type": "cell_done", "cell": index, "outputs": outputs, "error": message})
     _send({"type": "loaded"})
 
 
@@ -103,16 +193,22 @@ def _serve(namespace):
             continue
         saved = {n: namespace.get(n, missing) for n in deps}
         namespace.update({n: _stub(n) for n in deps})
+        sink = _Capped()
+        streams = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = sink  # prints inside a judged call are not the student's feedback
         try:
             result = target(*request["args"])
+            sys.stdout, sys.stderr = streams
             try:
                 _send({"type": "result", "value": result})
             except Exception as exc:  # the value is not plain data
                 _send({"type": "error", "kind": "unplain", "message": str(exc)})
-        except NotImplementedError as exc:
+        except NotImplementedError:
+            sys.stdout, sys.stderr = streams
             _send({"type": "error", "kind": "not_implemented",
                    "message": f"`{function}` is not implemented yet (it raises NotImplementedError)"})
         except BaseException as exc:  # noqa: B902
+            sys.stdout, sys.stderr = streams
             _send({"type": "error", "kind": "raised", "message": _where(exc)})
         finally:
             for n, old in saved.items():
@@ -122,12 +218,16 @@ def _serve(namespace):
                     namespace[n] = old
 
 
-def _main():
+def child_main(request_fd, reply_fd):
+    """Serve one submission: load its cells, then answer calls until the parent hangs up."""
+    _FDS["request"], _FDS["reply"] = request_fd, reply_fd
     sys.path.insert(0, os.getcwd())  # the assignment's helper modules sit in the scratch folder
     start = _recv()
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     _load(start["cells"], namespace)
     _serve(namespace)
+    os._exit(0)
 
 
-_main()
+if __name__ == "__main__" and len(sys.argv) == 3:
+    child_main(int(sys.argv[1]), int(sys.argv[2]))

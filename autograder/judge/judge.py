@@ -7,10 +7,15 @@ exercise it was working on; the next exercise gets a fresh child.
 """
 from __future__ import annotations
 
+import atexit
+import json
 import os
 import select
 import signal
+import socket
 import subprocess
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +27,129 @@ from ..dependencies import resolve
 from ..registry import checks_for
 from ..subject import StudentError
 from . import codec
-from .sandbox import Limits, Scratch, apply_limits, clean_env, python_command
+from .sandbox import Limits, Scratch, clean_env, python_command
 
 _HERE = Path(__file__).parent
-#: The child's program: the codec, then the child loop, run as one script with nothing to import.
-CHILD_SOURCE = (_HERE / "codec.py").read_text() + "\n" + (_HERE / "child.py").read_text()
+_PARTS = {name: (_HERE / f"{name}.py").read_text() for name in ("codec", "confine", "child", "zygote")}
+#: A fresh child's program: codec, confinement and the child loop, with nothing to import.
+CHILD_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"], _PARTS["child"].replace(
+    'if __name__ == "__main__" and len(sys.argv) == 3:\n    child_main(int(sys.argv[1]), int(sys.argv[2]))',
+    'if __name__ == "__main__":\n    confine(__import__("json").loads(sys.argv[3]), os.getcwd())\n'
+    '    child_main(int(sys.argv[1]), int(sys.argv[2]))')])
+#: The warm zygote's program: the same parts, then the fork loop.
+ZYGOTE_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"],
+                            _PARTS["child"].split('if __name__ == "__main__"')[0], _PARTS["zygote"]])
 #: Share of the submission's wall time that one cell (while loading) or one call may take; a
 #: looping cell or call is then cut off while time remains for the other exercises.
 STEP_SHARE = 0.25
+
+
+class Launched:
+    """A started child: its pid, our ends of its two pipes, and how to learn how it ended."""
+
+    def __init__(self, pid: int, req_w: int, rep_r: int, scratch: Path, proc: subprocess.Popen | None = None):
+        self.pid, self.req_w, self.rep_r, self.scratch, self.proc = pid, req_w, rep_r, scratch, proc
+
+    def exit_status(self, wait: float = 2.0) -> int | None:
+        if self.proc is not None:
+            try:
+                return self.proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                return None
+        until = time.monotonic() + wait
+        while time.monotonic() < until:
+            try:
+                return int((self.scratch / "exit_status").read_text())
+            except (OSError, ValueError):
+                time.sleep(0.01)
+        return None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.proc is not None:
+            self.proc.wait()
+
+
+def _limits_dict(limits: Limits) -> dict:
+    return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
+            "file_size_mb": limits.file_size_mb, "open_files": limits.open_files}
+
+
+class FreshLauncher:
+    """Starts each child as a new `python -I` process (simple; pays the interpreter start-up)."""
+
+    def launch(self, scratch: Path, limits: Limits) -> Launched:
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        with open(scratch / "stdout.txt", "wb") as out:
+            proc = subprocess.Popen(
+                python_command("-c", CHILD_PROGRAM, str(req_r), str(rep_w), json.dumps(_limits_dict(limits))),
+                cwd=scratch, env=clean_env(scratch), stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, pass_fds=(req_r, rep_w), start_new_session=True)
+        os.close(req_r)
+        os.close(rep_w)
+        return Launched(proc.pid, req_w, rep_r, scratch, proc)
+
+
+class ZygoteLauncher:
+    """Forks each child from a warm interpreter that has numpy and matplotlib imported."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        home = Path(tempfile.mkdtemp(prefix="zygote-"))
+        self._proc = subprocess.Popen(python_command("-c", ZYGOTE_PROGRAM, str(theirs.fileno())),
+                                      env=clean_env(home), cwd=home, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      pass_fds=(theirs.fileno(),), start_new_session=True)
+        theirs.close()
+        self._control = ours
+        atexit.register(self.close)
+
+    def launch(self, scratch: Path, limits: Limits) -> Launched:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            (scratch / "exit_status").unlink(missing_ok=True)
+            req_r, req_w = os.pipe()
+            rep_r, rep_w = os.pipe()
+            request = {"scratch": str(scratch), "limits": _limits_dict(limits),
+                       "env": {k: v for k, v in clean_env(scratch).items() if k not in ("PATH",)}}
+            try:
+                socket.send_fds(self._control, [json.dumps(request).encode()], [req_r, rep_w])
+                reply = json.loads(self._control.recv(4096) or b"{}")
+            finally:
+                os.close(req_r)
+                os.close(rep_w)
+            if "pid" not in reply:
+                self.close()
+                raise ChildGone("the warm interpreter did not start a child")
+            return Launched(int(reply["pid"]), req_w, rep_r, scratch)
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._control is not None:
+            self._control.close()
+        self._proc, self._control = None, None
+
+
+_DEFAULT: list = []
+
+
+def default_launcher():
+    """One warm zygote per process, started on first use."""
+    if not _DEFAULT:
+        _DEFAULT.append(ZygoteLauncher())
+    return _DEFAULT[0]
 
 
 class ChildGone(Exception):
@@ -67,19 +187,12 @@ def _describe_exit(returncode: int | None) -> str:
 class Child:
     """One limited child process holding the student's namespace."""
 
-    def __init__(self, cells, scratch: Path, limits: Limits, deadline: float):
+    def __init__(self, cells, scratch: Path, limits: Limits, deadline: float, launcher):
         self.limits, self.deadline = limits, deadline
-        req_r, req_w = os.pipe()
-        rep_r, rep_w = os.pipe()
-        self.stdout = open(scratch / "stdout.txt", "wb")  # fresh per child: a flood cannot carry over
-        self.proc = subprocess.Popen(
-            python_command("-c", CHILD_SOURCE, str(req_r), str(rep_w)),
-            cwd=scratch, env=clean_env(scratch), stdin=subprocess.DEVNULL, stdout=self.stdout,
-            stderr=subprocess.STDOUT, pass_fds=(req_r, rep_w), preexec_fn=apply_limits(limits))
-        os.close(req_r)
-        os.close(rep_w)
-        self.req_w, self.rep_r = req_w, rep_r
+        self.launched = launcher.launch(scratch, limits)
+        self.req_w, self.rep_r = self.launched.req_w, self.launched.rep_r
         self.cell_errors: dict[int, str] = {}
+        self.cell_outputs: dict[int, list] = {}
         self.current_cell: int | None = None
         self.send({"cells": cells})
 
@@ -119,11 +232,7 @@ class Child:
             raise ChildGone(f"it sent something that is not plain data ({exc})") from None
 
     def _death(self) -> str:
-        try:
-            code = self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            code = None
-        return _describe_exit(code)
+        return _describe_exit(self.launched.exit_status())
 
     # -- protocol ------------------------------------------------------------------------------
     def step_seconds(self) -> float:
@@ -137,8 +246,10 @@ class Child:
             if kind == "loading":
                 self.current_cell = message.get("cell")
                 until = time.monotonic() + self.step_seconds()
-            elif kind == "cell_error":
-                self.cell_errors[message.get("cell")] = str(message.get("message"))
+            elif kind == "cell_done":
+                self.cell_outputs[message.get("cell")] = message.get("outputs") or []
+                if message.get("error"):
+                    self.cell_errors[message.get("cell")] = str(message.get("error"))
             elif kind == "loaded":
                 self.current_cell = None
                 return
@@ -179,20 +290,16 @@ class Child:
                 os.close(fd)
             except OSError:
                 pass
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
-        self.proc.wait()
-        self.stdout.close()
+        self.launched.kill()
 
 
 class RemoteSubject:
     """A Subject whose functions live in a child; a fresh child replaces one that died."""
 
-    def __init__(self, cells, scratch: Path, limits: Limits):
+    def __init__(self, cells, scratch: Path, limits: Limits, launcher=None):
         self.cells, self.scratch, self.limits = list(cells), scratch, limits
+        self.launcher = launcher or default_launcher()
+        self.cell_outputs: dict[int, list] = {}
         self.deadline = time.monotonic() + limits.wall_seconds
         self.skipped: dict[int, str] = {}   # cells that killed or hung a child while loading
         self.cell_errors: dict[int, str] = {}
@@ -201,10 +308,9 @@ class RemoteSubject:
     def _start(self) -> Child:
         for _ in range(len(self.cells) + 1):
             cells = [(i, s) for i, s in self.cells if i not in self.skipped]
-            child = Child(cells, self.scratch, self.limits, self.deadline)
+            child = Child(cells, self.scratch, self.limits, self.deadline, self.launcher)
             try:
                 child.wait_loaded()
-                self.cell_errors.update(child.cell_errors)
                 return child
             except ChildGone as gone:
                 culprit = child.current_cell
@@ -212,7 +318,21 @@ class RemoteSubject:
                 if culprit is None or time.monotonic() >= self.deadline:
                     raise
                 self.skipped[culprit] = str(gone)
+                self.cell_outputs[culprit] = [{"output_type": "error", "ename": "Stopped", "evalue": str(gone),
+                                               "traceback": [f"This cell was stopped: {gone}"]}]
+            finally:
+                self.cell_errors.update(child.cell_errors)
+                for index, outputs in child.cell_outputs.items():
+                    self.cell_outputs.setdefault(index, outputs)
         raise ChildGone("the notebook's code could not be loaded")
+
+    def call_ready(self) -> None:
+        """Run the notebook's cells now (their outputs are wanted even if no check runs)."""
+        try:
+            if self.child is None:
+                self.child = self._start()
+        except ChildGone:
+            self.child = None
 
     def call(self, function, args, deps=None):
         if time.monotonic() >= self.deadline:
@@ -235,24 +355,28 @@ class RemoteSubject:
 
 @dataclass
 class Judgement:
-    """Everything the judge decided about one notebook."""
+    """Everything the judge decided about one notebook, and the outputs its cells produced."""
     results: list[Result]
     cell_errors: dict[int, str] = field(default_factory=dict)
     skipped_cells: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
+    cell_outputs: dict[int, list] = field(default_factory=dict)
 
 
 def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
-                   tolerances: Tolerances | None = None, functions: list[str] | None = None) -> Judgement:
+                   tolerances: Tolerances | None = None, functions: list[str] | None = None,
+                   launcher=None) -> Judgement:
     """Judge every exercise of a notebook (a NotebookNode or a path) in a limited child."""
     if not isinstance(nb, nbformat.NotebookNode):
         nb = nbformat.read(str(nb), as_version=4)
     table = checks_for(assignment)
     started = time.monotonic()
     with Scratch(helpers) as scratch:
-        subject = RemoteSubject(code_cells(nb), scratch.path, limits)
+        subject = RemoteSubject(code_cells(nb), scratch.path, limits, launcher)
         try:
+            subject.call_ready()
             results = [run_check(fn, subject, tolerances, table) for fn in (functions or list(table))]
         finally:
             subject.close()
-    return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started)
+    return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started,
+                     subject.cell_outputs)
