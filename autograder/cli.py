@@ -40,14 +40,15 @@ def _limits(manifest, time_limit, memory_mb):
     return Limits(wall_seconds=time_limit or manifest.time_seconds, memory_mb=memory_mb or manifest.memory_mb)
 
 
-def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb):
+def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
+                 executor: str = "sandbox"):
     from .pipeline.grade import GradingError, grade
     from .pipeline.intake import IntakeError
     root = course_root()
     try:
         manifest = manifests.load(assignment, root)
         run = grade(submissions, assignment, out, jobs=jobs, db_url=db,
-                    limits=_limits(manifest, time_limit, memory_mb), root=root)
+                    limits=_limits(manifest, time_limit, memory_mb), root=root, executor=executor)
     except (manifests.ManifestError, GradingError, IntakeError) as exc:
         raise click.ClickException(str(exc))
     click.echo("")
@@ -78,9 +79,11 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
               help="Wall seconds per submission [default: the manifest's].")
 @click.option("--memory-mb", type=click.IntRange(min=64), default=None,
               help="Memory per submission, MiB [default: the manifest's].")
-def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb):
+@click.option("--executor", type=click.Choice(["sandbox", "kernel"]), default="sandbox", show_default=True,
+              help="Run notebooks in the judge's confined child (fast) or in a Jupyter kernel as nbgrader does.")
+def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor):
     """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files) or a .zip of either."""
-    _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb)
+    _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor)
 
 
 @main.command()
@@ -96,7 +99,7 @@ def demo(out, jobs):
             continue
         click.echo(f"== {assignment}: grading the samples in {samples.relative_to(root)} ==")
         # The demo's looping sample should not keep a newcomer waiting two minutes.
-        _run_grading(samples, assignment, out / assignment, jobs, None, 10, None)
+        _run_grading(samples, assignment, out / assignment, jobs, None, 20, None)
 
 
 if __name__ == "__main__":  # pragma: no cover

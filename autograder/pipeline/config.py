@@ -15,9 +15,14 @@ from .kernel import LimitedKernelManager
 
 COURSE_ID = "gradient-checking"
 
-#: nbgrader's default autograde steps, with the judge right after Execute.
-AUTOGRADE_STEPS = [Execute, JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                   SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+#: nbgrader's default autograde steps, with the judge right after Execute (executor "kernel").
+KERNEL_STEPS = [Execute, JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+#: The same without a Jupyter kernel (executor "sandbox"): the judge's confined child runs the
+#: notebook once, its outputs go into the cells, and the same child is then judged.
+SANDBOX_STEPS = [JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                 SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+EXECUTORS = {"sandbox": SANDBOX_STEPS, "kernel": KERNEL_STEPS}
 
 
 def sqlite_url(path: Path) -> str:
@@ -26,12 +31,13 @@ def sqlite_url(path: Path) -> str:
 
 
 def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path | None = None,
-                   submission_sha256: str = "") -> Config:
+                   submission_sha256: str = "", executor: str = "sandbox") -> Config:
     c = Config()
     c.CourseDirectory.root = str(course)
     c.CourseDirectory.db_url = db_url
     c.CourseDirectory.course_id = COURSE_ID
-    c.Autograde.autograde_preprocessors = AUTOGRADE_STEPS
+    c.Autograde.autograde_preprocessors = EXECUTORS[executor]
+    c.JudgeVerdicts.record_outputs = executor == "sandbox"
     c.Execute.timeout = int(max(5, limits.wall_seconds / 4))  # per cell: a looping cell is interrupted, the rest still runs
     c.Execute.interrupt_on_timeout = True
     c.Execute.kernel_manager_class = LimitedKernelManager

@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -25,20 +23,11 @@ from .. import manifest as manifests
 from ..judge.sandbox import Limits
 from . import gradebook, intake, reports
 from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
+from .pool import WorkerOutcome, grade_all
 
 
 class GradingError(Exception):
     """The run as a whole cannot proceed; the message says what to fix."""
-
-
-@dataclass
-class WorkerOutcome:
-    student: str
-    ok: bool
-    status: str = "passed"
-    message: str = ""
-    seconds: float = 0.0
-    stats: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -92,39 +81,12 @@ def _previous_verdict(out: Path, assignment: str, student: str, sha256: str) -> 
     return None
 
 
-def _run_worker(out: Path, assignment: str, student: str, db_url: str, limits: Limits, sha256: str) -> WorkerOutcome:
-    """Grade one student in its own process, with an overall time limit."""
-    record = out / "verdicts" / student / f"{assignment}.json"
-    record.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "autograder.pipeline.worker", "--course", str(out), "--assignment", assignment,
-           "--student", student, "--db", db_url, "--seconds", str(limits.wall_seconds),
-           "--memory-mb", str(limits.memory_mb), "--sha256", sha256]
-    budget = 3 * limits.wall_seconds + 120  # kernel and judge each get wall_seconds, plus nbgrader's own work
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget, start_new_session=True)
-    except subprocess.TimeoutExpired:
-        return WorkerOutcome(student, False, "timeout", f"grading did not finish within {budget:.0f} s",
-                             time.monotonic() - started)
-    elapsed = time.monotonic() - started
-    outcome = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("WORKER-RESULT "):
-            outcome = json.loads(line[len("WORKER-RESULT "):])
-    if proc.returncode == 0 and outcome.get("ok") and record.is_file():
-        data = json.loads(record.read_text(encoding="utf-8"))
-        data["complete"] = True
-        record.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        return WorkerOutcome(student, True, seconds=elapsed, stats=outcome)
-    detail = outcome.get("error") or proc.stderr.strip().splitlines()[-1:] or ["no output"]
-    detail = detail if isinstance(detail, str) else detail[0]
-    return WorkerOutcome(student, False, "error", f"nbgrader could not grade this submission "
-                         f"({outcome.get('stage', 'worker')}): {detail.strip()[-400:]}", elapsed)
-
-
 def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
-          limits: Limits | None = None, progress: bool = True, root: Path | None = None) -> GradingRun:
-    """Grade every submission of `assignment` found in `submissions`; outputs go to `out`."""
+          limits: Limits | None = None, progress: bool = True, root: Path | None = None,
+          executor: str = "sandbox", roster: Path | None = None) -> GradingRun:
+    """Grade every submission of `assignment` found in `submissions`; outputs go to `out`.
+
+    `roster` (a CSV) maps a Canvas or Moodle download to student ids; see pipeline/lms.py."""
     started = time.monotonic()
     # nbgrader runs `alembic` (beside this python) to set up a gradebook; make sure it is found.
     bin_dir = str(Path(sys.executable).parent)
@@ -141,7 +103,7 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
     submitted = out / "submitted"
     if submitted.exists():
         shutil.rmtree(submitted)
-    taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out)
+    taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out, roster=roster)
 
     todo, outcomes = [], {}
     for student in sorted(taken.students):
@@ -154,14 +116,22 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
     if progress and todo:
         from tqdm import tqdm
         bar = tqdm(total=len(todo), desc=f"Grading {assignment}", unit="notebook", file=sys.stderr)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_run_worker, out, assignment, s, db_url, limits, taken.sha256[s]): s for s in todo}
-        for future in as_completed(futures):
-            outcomes[futures[future]] = future.result()
-            if bar:
-                bar.update(1)
+    tasks = [{"student": s, "sha256": taken.sha256[s]} for s in todo]
+    for student in todo:
+        (out / "verdicts" / student / f"{assignment}.json").unlink(missing_ok=True)
+    graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor,
+                       on_done=(lambda _: bar.update(1)) if bar else None)
     if bar:
         bar.close()
+    for student, outcome in graded.items():
+        record = out / "verdicts" / student / f"{assignment}.json"
+        if outcome.ok and record.is_file():
+            data = json.loads(record.read_text(encoding="utf-8"))
+            data["complete"] = True
+            record.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        elif outcome.ok:
+            outcome.ok, outcome.status, outcome.message = False, "error", "the judge left no verdict"
+        outcomes[student] = outcome
 
     problems = {p.student_id: p for p in taken.problems}
     for student in sorted(set(problems) | {s for s, o in outcomes.items() if not o.ok}):

@@ -1,7 +1,8 @@
 """Turn what an instructor hands in (a folder or an LMS zip) into nbgrader's submitted/ layout.
 
 Accepted: `<student_id>/<assignment>/<notebook>.ipynb` (nbgrader's own layout), a folder of
-`<student_id>.ipynb` files, or a .zip of either (one wrapping top folder is fine). Every file
+`<student_id>.ipynb` files, or a .zip of either (one wrapping top folder is fine); also Canvas's
+and Moodle's submission downloads, mapped to student ids through a roster (see lms.py). Every file
 that cannot be graded becomes a Problem naming the file and what to do; nothing here raises
 for one bad submission.
 """
@@ -134,7 +135,7 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     return nb, ""
 
 
-def take_in(submissions: Path, assignment: str, notebook: str, course: Path) -> Intake:
+def take_in(submissions: Path, assignment: str, notebook: str, course: Path, roster: Path | None = None) -> Intake:
     """Copy every gradable notebook into course/submitted/<student>/<assignment>/<notebook>.ipynb."""
     submissions = Path(submissions)
     if not submissions.exists():
@@ -144,11 +145,12 @@ def take_in(submissions: Path, assignment: str, notebook: str, course: Path) -> 
             if submissions.suffix.lower() != ".zip":
                 raise IntakeError(f"{submissions} is a file but not a .zip; pass a folder or a .zip")
             safe_extract(submissions, Path(tmp))
-            root = _unwrap(Path(tmp))
-        else:
-            root = _unwrap(submissions)
+        top = Path(tmp) if submissions.is_file() else submissions
+        from .lms import normalize  # a Canvas or Moodle download becomes <student_id>/ folders (roster)
+        lms = normalize(top, notebook, roster, Path(tmp))
+        root = lms.root if lms else _unwrap(top)
         found, flat, problems = find_submissions(root, assignment)
-        intake = Intake(problems=problems)
+        intake = Intake(problems=problems + (lms.problems if lms else []), notes=dict(lms.notes) if lms else {})
         for student, files in sorted(found.items()):
             chosen = [f for f in files if f.stem == notebook] or files
             if not chosen:

@@ -10,10 +10,11 @@ import hashlib
 import json
 from pathlib import Path
 
+import nbformat
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 
 from ..checks import Result
 from ..hidden import tolerances_for
@@ -21,6 +22,30 @@ from ..judge.judge import judge_notebook
 from ..judge.sandbox import Limits
 
 TITLES = {"passed": "Passed", "failed": "Failed", "error": "Error", "timeout": "Timeout", "missing": "Missing"}
+
+
+def cell_outputs(raw: list) -> list:
+    """nbformat outputs from the child's plain dicts; anything malformed is dropped."""
+    outputs = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            kind = item["output_type"]
+            if kind == "stream":
+                output = new_output("stream", name=str(item["name"]), text=str(item["text"]))
+            elif kind == "error":
+                output = new_output("error", ename=str(item["ename"]), evalue=str(item["evalue"]),
+                                    traceback=[str(t) for t in item["traceback"]])
+            elif kind in ("execute_result", "display_data"):
+                data = {str(k): str(v) for k, v in item["data"].items()}
+                output = new_output(kind, data=data) if kind == "display_data" else \
+                    new_output(kind, data=data, execution_count=None)
+            else:
+                continue
+            nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[output])]))
+            outputs.append(output)
+        except (KeyError, TypeError, AttributeError, nbformat.ValidationError):
+            continue
+    return outputs
 
 
 def verdict_outputs(result: Result) -> list:
@@ -39,6 +64,8 @@ class JudgeVerdicts(NbGraderPreprocessor):
     memory_mb = Integer(1024, help="Memory limit of the judge's child process, in MiB.").tag(config=True)
     results_directory = Unicode("", help="Folder for <student>/<assignment>.json verdict records.").tag(config=True)
     submission_sha256 = Unicode("", help="Hash of the submitted file, stored with the verdicts.").tag(config=True)
+    record_outputs = Bool(False, help="Write the judge's cell outputs into the notebook (when no kernel "
+                                      "executed it: the judge's child is then the notebook's only run).").tag(config=True)
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
@@ -48,6 +75,13 @@ class JudgeVerdicts(NbGraderPreprocessor):
                                    Limits(wall_seconds=self.wall_seconds, memory_mb=self.memory_mb),
                                    tolerances_for(assignment))
         by_exercise = {r.exercise: r for r in judgement.results}
+        if self.record_outputs:
+            count = 0
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type == "code":
+                    count += 1
+                    cell.execution_count = count
+                    cell.outputs = cell_outputs(judgement.cell_outputs.get(index, []))
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):

@@ -1,7 +1,11 @@
-"""Grade one student's submission: nbgrader autograde (with the judge) and feedback.
+"""A grading worker: grades students one after another, each with nbgrader autograde (the judge
+among its steps) and feedback.
 
-Run as its own process by the orchestrator (`python -m autograder.pipeline.worker ...`), so a
-submission that crashes nbgrader or the kernel cannot take the batch or another student down.
+The orchestrator starts a few of these (`python -m autograder.pipeline.worker --serve ...`) and
+sends one JSON task per line on stdin; the worker answers one `WORKER-RESULT {...}` line per task.
+Student code never runs in the worker itself (it runs in the judge's confined children, or in a
+kernel), so a submission that crashes cannot take the worker down; if nbgrader itself fails, the
+orchestrator restarts the worker and the batch goes on.
 """
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from nbgrader.apps import NbGraderAPI
@@ -17,10 +22,13 @@ from nbgrader.coursedir import CourseDirectory
 from ..judge.sandbox import Limits
 from .config import grading_config
 
+RESULT_PREFIX = "WORKER-RESULT "
+
 
 def grade_student(course: Path, assignment: str, student: str, db_url: str, limits: Limits,
-                  sha256: str = "") -> dict:
-    config = grading_config(course, db_url, limits, submission_sha256=sha256)
+                  sha256: str = "", executor: str = "sandbox") -> dict:
+    """Autograde one student's submission (already in course/submitted/) and write feedback."""
+    config = grading_config(course, db_url, limits, submission_sha256=sha256, executor=executor)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     started = time.monotonic()
     result = api.autograde(assignment, student, force=True, create=True)
@@ -34,20 +42,36 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
             "feedback_seconds": round(time.monotonic() - autograded, 3)}
 
 
+def serve(args) -> int:
+    """Grade the students named on stdin, one JSON task per line, until stdin closes."""
+    from sqlalchemy.exc import SAWarning
+    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own session notices
+    limits = Limits(wall_seconds=args.seconds, memory_mb=args.memory_mb)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        task = json.loads(line)
+        try:
+            outcome = grade_student(args.course, args.assignment, task["student"], args.db, limits,
+                                    task.get("sha256", ""), args.executor)
+        except Exception as exc:  # nbgrader failed on this submission; the next one still runs
+            outcome = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"}
+        outcome["student"] = task["student"]
+        sys.stdout.write(RESULT_PREFIX + json.dumps(outcome) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--course", required=True, type=Path)
     parser.add_argument("--assignment", required=True)
-    parser.add_argument("--student", required=True)
     parser.add_argument("--db", required=True)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--memory-mb", type=int, default=1024)
-    parser.add_argument("--sha256", default="")
-    args = parser.parse_args(argv)
-    outcome = grade_student(args.course, args.assignment, args.student, args.db,
-                            Limits(wall_seconds=args.seconds, memory_mb=args.memory_mb), args.sha256)
-    print("WORKER-RESULT " + json.dumps(outcome))
-    return 0 if outcome["ok"] else 1
+    parser.add_argument("--executor", choices=("sandbox", "kernel"), default="sandbox")
+    parser.add_argument("--serve", action="store_true", help="Read tasks from stdin (one JSON per line).")
+    return serve(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,139 @@
+"""A pool of long-lived grading workers, each a separate process fed one student at a time.
+
+Workers pay nbgrader's import once, not once per student. A worker that dies or overruns a
+student's time budget is killed and replaced; that student gets an error or timeout status and
+the batch goes on.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..judge.sandbox import Limits
+from .worker import RESULT_PREFIX
+
+
+@dataclass
+class WorkerOutcome:
+    student: str
+    ok: bool
+    status: str = "passed"
+    message: str = ""
+    seconds: float = 0.0
+    stats: dict = field(default_factory=dict)
+
+
+class _Worker:
+    def __init__(self, command: list[str], log: Path):
+        self.log = open(log, "ab")
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                     text=True, bufsize=1, start_new_session=True)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            if line.startswith(RESULT_PREFIX):
+                self.lines.put(line[len(RESULT_PREFIX):])
+        self.lines.put(None)  # the worker exited
+
+    def ask(self, task: dict, budget: float) -> dict | None:
+        """The worker's answer for one task, None if it died, or raises TimeoutError."""
+        try:
+            self.proc.stdin.write(json.dumps(task) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        try:
+            line = self.lines.get(timeout=budget)
+        except queue.Empty:
+            raise TimeoutError from None
+        return json.loads(line) if line is not None else None
+
+    def stop(self, kill: bool = False):
+        if kill:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        else:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+
+
+def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: list[dict], jobs: int,
+              executor: str = "sandbox", on_done=None) -> dict[str, WorkerOutcome]:
+    """Grade every task ({"student", "sha256"}) with `jobs` workers; {student: outcome}."""
+    command = [sys.executable, "-m", "autograder.pipeline.worker", "--serve", "--course", str(out),
+               "--assignment", assignment, "--db", db_url, "--seconds", str(limits.wall_seconds),
+               "--memory-mb", str(limits.memory_mb), "--executor", executor]
+    # The judge and a kernel each get the submission's wall time; nbgrader's own work on top.
+    budget = 3 * limits.wall_seconds + 120
+    todo: queue.Queue = queue.Queue()
+    for task in tasks:
+        todo.put(task)
+    outcomes: dict[str, WorkerOutcome] = {}
+    lock = threading.Lock()
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+
+    def run(slot: int):
+        worker = None
+        while True:
+            try:
+                task = todo.get_nowait()
+            except queue.Empty:
+                break
+            if worker is None:
+                worker = _Worker(command, logs / f"worker-{slot}.log")
+            started = time.monotonic()
+            try:
+                answer = worker.ask(task, budget)
+            except TimeoutError:
+                worker.stop(kill=True)
+                worker = None
+                answer = {"ok": False, "stage": "timeout"}
+            if answer is None:
+                worker.stop(kill=True)
+                worker = None
+                answer = {"ok": False, "stage": "worker", "error": "the grading worker stopped unexpectedly"}
+            outcome = _outcome(task["student"], answer, time.monotonic() - started, budget)
+            with lock:
+                outcomes[task["student"]] = outcome
+            if on_done:
+                on_done(outcome)
+        if worker is not None:
+            worker.stop()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(max(1, min(jobs, len(tasks))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def _outcome(student: str, answer: dict, seconds: float, budget: float) -> WorkerOutcome:
+    if answer.get("ok"):
+        return WorkerOutcome(student, True, seconds=seconds, stats=answer)
+    if answer.get("stage") == "timeout":
+        return WorkerOutcome(student, False, "timeout", f"grading did not finish within {budget:.0f} s", seconds)
+    detail = str(answer.get("error") or "no details").strip().splitlines()[-1:] or ["no details"]
+    return WorkerOutcome(student, False, "error", f"nbgrader could not grade this submission "
+                         f"({answer.get('stage', 'worker')}): {detail[0][-400:]}", seconds)
