@@ -41,14 +41,15 @@ def _limits(manifest, time_limit, memory_mb):
 
 
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
-                 executor: str = "sandbox"):
+                 executor: str = "sandbox", roster: Path | None = None):
     from .pipeline.grade import GradingError, grade
     from .pipeline.intake import IntakeError
     root = course_root()
     try:
         manifest = manifests.load(assignment, root)
         run = grade(submissions, assignment, out, jobs=jobs, db_url=db,
-                    limits=_limits(manifest, time_limit, memory_mb), root=root, executor=executor)
+                    limits=_limits(manifest, time_limit, memory_mb), root=root, executor=executor,
+                    roster=roster)
     except (manifests.ManifestError, GradingError, IntakeError) as exc:
         raise click.ClickException(str(exc))
     click.echo("")
@@ -81,9 +82,38 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
               help="Memory per submission, MiB [default: the manifest's].")
 @click.option("--executor", type=click.Choice(["sandbox", "kernel"]), default="sandbox", show_default=True,
               help="Run notebooks in the judge's confined child (fast) or in a Jupyter kernel as nbgrader does.")
-def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor):
-    """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files) or a .zip of either."""
-    _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor)
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV mapping a Canvas or Moodle download to student ids: student_id and canvas_id, moodle_id, "
+                   "lms_id or name.")
+@click.option("--export", "--lms-export", "lms_export", type=click.Choice(["lms", "canvas", "moodle"]), default=None,
+              help="Also write OUT/lms_grades.csv for the LMS's grade import (lms: Canvas or Moodle, as detected).")
+@click.option("--lms-column", default=None,
+              help="Canvas: the grade column's header, e.g. 'Gradient Checking (1234)' [default: the title].")
+def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster, lms_export, lms_column):
+    """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files), a .zip of either, or a
+    Canvas or Moodle submissions download (with --roster)."""
+    flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
+    run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster)
+    if flavor:
+        _write_lms(run, flavor, roster, lms_column or manifests.load(assignment, course_root()).title)
+
+
+def _lms_flavor(requested: str, roster: Path | None, submissions: Path) -> str:
+    """canvas or moodle, decided before grading starts (a bad roster is reported at once)."""
+    from .pipeline.lms import RosterError, read_roster
+    from .pipeline.lms_export import ExportError, choose_flavor
+    try:
+        return choose_flavor(requested, read_roster(roster) if roster else None, submissions)
+    except (RosterError, ExportError) as exc:
+        raise click.ClickException(str(exc))
+
+
+def _write_lms(run, flavor: str, roster: Path | None, column: str) -> None:
+    from .pipeline.lms_export import write_lms_grades
+    path, left_out = write_lms_grades(run.out, run.rows, flavor, roster, column)
+    click.echo(f"  {flavor} import: {path}")
+    if left_out:
+        click.echo(f"  not in the roster, so not in {path.name}: {', '.join(left_out)}")
 
 
 @main.command()
@@ -100,6 +130,20 @@ def demo(out, jobs):
         click.echo(f"== {assignment}: grading the samples in {samples.relative_to(root)} ==")
         # The demo's looping sample should not keep a newcomer waiting two minutes.
         _run_grading(samples, assignment, out / assignment, jobs, None, 20, None)
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The zip to write [default: gradescope-ASSIGNMENT.zip].")
+def gradescope(assignment, out):
+    """Build ASSIGNMENT's Gradescope autograder zip (setup.sh, run_autograder, the judge, the points)."""
+    from .gradescope.build import BuildError, build_zip
+    try:
+        path = build_zip(assignment, out, course_root())
+    except (BuildError, manifests.ManifestError) as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"wrote {path}: upload it in Gradescope (Configure Autograder > Zip file upload)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -108,7 +108,7 @@ def read_roster(path: Path) -> Roster:
     except OSError as exc:
         raise RosterError(f"cannot read the roster {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise RosterError(f"{path} is not a UTF-8 CSV file ({exc}); save it from your spreadsheet as CSV UTF-8") from None
+        raise RosterError(f"{path} is not a UTF-8 CSV file ({exc}); save it as CSV UTF-8") from None
     if "student_id" not in columns or not {"canvas_id", "moodle_id", "lms_id", "name"} & set(columns):
         raise RosterError(f"{path}: a roster needs a student_id column and one of canvas_id, moodle_id, lms_id "
                           f"or name (its columns: {', '.join(columns) or 'none'})")
@@ -136,6 +136,10 @@ class LmsFile:
     filename: str  # the name the student uploaded (Canvas's -N re-upload suffix included)
     late: bool = False
     submission: int = 0
+    shown: str = ""  # how the download names it, for messages
+
+    def __post_init__(self):
+        self.shown = self.shown or self.path.name
 
     @property
     def base(self) -> str:
@@ -180,7 +184,8 @@ def scan(folder: Path) -> tuple[str, list[LmsFile], list[str]] | None:
             m = MOODLE_ENTRY.match(entry.name)
             name = m.group("name").replace("_", " ")
             if entry.is_dir():
-                files += [LmsFile(p, m.group("lms_id"), name, p.name) for p in _files_below(entry)]
+                files += [LmsFile(p, m.group("lms_id"), name, p.name,
+                                  shown=f"{entry.name}/{p.relative_to(entry).as_posix()}") for p in _files_below(entry)]
             elif m.group("filename"):
                 files.append(LmsFile(entry, m.group("lms_id"), name, m.group("filename")))
         return "moodle", files, [e.name for e in entries if e not in moodle]
@@ -233,7 +238,7 @@ def _student_for(layout: str, group: list[LmsFile], roster: Roster | None) -> tu
     standin = f"{layout}_{first.lms_id}"
     if roster is None:
         return standin, ""
-    files = ", ".join(sorted(f.path.name for f in group))
+    files = ", ".join(sorted(f.shown for f in group))
     matches = roster.by_lms_id(layout, first.lms_id) or roster.by_name(first.name)
     if len(matches) > 1:
         ids = ", ".join(e.student_id for e in matches)
@@ -280,7 +285,7 @@ def normalize(top: Path, notebook: str, roster: Path | None, work: Path) -> LmsI
                                            f"expected {notebook}.ipynb"))
             continue
         chosen = max(notebooks, key=lambda f: (f.base == notebook, f.version, f.submission, f.filename))
-        name = f"{notebook}.ipynb" if chosen.base == notebook else re.sub(r"[^\w.-]", "_", chosen.filename).lstrip(".")
+        name = f"{notebook}.ipynb" if chosen.base == notebook else (chosen.filename.lstrip(".") or "submission.ipynb")
         dest = staging / student / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(chosen.path, dest)

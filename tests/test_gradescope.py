@@ -1,0 +1,102 @@
+"""The Gradescope autograder zip: what it holds, and its run_autograder on a fake /autograder."""
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+
+from autograder.cli import main
+
+from conftest import ROOT
+
+SAMPLES = ROOT / "samples" / "gradient_checking"
+EXERCISES = ["test_forward_propagation", "test_backward_propagation", "test_gradient_check",
+             "test_dictionary_to_vector", "test_vector_to_dictionary", "test_gradients_to_vector",
+             "test_forward_propagation_n", "test_backward_propagation_n", "test_gradient_check_n"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The zip, built by `autograder gradescope`, and where it was unpacked."""
+    tmp = tmp_path_factory.mktemp("gradescope")
+    result = CliRunner().invoke(main, ["gradescope", "gradient_checking", "--out", str(tmp / "autograder.zip")])
+    assert result.exit_code == 0, result.output
+    unpacked = tmp / "source"
+    with zipfile.ZipFile(tmp / "autograder.zip") as zf:
+        zf.extractall(unpacked)
+        for info in zf.infolist():  # extractall drops the permission bits
+            os.chmod(unpacked / info.filename, (info.external_attr >> 16) & 0o777)
+    return tmp / "autograder.zip", unpacked
+
+
+def run_autograder(unpacked, root, files):
+    """Run the zip's run_autograder with Gradescope's folders under root; the results.json."""
+    (root / "submission").mkdir(parents=True)
+    (root / "results").mkdir()
+    for name, path in files.items():
+        shutil.copy(path, root / "submission" / name)
+    env = dict(os.environ, AUTOGRADER_GRADESCOPE_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable)
+    proc = subprocess.run([str(unpacked / "run_autograder")], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def test_the_zip_follows_gradescopes_layout_and_leaves_the_solutions_out(built):
+    path, unpacked = built
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+    assert {"setup.sh", "run_autograder"} <= set(names)
+    assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
+    assert {"kit/pyproject.toml", "kit/assignments/gradient_checking.toml", "kit/helpers/gradient_checking/gc_utils.py",
+            "kit/autograder/judge/judge.py", "kit/gradescope.json"} <= set(names)
+    assert not [n for n in names if n.endswith(".ipynb") or "__pycache__" in n]
+    table = json.loads((unpacked / "kit" / "gradescope.json").read_text())
+    assert [e["exercise"] for e in table["exercises"]] == EXERCISES
+    assert table["max_score"] == 15 == sum(e["points"] for e in table["exercises"])
+    for script in ("setup.sh", "run_autograder"):
+        assert subprocess.run(["bash", "-n", str(unpacked / script)]).returncode == 0
+
+
+def test_perfect_submission_scores_full_marks(built, tmp_path):
+    results = run_autograder(built[1], tmp_path, {"gradient_checking.ipynb": SAMPLES / "perfect.ipynb"})
+    assert results["score"] == 15 and results["stdout_visibility"] in ("hidden", "visible")
+    assert [t["name"].split("(")[-1].rstrip(")") for t in results["tests"]] == EXERCISES
+    assert all(t["score"] == t["max_score"] and t["visibility"] == "visible" for t in results["tests"])
+    assert results["tests"][7]["name"] == "Exercise 8 - backward_propagation_n (test_backward_propagation_n)"
+    assert "15 / 15" in results["output"]
+
+
+def test_buggy_backprop_loses_only_its_exercise_and_says_dW2(built, tmp_path):
+    # any single notebook is graded, whatever its name
+    results = run_autograder(built[1], tmp_path, {"bug_backprop_dW2.ipynb": SAMPLES / "bug_backprop_dW2.ipynb"})
+    assert results["score"] == 12
+    tests = {t["name"].split("(")[-1].rstrip(")"): t for t in results["tests"]}
+    backprop = tests["test_backward_propagation_n"]
+    assert backprop["score"] == 0 and backprop["max_score"] == 3 and "dW2" in backprop["output"]
+    assert all(t["score"] == t["max_score"] for name, t in tests.items() if name != "test_backward_propagation_n")
+    assert "bug_backprop_dW2.ipynb" in results["output"]
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"gradient_checking.ipynb": SAMPLES / "not_json.ipynb"}, "is not valid JSON"),
+    ({}, "No notebook (.ipynb) was found"),
+    ({"a.ipynb": SAMPLES / "perfect.ipynb", "b.ipynb": SAMPLES / "perfect.ipynb"}, "none is named gradient_checking"),
+], ids=["not_json", "nothing", "two_notebooks"])
+def test_a_broken_submission_scores_zero_with_a_message(built, tmp_path, files, message):
+    results = run_autograder(built[1], tmp_path, files)
+    assert results["score"] == 0 and message in results["output"]
+    assert len(results["tests"]) == len(EXERCISES) and all(t["score"] == 0 for t in results["tests"])
+
+
+def test_results_are_written_even_when_python_is_missing(built, tmp_path):
+    (tmp_path / "results").mkdir()
+    env = dict(os.environ, AUTOGRADER_GRADESCOPE_ROOT=str(tmp_path), AUTOGRADER_PYTHON=str(tmp_path / "no-python"))
+    subprocess.run([str(built[1] / "run_autograder")], env=env, capture_output=True, timeout=60)
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["score"] == 0 and "could not start" in results["output"]
