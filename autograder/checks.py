@@ -314,11 +314,13 @@ def _checker_cases(tol: Tolerances):
     _, drawn_cache = R.forward_propagation_n(drawn.X, drawn.Y, drawn.parameters)
     drawn_bad = R.backward_propagation_n(drawn.X, drawn.Y, drawn_cache)
     drawn_bad["db2"] = -drawn_bad["db2"]
+    # The buggy classic case comes first: on it every known checker mistake gives a different
+    # value, so the hint names the right one.
     return [
-        ("the classic case with correct gradients", classic,
-         R.backward_propagation_n(classic.X, classic.Y, cache), 1e-7, "reference.forward_propagation_n"),
         ("the classic case with dW2 doubled and db1 times 4", classic,
          C.classic_buggy_gradients(classic), 1e-7, "reference.forward_propagation_n"),
+        ("the classic case with correct gradients", classic,
+         R.backward_propagation_n(classic.X, classic.Y, cache), 1e-7, "reference.forward_propagation_n"),
         ("a smooth non-linear cost with its exact gradient", C.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
          D.smooth_gradients(smooth_params), 1e-3, "smooth.forward_n"),
         ("a smooth non-linear cost with dW3 off by 0.5", C.NetworkCase("smooth", classic.X, classic.Y, smooth_params),

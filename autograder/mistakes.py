@@ -64,11 +64,12 @@ def mistaken_difference(mistake: str, cost: Callable, grad, theta, eps: float) -
 
 def recognise(value: float, correct: float, cost: Callable, grad, theta, eps: float,
               mistakes=tuple(MISTAKE_HINTS)) -> str | None:
-    """The hint for the first known mistake whose result matches value, if any."""
+    """The hint for the one known mistake whose result matches value; None if none or several do."""
+    found = []
     for mistake in mistakes:
         expected = mistaken_difference(mistake, cost, grad, theta, eps)
         if np.isclose(expected, correct, rtol=1e-3, atol=1e-13):
             continue  # this case cannot tell the mistake from a correct checker
         if np.isclose(value, expected, rtol=1e-3, atol=1e-13):
-            return MISTAKE_HINTS[mistake]
-    return None
+            found.append(mistake)
+    return MISTAKE_HINTS[found[0]] if len(found) == 1 else None
