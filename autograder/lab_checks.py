@@ -1,0 +1,507 @@
+"""The hidden checks of the gradient-checking lab: one per exercise, like checks.py.
+
+Every check chooses its inputs (seeded, several cases, so a hard-coded answer fails), calls the
+student's function through the Subject with trusted versions of whatever it calls, and compares
+the plain data it gets back with lab_reference. Hidden cases are certified before use, like
+cases.py does for the first assignment: a correct answer clears every verdict by a wide margin.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import cases as C
+from . import lab_dependencies as LD
+from . import lab_reference as L
+from . import reference as R
+from .checks import Failed, Tolerances, as_array, as_float, fmt, same_values
+from .subject import Subject
+
+# Correct float64 code that orders its operations differently moves a difference quotient by an
+# ulp or two, which moves a relative difference by < 1e-15 in absolute terms; every error value
+# the hidden cases compare is > 1e-12, so 1e-3 relative is far above that noise and far below any
+# mistake (a one-sided for a two-sided quotient, ε for 2ε, a missing norm: factors of 2 or more).
+CURVE_RTOL, CURVE_ATOL = 1e-3, 1e-14
+# A difference that is rounding noise (a correct gradient, ~1e-10) may differ by ~1e-12 between
+# correct implementations; a hundredth of the threshold is far above that and can never move a
+# verdict across the threshold. Large differences (planted bugs) must agree to 1e-4 relative.
+DIFF_RTOL = 1e-4
+# best_epsilon returns one of the steps the check sent, so a correct answer is that float exactly;
+# 1e-12 relative only forgives a student who rebuilds the grid (np.logspace again, say).
+GRID_RTOL = 1e-12
+#: Hidden cases are certified only if every correct difference clears the threshold this many
+#: times, and every planted bug exceeds it this many times (as cases.SAFETY_MARGIN).
+SAFETY = C.SAFETY_MARGIN
+
+CONVERSIONS = {
+    "dictionary_to_vector": "lab.dictionary_to_vector",
+    "vector_to_dictionary": "lab.vector_to_dictionary",
+    "gradients_to_vector": "lab.gradients_to_vector",
+    "relative_difference": "lab.relative_difference",
+}
+
+
+def diff_close(got: float, expected: float, threshold: float) -> bool:
+    """Equal as differences: to DIFF_RTOL, or both rounding noise far below the threshold."""
+    return abs(got - expected) <= DIFF_RTOL * abs(expected) + threshold / SAFETY
+
+
+def copy_dict(d: dict) -> dict:
+    return {k: np.array(v, copy=True) for k, v in d.items()}
+
+
+# ---- 1. Choosing epsilon -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CurveCase:
+    label: str
+    theta: np.ndarray
+    epsilons: tuple
+    cost: str      # the dependency names cost_function / gradient_function stand for
+    gradient: str
+    curve: str     # the dependency name error_curve stands for in best_epsilon
+
+
+@functools.lru_cache(maxsize=1)
+def curve_cases() -> tuple[CurveCase, ...]:
+    wave_theta = np.random.default_rng(31).uniform(-2, 2, size=(5, 1))
+    network_theta, _ = R.dictionary_to_vector(C.classic_case().parameters)
+    return (
+        CurveCase("f(θ) = θ³ at θ = 1", np.array([[1.0]]), tuple(np.logspace(-9, -1, 9)),
+                  "lab.cube.cost", "lab.cube.gradient", "lab.error_curve.cube"),
+        CurveCase("f(θ) = θ³ at θ = −0.7", np.array([[-0.7]]), (3e-2, 3e-4, 3e-6, 3e-8),
+                  "lab.cube.cost", "lab.cube.gradient", "lab.error_curve.cube"),
+        CurveCase("J(θ) = Σ sin(2θ) + θ³/10 with 5 parameters", wave_theta, tuple(np.logspace(-10, -1, 19)),
+                  "lab.wave.cost", "lab.wave.gradient", "lab.error_curve.wave"),
+        CurveCase("the network's cost on other data (47 parameters)", network_theta, (1e-2, 1e-4, 1e-6, 1e-8),
+                  "lab.network.cost", "lab.network.gradient", "lab.error_curve.network"),
+    )
+
+
+def _reference_curve(case: CurveCase):
+    cost, gradient = LD.LAB_DEPENDENCIES[case.cost], LD.LAB_DEPENDENCIES[case.gradient]
+    return L.error_curve(cost, gradient, case.theta, list(case.epsilons))
+
+
+def _curve_hint(case: CurveCase, name: str, got, one, two) -> str:
+    """Name the mistake whose curve the student's matches, if a known one does."""
+    if np.allclose(got, two if name == "one-sided" else one, rtol=CURVE_RTOL, atol=CURVE_ATOL):
+        return "the one-sided and two-sided curves are swapped; return (one_sided, two_sided)"
+    cost, gradient = LD.LAB_DEPENDENCIES[case.cost], LD.LAB_DEPENDENCIES[case.gradient]
+    for hint, (quotient, measure) in L.CURVE_MISTAKES.items():
+        mistaken = L.difference_curve(cost, gradient, case.theta, list(case.epsilons), quotient, measure)
+        if np.allclose(got, mistaken, rtol=CURVE_RTOL, atol=CURVE_ATOL):
+            return hint
+    return ("one-sided: (J(θ+ε) − J(θ)) / ε, two-sided: (J(θ+ε) − J(θ−ε)) / (2ε), for every "
+            "component of θ; then the relative difference ‖grad − gradapprox‖ / (‖grad‖ + ‖gradapprox‖)")
+
+
+def check_error_curve(subject: Subject, tol: Tolerances) -> dict:
+    measured = {}
+    for case in curve_cases():
+        deps = {**CONVERSIONS, "cost_function": case.cost, "gradient_function": case.gradient}
+        got = subject.call("error_curve", (case.theta.copy(), np.array(case.epsilons)), deps)
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Failed("error_curve should return a pair (one_sided, two_sided) of arrays")
+        one, two = _reference_curve(case)
+        measured[case.label] = float(np.min(two))
+        for name, value, want in (("one-sided", got[0], one), ("two-sided", got[1], two)):
+            array = as_array(value, f"the {name} errors")
+            if array.size != want.size:
+                raise Failed(f"for {case.label}, the {name} errors have {array.size} entries; "
+                             f"expected one per epsilon ({want.size})")
+            array = array.ravel()
+            if not np.all(np.isfinite(array)):
+                raise Failed(f"for {case.label}, the {name} errors contain nan or inf")
+            close = np.isclose(array, want, rtol=CURVE_RTOL, atol=CURVE_ATOL)
+            if not close.all():
+                k = int(np.flatnonzero(~close)[np.argmax(np.asarray(case.epsilons)[~close])])  # largest ε
+                raise Failed(f"for {case.label}, the {name} error at ε = {case.epsilons[k]:.0e} is "
+                             f"{array[k]:.6g}, expected {want[k]:.6g}. Look at: "
+                             + _curve_hint(case, name, array, one, two))
+    return measured
+
+
+def best_epsilon_cases():
+    """(case, grid): grids fine enough to show both minima, coarser where a curve costs more."""
+    cube, _, wave, network = curve_cases()
+    return [(cube, np.logspace(-12, -1, 23)), (wave, np.logspace(-11, -1, 21)),
+            (network, np.logspace(-10, -2, 9))]
+
+
+def _best_hint(values, expected, epsilons, one, two) -> str:
+    curves = {"one-sided": one, "two-sided": two}
+    for side, value, want in zip(curves, values, expected):
+        if value == want:
+            continue
+        other = "two-sided" if side == "one-sided" else "one-sided"
+        curve = curves[side]
+        if np.isclose(value, np.min(curve), rtol=GRID_RTOL, atol=0):
+            return f"the {side} value is the smallest error; return the ε where it happens"
+        if np.isclose(value, epsilons[np.argmin(curves[other])], rtol=GRID_RTOL, atol=0):
+            return f"the {side} value is where the {other} curve is smallest; one-sided first, then two-sided"
+        if np.isclose(value, epsilons[np.argmax(curve)], rtol=GRID_RTOL, atol=0):
+            return f"the {side} value is where its error is largest (argmax); the best ε minimises it"
+        return f"the {side} value: the ε at which that curve is smallest (np.argmin)"
+    return "the ε at which each error curve is smallest (np.argmin), one-sided first"
+
+
+def check_best_epsilon(subject: Subject, tol: Tolerances) -> dict:
+    measured = {}
+    for case, epsilons in best_epsilon_cases():
+        one, two = L.error_curve(LD.LAB_DEPENDENCIES[case.cost], LD.LAB_DEPENDENCIES[case.gradient],
+                                 case.theta, list(epsilons))
+        expected = L.best_epsilon(epsilons, one, two)
+        got = subject.call("best_epsilon", (case.theta.copy(), epsilons.copy()), {"error_curve": case.curve})
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Failed("best_epsilon should return a pair (best for one-sided, best for two-sided)")
+        values = [as_float(v, f"the best epsilon ({side})") for v, side in zip(got, ("one-sided", "two-sided"))]
+        measured[case.label] = expected[1]
+        if not np.allclose(values, expected, rtol=GRID_RTOL, atol=0):
+            raise Failed(f"for {case.label} with ε from {epsilons[0]:.0e} to {epsilons[-1]:.0e}: returned "
+                         f"({values[0]:.3g}, {values[1]:.3g}), expected ({expected[0]:.3g}, "
+                         f"{expected[1]:.3g}). Look at: {_best_hint(values, expected, epsilons, one, two)}.")
+    return measured
+
+
+# ---- 2. Look at the components -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BugCase:
+    label: str
+    case: C.NetworkCase
+    bug: str | None          # a key of lab_reference.BUGGY_BACKWARDS, or None for a correct pass
+    expected_block: str | None
+    differences: dict
+
+    @property
+    def backward_spec(self) -> str:
+        return f"lab.backward.{self.bug}" if self.bug else "lab.backward.correct"
+
+    def gradients(self) -> dict:
+        backward = L.BUGGY_BACKWARDS[self.bug][0] if self.bug else R.backward_propagation_n
+        _, cache = R.forward_propagation_n(self.case.X, self.case.Y, self.case.parameters)
+        return backward(self.case.X, self.case.Y, cache)
+
+
+def _certify_bug(case: C.NetworkCase, bug: str | None, threshold: float) -> BugCase | None:
+    """Use a (network, bug) pair only when every block is clearly right or clearly wrong."""
+    backward, block, what = L.BUGGY_BACKWARDS[bug] if bug else (R.backward_propagation_n, None, "no bug")
+    _, cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
+    diffs = L.block_differences(case.parameters, backward(case.X, case.Y, cache), case.X, case.Y, case.epsilon)
+    if any(threshold / SAFETY <= d <= threshold * SAFETY for d in diffs.values()):
+        return None
+    if L.locate_bug(diffs, threshold) != block:
+        return None
+    return BugCase(f"{case.name} with {what}", case, bug, block, diffs)
+
+
+@functools.lru_cache(maxsize=4)
+def bug_cases(tol: Tolerances) -> tuple[BugCase, ...]:
+    """A correct pass and every planted bug, each on the first network case that certifies it."""
+    networks = tol.cases()
+    chosen = []
+    for offset, bug in enumerate([None, *L.BUGGY_BACKWARDS]):
+        for k in range(len(networks)):
+            network = networks[(offset + k) % len(networks)]
+            certified = _certify_bug(network, bug, tol.threshold)
+            if certified is not None:
+                chosen.append(certified)
+                break
+        else:
+            raise RuntimeError(f"the planted bug {bug} could not be certified on any hidden network")
+    return tuple(chosen)
+
+
+def check_block_differences(subject: Subject, tol: Tolerances) -> dict:
+    measured = {}
+    deps = {**CONVERSIONS, "forward_propagation_n": "lab.forward_propagation_n"}
+    for bc in bug_cases(tol):
+        case = bc.case
+        args = (case.copy_parameters(), copy_dict(bc.gradients()), case.X.copy(), case.Y.copy(), case.epsilon)
+        got = subject.call("block_differences", args, deps)
+        if not isinstance(got, dict):
+            raise Failed("block_differences should return a dict {'dW1': difference, ..., 'db3': difference}")
+        missing = [k for k in R.GRAD_KEYS if k not in got]
+        if missing:
+            raise Failed(f"the dict has no {', '.join(missing)} (keys: {', '.join(map(repr, got))}); "
+                         "use the names of the gradients, dW1 ... db3")
+        measured[bc.label] = bc.differences
+        for key in R.GRAD_KEYS:
+            value = as_float(got[key], f"the difference of {key}")
+            want = bc.differences[key]
+            if not diff_close(value, want, tol.threshold):
+                whole = R.relative_difference(R.gradients_to_vector(bc.gradients()),
+                                              L.numerical_gradient(case.parameters, case.X, case.Y, case.epsilon))
+                hint = ("the relative difference of this block alone: its slice of grad and of gradapprox, "
+                        "‖g − a‖ / (‖g‖ + ‖a‖)")
+                if np.isclose(value, whole, rtol=1e-3):
+                    hint = "that is the difference of the whole vector; compute it for this block's slice only"
+                raise Failed(f"for {bc.label} (ε = {case.epsilon:g}), the difference of {key} is {value:.6g}, "
+                             f"expected {want:.6g}. Look at: {hint}.")
+    return measured
+
+
+def check_locate_bug(subject: Subject, tol: Tolerances) -> dict:
+    measured = {}
+    for bc in bug_cases(tol):
+        case = bc.case
+        deps = {**CONVERSIONS, "forward_propagation_n": "lab.forward_propagation_n",
+                "backward_propagation_n": bc.backward_spec, "block_differences": "lab.block_differences"}
+        args = (case.copy_parameters(), case.X.copy(), case.Y.copy(), case.epsilon, tol.threshold)
+        got = subject.call("locate_bug", args, deps)
+        measured[bc.label] = bc.expected_block
+        if got == bc.expected_block:
+            continue
+        wrong = [k for k in L.BACKPROP_ORDER if bc.differences[k] > tol.threshold]
+        if bc.expected_block is None:
+            hint = "every block is below the threshold here, so there is no bug: return None"
+        elif len(wrong) > 1:
+            hint = (f"{', '.join(wrong)} all disagree: an error spreads to every block backprop computes "
+                    f"after it, so the bug is where the disagreement starts, in the order "
+                    f"{', '.join(L.BACKPROP_ORDER)}")
+        else:
+            hint = f"only {wrong[0]} is above the threshold"
+        raise Failed(f"for a backward pass with a hidden bug on {case.name}: returned {got!r}, "
+                     f"expected {bc.expected_block!r}. Look at: {hint}.")
+    return measured
+
+
+# ---- 3. Not with dropout -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DropoutCase:
+    label: str
+    case: C.NetworkCase
+    keep_prob: float
+    epsilon: float
+    backward: str   # dependency name
+    expected: float
+    new_masks: float  # what a check that draws new masks in every pass returns
+
+
+def _kink_free_with_masks(case: C.NetworkCase, keep_prob: float, masks, eps: float) -> bool:
+    """No hidden unit changes sign between θ and any θ ± ε e_i, with the masks held fixed."""
+    theta, _ = R.dictionary_to_vector(case.parameters)
+
+    def pattern(t):
+        _, cache = L.forward_with_dropout(case.X, case.Y, R.vector_to_dictionary(t), keep_prob, masks)
+        return np.concatenate([(cache["Z1"] > 0).ravel(), (cache["Z2"] > 0).ravel()])
+    start = pattern(theta)
+    for i in range(theta.size):
+        for sign in (1, -1):
+            nudged = theta.copy()
+            nudged[i] += sign * eps
+            if not np.array_equal(pattern(nudged), start):
+                return False
+    return True
+
+
+def _certify_dropout(case: C.NetworkCase, keep_prob: float, backward: str, tol: Tolerances):
+    masks = L.seeded_masks(case.X, case.parameters, keep_prob)
+    if np.max(np.abs(L.dropout_logits(case.X, case.parameters, keep_prob, masks))) > C.MAX_LOGIT:
+        return None
+    best = None
+    for eps in tol.epsilons:
+        if not _kink_free_with_masks(case, keep_prob, masks, eps):
+            continue
+        diff = L.dropout_gradient_check(case.parameters, case.X, case.Y, keep_prob, eps, masks)
+        if best is None or diff < best[1]:
+            best = (eps, diff)
+    if best is None or best[1] * SAFETY > tol.threshold:
+        return None
+    eps = best[0]
+    backward_fn = LD.LAB_DEPENDENCIES[backward]
+    expected = L.dropout_gradient_check(case.parameters, case.X, case.Y, keep_prob, eps, masks,
+                                        backward=lambda X, Y, c, kp: backward_fn(X, Y, c, kp))
+    if backward != "lab.backward_with_dropout" and expected < tol.threshold * SAFETY:
+        return None
+    _, cache = L.forward_with_dropout(case.X, case.Y, case.parameters, keep_prob, masks)
+    grad = R.gradients_to_vector(backward_fn(case.X, case.Y, cache, keep_prob))
+    fresh = lambda X, Y, p: LD.forward_with_dropout(X, Y, p, keep_prob)
+    new_masks = R.relative_difference(grad, L.numerical_gradient(case.parameters, case.X, case.Y, eps, fresh))
+    if keep_prob < 1 and new_masks < tol.threshold * SAFETY:
+        return None
+    label = f"{case.name}, keep_prob = {keep_prob:g}" + (", backward forgets 1/keep_prob"
+                                                        if backward.endswith("no_rescale") else "")
+    return DropoutCase(label, case, keep_prob, eps, backward, expected, new_masks)
+
+
+@functools.lru_cache(maxsize=4)
+def dropout_cases(tol: Tolerances) -> tuple[DropoutCase, ...]:
+    wanted = [(0.8, "lab.backward_with_dropout"), (0.5, "lab.backward_with_dropout"),
+              (1.0, "lab.backward_with_dropout"), (0.7, "lab.backward_with_dropout.no_rescale")]
+    networks = [c for c in tol.cases() if c.X.shape[1] >= 3]
+    chosen = []
+    for offset, (keep_prob, backward) in enumerate(wanted):
+        for k in range(len(networks)):
+            certified = _certify_dropout(networks[(offset + k) % len(networks)], keep_prob, backward, tol)
+            if certified is not None:
+                chosen.append(certified)
+                break
+        else:
+            raise RuntimeError(f"no hidden dropout case for keep_prob {keep_prob} could be certified")
+    return tuple(chosen)
+
+
+def check_dropout_gradient_check(subject: Subject, tol: Tolerances) -> dict:
+    measured = {}
+    for dc in dropout_cases(tol):
+        case = dc.case
+        deps = {**CONVERSIONS, "forward_with_dropout": "lab.forward_with_dropout",
+                "backward_with_dropout": dc.backward}
+        args = (case.copy_parameters(), case.X.copy(), case.Y.copy(), dc.keep_prob, dc.epsilon)
+        got = as_float(subject.call("dropout_gradient_check", args, deps), f"the difference for {dc.label}")
+        measured[dc.label] = dc.expected
+        if not diff_close(got, dc.expected, tol.threshold):
+            if dc.keep_prob < 1 and np.isclose(got, dc.new_masks, rtol=0.5):
+                hint = ("it looks like every forward pass draws new masks. Draw them once, with the first "
+                        "forward pass, and pass masks = (cache['D1'], cache['D2']) to every other one")
+            elif dc.expected > tol.threshold:
+                hint = ("this backward pass has a bug the check should expose: compare backward_with_dropout's "
+                        "gradients (for the first pass's cache) with gradapprox")
+            else:
+                hint = ("one forward pass draws the masks; the backward pass uses its cache; every nudged "
+                        "forward pass reuses the same masks")
+            raise Failed(f"for {dc.label} (ε = {dc.epsilon:g}): returned {got:.6g}, expected {dc.expected:.6g}. "
+                         f"Look at: {hint}.")
+    return measured
+
+
+# ---- 4. At initialisation and after some training -----------------------------------------
+
+@dataclass(frozen=True)
+class TrainingCase:
+    label: str
+    seed: int
+    backward: str
+    learning_rate: float
+    num_iterations: int
+    check_every: int
+    # The trajectories' best step: every check a correct pass makes along them is below 1e-9.
+    epsilon: float = 1e-5
+
+    def data(self):
+        return L.training_data(self.seed)
+
+    def run(self):
+        X, Y, parameters = self.data()
+        return L.check_during_training(parameters, X, Y, self.learning_rate, self.num_iterations,
+                                       self.check_every, self.epsilon, LD.LAB_DEPENDENCIES[self.backward])
+
+
+TRAINING_CASES = (
+    TrainingCase("a correct backward pass, 100 iterations, a check every 20", 5, "lab.backward.correct",
+                 0.3, 100, 20),
+    TrainingCase("a backward pass that clips W3 to [-1, 1], 100 iterations, a check every 20", 5,
+                 "lab.backward.clipped_W3", 0.3, 100, 20),
+    TrainingCase("the clipping bug on other data, 90 iterations, a check every 30", 0,
+                 "lab.backward.clipped_W3", 0.25, 90, 30),
+)
+
+
+@functools.lru_cache(maxsize=4)
+def training_cases(tol: Tolerances):
+    """Each case with its reference result, certified: every check the correct backward pass
+    would make along the trajectory clears the threshold 100x (no ReLU kink within ε, no
+    saturated sigmoid), and the clipping bug is invisible at first and plain by the end."""
+    certified = []
+    for tc in TRAINING_CASES:
+        X, Y, parameters = tc.data()
+        backward = LD.LAB_DEPENDENCIES[tc.backward]
+        differences, final, largest_logit = tc.run()
+        if largest_logit > C.MAX_LOGIT:
+            raise RuntimeError(f"training case {tc.label!r}: a logit of {largest_logit:.1f} saturates the sigmoid")
+        p = {k: v.copy() for k, v in parameters.items()}
+        for i in range(tc.num_iterations):
+            _, cache = R.forward_propagation_n(X, Y, p)
+            if i % tc.check_every == 0:
+                theta, _ = R.dictionary_to_vector(p)
+                steps = tc.epsilon * np.eye(R.N_PARAMS)
+                patterns = C.activation_pattern(X, np.hstack([theta, theta + steps, theta - steps]))
+                if not (patterns == patterns[0]).all():
+                    raise RuntimeError(f"training case {tc.label!r} has a ReLU kink within ε at iteration {i}")
+                correct = R.backward_propagation_n(X, Y, cache)
+                if R.gradient_check_n(p, correct, X, Y, tc.epsilon) * SAFETY > tol.threshold:
+                    raise RuntimeError(f"training case {tc.label!r}: a correct check is too close to the "
+                                       f"threshold at iteration {i}")
+            gradients = backward(X, Y, cache)
+            p = {k: p[k] - tc.learning_rate * gradients["d" + k] for k in R.PARAM_KEYS}
+        if tc.backward.endswith("clipped_W3") and not (differences[0] * SAFETY < tol.threshold
+                                                        < differences[-1] / SAFETY):
+            raise RuntimeError(f"training case {tc.label!r} does not show the clipping bug late only")
+        certified.append((tc, differences, final))
+    return tuple(certified)
+
+
+def check_check_during_training(subject: Subject, tol: Tolerances) -> dict:
+    measured = {}
+    for tc, expected, final in training_cases(tol):
+        X, Y, parameters = tc.data()
+        deps = {"forward_propagation_n": "lab.forward_propagation_n", "backward_propagation_n": tc.backward,
+                "gradient_check_n": "lab.gradient_check_n"}
+        args = (parameters, X, Y, tc.learning_rate, tc.num_iterations, tc.check_every, tc.epsilon)
+        got = subject.call("check_during_training", args, deps)
+        if not isinstance(got, (tuple, list)) or len(got) != 2 or not isinstance(got[1], dict):
+            raise Failed("check_during_training should return a pair (differences, parameters)")
+        differences, trained = got
+        if not isinstance(differences, (list, tuple, np.ndarray)):
+            raise Failed("differences should be a list with one difference per check")
+        differences = [as_float(d, "each difference") for d in differences]
+        iterations = list(range(0, tc.num_iterations, tc.check_every))
+        measured[tc.label] = expected
+        if len(differences) != len(expected):
+            raise Failed(f"for {tc.label}: {len(differences)} differences, expected {len(expected)}, one per "
+                         f"check at iterations {iterations}. Look at: check when i % check_every == 0, "
+                         "for i in range(num_iterations)")
+        for key in R.PARAM_KEYS:
+            if key not in trained:
+                raise Failed(f"the parameters returned have no {key}")
+            try:
+                same_values(trained[key], final[key], f"{key} after training ({tc.label})")
+            except Failed as failure:
+                raise Failed(f"{failure}. Look at: the update θ ← θ − learning_rate · dθ for every block, "
+                             "once per iteration, with the gradients of the current parameters") from None
+        for i, got_d, want in zip(iterations, differences, expected):
+            if not diff_close(got_d, want, tol.threshold):
+                raise Failed(f"for {tc.label}: the check at iteration {i} returned {got_d:.6g}, expected "
+                             f"{want:.6g}. Look at: check the parameters before that iteration's update, "
+                             "with the gradients backward_propagation_n gives for them")
+    return measured
+
+
+# ---- 5. Not in training --------------------------------------------------------------------
+
+LAYER_DIMS_CASES = ([4, 5, 3, 1], [2, 1], [10, 10], [784, 128, 64, 10], [3, 50, 50, 50, 2], [1, 1, 1])
+
+
+def check_forward_passes_per_check(subject: Subject, tol: Tolerances) -> dict:
+    measured = {}
+    for dims in LAYER_DIMS_CASES:
+        got = as_float(subject.call("forward_passes_per_check", (list(dims),)), f"the count for {dims}")
+        n = L.count_parameters(dims)
+        expected = L.forward_passes_per_check(dims)
+        measured[str(dims)] = expected
+        if got != expected:
+            weights = sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+            hints = {n: "that is the number of parameters N; each needs two forward passes, at θ+ε and θ−ε",
+                     2 * weights: "only the weights are counted; the biases are parameters too",
+                     n + 1: "that is a one-sided check; the two-sided check needs J(θ+ε) and J(θ−ε) for each",
+                     2 * n + 1: "the check alone is 2N; the forward pass before backprop is not part of it"}
+            raise Failed(f"for layer_dims = {dims} (N = {n} parameters): returned {fmt(got)}, expected "
+                         f"{expected}. Look at: {hints.get(got, 'N = Σ (n_l × n_(l-1) + n_l) over the layers; the check needs 2N')}.")
+    return measured
+
+
+CHECKS: dict[str, Callable[[Subject, Tolerances], dict]] = {
+    "error_curve": check_error_curve,
+    "best_epsilon": check_best_epsilon,
+    "block_differences": check_block_differences,
+    "locate_bug": check_locate_bug,
+    "dropout_gradient_check": check_dropout_gradient_check,
+    "check_during_training": check_check_during_training,
+    "forward_passes_per_check": check_forward_passes_per_check,
+}

@@ -1,0 +1,84 @@
+"""Named stand-ins for what the lab's graded functions call (the "lab.*" dependency names).
+
+A hidden check swaps these into the student's globals, so each exercise is judged with trusted
+versions of everything it uses, and with planted bugs whose effect the reference knows. In the
+judge they are called over a pipe: each takes and returns plain data (numbers, arrays, tuples,
+dicts of arrays), and none keeps state between calls.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from . import lab_reference as L
+from . import reference as R
+
+#: The fixed data behind "lab.network.cost": a draw that no exercise of the notebook uses.
+_NETWORK_RNG = np.random.default_rng(505)
+NETWORK_X = _NETWORK_RNG.standard_normal((4, 6))
+NETWORK_Y = np.array([[1.0, 0.0, 0.0, 1.0, 1.0, 0.0]])
+
+network_cost = L.network_cost(NETWORK_X, NETWORK_Y)
+network_gradient = L.network_gradient(NETWORK_X, NETWORK_Y)
+
+
+def _curve(cost, gradient):
+    def error_curve(theta, epsilons):
+        return L.error_curve(cost, gradient, np.asarray(theta, dtype=np.float64), list(epsilons))
+    return error_curve
+
+
+def gradient_check_n(parameters, gradients, X, Y, epsilon=1e-7, print_msg=False):
+    """The first assignment's checker (print_msg is accepted and ignored)."""
+    return R.gradient_check_n(parameters, gradients, X, Y, epsilon)
+
+
+def block_differences(parameters, gradients, X, Y, epsilon=1e-6):
+    return L.block_differences(parameters, gradients, X, Y, epsilon)
+
+
+def forward_with_dropout(X, Y, parameters, keep_prob, masks=None):
+    """Without masks, a fresh pair for every different input, like a new random draw per pass."""
+    if masks is None:
+        masks = L.seeded_masks(X, parameters, keep_prob)
+    return L.forward_with_dropout(X, Y, parameters, keep_prob, masks)
+
+
+def backward_with_dropout(X, Y, cache, keep_prob):
+    return L.backward_with_dropout(X, Y, cache, keep_prob)
+
+
+def backward_with_dropout_no_rescale(X, Y, cache, keep_prob):
+    """A planted bug: the masks are applied but the 1 / keep_prob of inverted dropout is forgotten."""
+    return L.backward_with_dropout(X, Y, cache, keep_prob, rescale=False)
+
+
+LAB_DEPENDENCIES: dict[str, Callable] = {
+    # the helpers of lab_utils.py, in their trusted versions
+    "lab.dictionary_to_vector": R.dictionary_to_vector,
+    "lab.vector_to_dictionary": R.vector_to_dictionary,
+    "lab.gradients_to_vector": R.gradients_to_vector,
+    "lab.relative_difference": R.relative_difference,
+    "lab.forward_propagation_n": R.forward_propagation_n,
+    "lab.backward.correct": R.backward_propagation_n,
+    "lab.backward.clipped_W3": L.clipped_W3_backward,
+    "lab.gradient_check_n": gradient_check_n,
+    # 1. choosing epsilon: known costs and their error curves
+    "lab.cube.cost": L.cube_cost,
+    "lab.cube.gradient": L.cube_gradient,
+    "lab.wave.cost": L.wave_cost,
+    "lab.wave.gradient": L.wave_gradient,
+    "lab.network.cost": network_cost,
+    "lab.network.gradient": network_gradient,
+    "lab.error_curve.cube": _curve(L.cube_cost, L.cube_gradient),
+    "lab.error_curve.wave": _curve(L.wave_cost, L.wave_gradient),
+    "lab.error_curve.network": _curve(network_cost, network_gradient),
+    # 2. look at the components
+    "lab.block_differences": block_differences,
+    **{f"lab.backward.{name}": backward for name, (backward, _, _) in L.BUGGY_BACKWARDS.items()},
+    # 3. not with dropout
+    "lab.forward_with_dropout": forward_with_dropout,
+    "lab.backward_with_dropout": backward_with_dropout,
+    "lab.backward_with_dropout.no_rescale": backward_with_dropout_no_rescale,
+}
