@@ -54,6 +54,9 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
         raise click.ClickException(str(exc))
     click.echo("")
     click.echo(run.summary())
+    from .judge.sandbox import isolation_in_force
+    if executor == "sandbox":
+        click.echo("Isolation of student code: " + "; ".join(isolation_in_force()))
     for student, note in sorted(run.notes.items()):
         click.echo(f"note: {student}: {note}")
     problems = sorted({r.student_id for r in run.rows if r.status in ("error", "timeout") and r.message})
@@ -114,6 +117,15 @@ def _write_lms(run, flavor: str, roster: Path | None, column: str) -> None:
     click.echo(f"  {flavor} import: {path}")
     if left_out:
         click.echo(f"  not in the roster, so not in {path.name}: {', '.join(left_out)}")
+
+
+@main.command()
+def sandbox():
+    """Print the isolation student code gets on this machine."""
+    from .judge.sandbox import isolation_in_force
+    click.echo("Student code (notebook cells and judged calls) runs with:")
+    for measure in isolation_in_force():
+        click.echo(f"  - {measure}")
 
 
 @main.command()

@@ -1,11 +1,25 @@
-"""Confinement of untrusted code, applied by the process to itself before it runs any.
+"""Confinement of untrusted code, applied by a process to itself before it runs any.
 
-Self-contained (no kit imports): the zygote runs it in each child it forks, and the kernel
-launcher runs it before it becomes the kernel. Limits are POSIX rlimits, which need no
-privileges: address space, CPU seconds, file size, core dumps, open files, processes.
+Self-contained (no kit imports): the zygote runs it in each child it forks, and a fresh child
+runs it first. What it can do depends on the machine, strongest first:
+  - private mount and network namespaces (as root, or in a user namespace where the kernel
+    allows them): no network; the course, the kit and the gradebook hidden under empty
+    tmpfs; a private /tmp holding only the child's own scratch folder;
+  - as root, then drop to the unprivileged user `nobody`: no write access outside scratch;
+  - always: POSIX rlimits on address space, CPU seconds, file size, core dumps, open files and
+    (as nobody) processes.
+`confine` returns the list of measures in force.
 """
+import ctypes
 import os
 import resource
+
+_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT = 1, 2, 4, 32
+_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
+_NOBODY = 65534
+#: World-writable places that get a private, empty tmpfs in the child's view.
+_SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 
 
 def _limit(which, value):
@@ -17,8 +31,108 @@ def _limit(which, value):
         pass
 
 
-def confine(limits, scratch, hide=()):
-    """Apply the limits in `limits` (a dict) to this process; scratch is its working folder."""
+def _libc():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    return libc
+
+
+def _mount(libc, source, target, fstype, flags, data=None):
+    enc = lambda s: None if s is None else s.encode()
+    if libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
+
+
+def _namespaces(libc):
+    """Enter new mount and network namespaces; True when it worked."""
+    uid, gid = os.getuid(), os.getgid()
+    if uid == 0 and libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET) == 0:
+        return True
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWNET) != 0:
+        return False
+    try:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    except OSError:
+        return False
+    return True
+
+
+def _reveal(libc, needed):
+    """Let an unprivileged user reach the interpreter even under a private folder (e.g. a
+    Python installed in /root): cover the closed ancestor with a tmpfs holding only that path."""
+    for path in needed:
+        parts = os.path.abspath(path).split(os.sep)[1:]
+        for depth in range(1, len(parts)):
+            ancestor = os.sep + os.path.join(*parts[:depth])
+            try:
+                if os.stat(ancestor).st_mode & 0o001:
+                    continue
+            except OSError:
+                break
+            keep = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            _mount(libc, "tmpfs", ancestor, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=4k,mode=0755")
+            os.makedirs(path, exist_ok=True)
+            _mount(libc, f"/proc/self/fd/{keep}", path, None, _MS_BIND | _MS_REC)
+            os.close(keep)
+            break
+
+
+def _hide_and_privatise(libc, scratch, hide, needed=()):
+    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+    if os.getuid() == 0:
+        _reveal(libc, needed)
+    keep = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)
+    for path in hide:
+        try:
+            if os.path.isdir(path):
+                _mount(libc, "tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_RDONLY, "size=4k,mode=0555")
+            elif os.path.exists(path):
+                _mount(libc, "/dev/null", path, None, _MS_BIND)
+        except OSError:
+            pass
+    for path in _SHARED_TMP:
+        if os.path.isdir(path) and not os.path.islink(path):
+            try:
+                _mount(libc, "tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=256m,mode=1777")
+            except OSError:
+                pass
+    os.makedirs(scratch, exist_ok=True)
+    _mount(libc, f"/proc/self/fd/{keep}", scratch, None, _MS_BIND)
+    os.close(keep)
+    os.chdir(scratch)
+
+
+def confine(limits, scratch, hide=(), needed=()):
+    """Confine this process (limits: a dict); returns the measures in force, for the record.
+
+    hide: paths to cover with an empty tmpfs; needed: the interpreter's folders, which must
+    stay readable after dropping privileges."""
+    measures = []
+    try:
+        libc = _libc()
+        if _namespaces(libc):
+            measures.append("network and mount namespaces (no network)")
+            try:
+                _hide_and_privatise(libc, scratch, hide, needed)
+                measures.append("course, kit and gradebook hidden; private /tmp")
+            except OSError:
+                pass
+    except (OSError, AttributeError):
+        pass
+    if os.getuid() == 0 and limits.get("drop_to_nobody", True) and measures:
+        try:
+            for root, dirs, files in os.walk(scratch):
+                for name in dirs + files + [""]:
+                    os.chown(os.path.join(root, name) if name else root, _NOBODY, _NOBODY)
+            _limit(resource.RLIMIT_NPROC, int(limits.get("processes", 256)))
+            os.setgroups([])
+            os.setgid(_NOBODY)
+            os.setuid(_NOBODY)
+            measures.append("unprivileged user nobody (no writes outside scratch)")
+        except OSError:
+            pass
     memory = int(limits.get("memory_mb", 1024)) * 1024 * 1024
     _limit(resource.RLIMIT_AS, memory)
     cpu = int(limits.get("cpu_seconds", 300))
@@ -29,3 +143,6 @@ def confine(limits, scratch, hide=()):
     _limit(resource.RLIMIT_FSIZE, int(limits.get("file_size_mb", 16)) * 1024 * 1024)
     _limit(resource.RLIMIT_CORE, 0)
     _limit(resource.RLIMIT_NOFILE, int(limits.get("open_files", 256)))
+    measures.append("rlimits: memory, CPU time, file size, open files" +
+                    (", processes" if "unprivileged user nobody (no writes outside scratch)" in measures else ""))
+    return measures

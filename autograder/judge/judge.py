@@ -27,14 +27,15 @@ from ..dependencies import resolve
 from ..registry import checks_for
 from ..subject import StudentError
 from . import codec
-from .sandbox import Limits, Scratch, clean_env, python_command
+from .sandbox import Limits, Scratch, clean_env, hidden_paths, needed_paths, python_command
 
 _HERE = Path(__file__).parent
 _PARTS = {name: (_HERE / f"{name}.py").read_text() for name in ("codec", "confine", "child", "zygote")}
 #: A fresh child's program: codec, confinement and the child loop, with nothing to import.
 CHILD_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"], _PARTS["child"].replace(
     'if __name__ == "__main__" and len(sys.argv) == 3:\n    child_main(int(sys.argv[1]), int(sys.argv[2]))',
-    'if __name__ == "__main__":\n    confine(__import__("json").loads(sys.argv[3]), os.getcwd())\n'
+    'if __name__ == "__main__":\n    _spec = __import__("json").loads(sys.argv[3])\n'
+    '    confine(_spec["limits"], os.getcwd(), _spec["hide"], _spec["needed"])\n'
     '    child_main(int(sys.argv[1]), int(sys.argv[2]))')])
 #: The warm zygote's program: the same parts, then the fork loop.
 ZYGOTE_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"],
@@ -81,12 +82,13 @@ def _limits_dict(limits: Limits) -> dict:
 class FreshLauncher:
     """Starts each child as a new `python -I` process (simple; pays the interpreter start-up)."""
 
-    def launch(self, scratch: Path, limits: Limits) -> Launched:
+    def launch(self, scratch: Path, limits: Limits, hide=()) -> Launched:
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
+        spec = json.dumps({"limits": _limits_dict(limits), "hide": list(hide), "needed": needed_paths()})
         with open(scratch / "stdout.txt", "wb") as out:
             proc = subprocess.Popen(
-                python_command("-c", CHILD_PROGRAM, str(req_r), str(rep_w), json.dumps(_limits_dict(limits))),
+                python_command("-c", CHILD_PROGRAM, str(req_r), str(rep_w), spec),
                 cwd=scratch, env=clean_env(scratch), stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, pass_fds=(req_r, rep_w), start_new_session=True)
         os.close(req_r)
@@ -113,14 +115,15 @@ class ZygoteLauncher:
         self._control = ours
         atexit.register(self.close)
 
-    def launch(self, scratch: Path, limits: Limits) -> Launched:
+    def launch(self, scratch: Path, limits: Limits, hide=()) -> Launched:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
             (scratch / "exit_status").unlink(missing_ok=True)
             req_r, req_w = os.pipe()
             rep_r, rep_w = os.pipe()
-            request = {"scratch": str(scratch), "limits": _limits_dict(limits),
+            request = {"scratch": str(scratch), "limits": _limits_dict(limits), "hide": list(hide),
+                       "needed": needed_paths(),
                        "env": {k: v for k, v in clean_env(scratch).items() if k not in ("PATH",)}}
             try:
                 socket.send_fds(self._control, [json.dumps(request).encode()], [req_r, rep_w])
@@ -187,9 +190,9 @@ def _describe_exit(returncode: int | None) -> str:
 class Child:
     """One limited child process holding the student's namespace."""
 
-    def __init__(self, cells, scratch: Path, limits: Limits, deadline: float, launcher):
+    def __init__(self, cells, scratch: Path, limits: Limits, deadline: float, launcher, hide=()):
         self.limits, self.deadline = limits, deadline
-        self.launched = launcher.launch(scratch, limits)
+        self.launched = launcher.launch(scratch, limits, hide)
         self.req_w, self.rep_r = self.launched.req_w, self.launched.rep_r
         self.cell_errors: dict[int, str] = {}
         self.cell_outputs: dict[int, list] = {}
@@ -296,8 +299,9 @@ class Child:
 class RemoteSubject:
     """A Subject whose functions live in a child; a fresh child replaces one that died."""
 
-    def __init__(self, cells, scratch: Path, limits: Limits, launcher=None):
+    def __init__(self, cells, scratch: Path, limits: Limits, launcher=None, hide=None):
         self.cells, self.scratch, self.limits = list(cells), scratch, limits
+        self.hide = hidden_paths() if hide is None else list(hide)
         self.launcher = launcher or default_launcher()
         self.cell_outputs: dict[int, list] = {}
         self.deadline = time.monotonic() + limits.wall_seconds
@@ -308,7 +312,7 @@ class RemoteSubject:
     def _start(self) -> Child:
         for _ in range(len(self.cells) + 1):
             cells = [(i, s) for i, s in self.cells if i not in self.skipped]
-            child = Child(cells, self.scratch, self.limits, self.deadline, self.launcher)
+            child = Child(cells, self.scratch, self.limits, self.deadline, self.launcher, self.hide)
             try:
                 child.wait_loaded()
                 return child
@@ -365,14 +369,14 @@ class Judgement:
 
 def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
                    tolerances: Tolerances | None = None, functions: list[str] | None = None,
-                   launcher=None) -> Judgement:
+                   launcher=None, hide_also=()) -> Judgement:
     """Judge every exercise of a notebook (a NotebookNode or a path) in a limited child."""
     if not isinstance(nb, nbformat.NotebookNode):
         nb = nbformat.read(str(nb), as_version=4)
     table = checks_for(assignment)
     started = time.monotonic()
     with Scratch(helpers) as scratch:
-        subject = RemoteSubject(code_cells(nb), scratch.path, limits, launcher)
+        subject = RemoteSubject(code_cells(nb), scratch.path, limits, launcher, hidden_paths(hide_also))
         try:
             subject.call_ready()
             results = [run_check(fn, subject, tolerances, table) for fn in (functions or list(table))]

@@ -69,6 +69,55 @@ class Scratch:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def needed_paths() -> list[str]:
+    """Folders untrusted code must be able to read: the interpreter, its stdlib and packages."""
+    import site
+    import numpy
+    paths = [sys.prefix, sys.base_prefix, str(Path(numpy.__file__).parent), *site.getsitepackages()]
+    return sorted({str(Path(p).resolve()) for p in paths if Path(p).exists()})
+
+
+def _needed(path: Path) -> bool:
+    """True for a path that holds (or is inside) something untrusted code needs to read."""
+    path = path.resolve()
+    return any(path == Path(n) or path in Path(n).parents or Path(n) in path.parents
+               for n in needed_paths())
+
+
+def hidden_paths(extra=()) -> list[str]:
+    """What untrusted code must not see: the kit's package, the course it belongs to, and extra
+    (the grading run's output folder with its gradebook and every student's files)."""
+    kit = Path(__file__).resolve().parent.parent
+    paths = [kit]
+    course = kit.parent
+    if (course / "assignments").is_dir() and (course / "source").is_dir():
+        paths += sorted(course.iterdir())
+    paths += [Path(p) for p in extra]
+    return sorted({str(p.resolve()) for p in paths if p.exists() and not _needed(p)})
+
+
 def python_command(*args: str) -> list[str]:
     """The interpreter for untrusted code: this one, isolated from user site and PYTHON* vars."""
     return [sys.executable, "-I", *args]
+
+
+def isolation_in_force(limits: Limits | None = None) -> list[str]:
+    """The confinement measures a child actually gets on this machine (run one and ask it)."""
+    import json
+    import subprocess
+    confine_source = (Path(__file__).parent / "confine.py").read_text()
+    limits = limits or Limits()
+    spec = {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
+            "file_size_mb": limits.file_size_mb, "open_files": limits.open_files}
+    program = confine_source + (
+        "\nimport json, sys\nspec = json.loads(sys.argv[1])\n"
+        "print(json.dumps(confine(spec['limits'], spec['scratch'], spec['hide'], spec['needed'])))\n")
+    with Scratch() as scratch:
+        args = json.dumps({"limits": spec, "scratch": str(scratch.path), "hide": hidden_paths(),
+                           "needed": needed_paths()})
+        proc = subprocess.run(python_command("-c", program, args), capture_output=True, text=True,
+                              cwd=scratch.path, env=clean_env(scratch.path), timeout=60)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return ["unknown: the probe failed (" + proc.stderr.strip()[-200:] + ")"]

@@ -59,7 +59,7 @@ def _become_child(request, request_fd, reply_fd):
         os.close(devnull)
         for key, value in request.get("env", {}).items():
             os.environ[key] = value
-        confine(request["limits"], request["scratch"], request.get("hide", []))  # noqa: F821
+        confine(request["limits"], request["scratch"], request.get("hide", []), request.get("needed", []))  # noqa: F821
         child_main(request_fd, reply_fd)  # noqa: F821
     except BaseException:  # noqa: B902 (whatever ends the child, it must not return into the zygote)
         import traceback

@@ -70,10 +70,11 @@ class JudgeVerdicts(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
         assignment, student = info["assignment"], info["student"]
-        helpers = Path(resources.get("metadata", {}).get("path") or ".")
+        helpers = Path(resources.get("metadata", {}).get("path") or ".").resolve()
+        course = helpers.parents[2] if len(helpers.parents) > 2 else helpers  # autograded/<student>/<assignment>
         judgement = judge_notebook(nb, assignment, helpers,
                                    Limits(wall_seconds=self.wall_seconds, memory_mb=self.memory_mb),
-                                   tolerances_for(assignment))
+                                   tolerances_for(assignment), hide_also=[course])
         by_exercise = {r.exercise: r for r in judgement.results}
         if self.record_outputs:
             count = 0
