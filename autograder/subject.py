@@ -39,7 +39,7 @@ def to_plain(value: Any, depth: int = 0) -> Any:
         raise StudentError("the returned value is nested too deeply")
     if value is None or type(value) in (bool, int, float, str):
         return value
-    if isinstance(value, np.generic) and value.dtype.kind in PLAIN_DTYPES:
+    if isinstance(value, np.generic) and value.dtype.kind in PLAIN_DTYPES + "U":
         return value.item()
     if isinstance(value, np.ndarray):
         array = np.array(value, copy=True, subok=False)
@@ -53,6 +53,8 @@ def to_plain(value: Any, depth: int = 0) -> Any:
         if not all(type(k) is str for k in value):
             raise StudentError("returned a dict whose keys are not all strings")
         return {k: to_plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, str):  # subclasses (numpy's str_ included): keep only the text
+        return str(value)
     if isinstance(value, (int, float)):  # subclasses: keep only the number
         return float(value) if isinstance(value, float) else int(value)
     raise StudentError(f"returned a {type(value).__name__}; expected numbers or numpy arrays")

@@ -38,3 +38,7 @@ def test_forged_frames_are_refused(body):
 def test_an_oversized_frame_is_refused_before_reading_it():
     with pytest.raises(codec.CodecError):
         codec.frame_length((2 ** 40).to_bytes(8, "big"))
+
+
+def test_numpy_strings_travel_as_plain_text():
+    assert roundtrip({"block": np.str_("dW2")}) == {"block": "dW2"}

@@ -161,8 +161,8 @@ class _DependencyError(Exception):
 
 def _stub(name):
     """A stand-in for a global the check replaces: the call is answered by the trusted side."""
-    def call_trusted(*args):
-        _send({"type": "dep", "name": name, "args": list(args)})
+    def call_trusted(*args, **kwargs):
+        _send({"type": "dep", "name": name, "args": list(args), "kwargs": dict(kwargs)})
         reply = _recv()
         if reply.get("type") == "dep_result":
             return reply["value"]

@@ -28,7 +28,7 @@ def _pack(value, depth=0):
         if value != value or value in (float("inf"), float("-inf")):
             return {"__float__": repr(value)}
         return value
-    if isinstance(value, np.generic) and value.dtype.kind in _ALLOWED_KINDS:
+    if isinstance(value, np.generic) and value.dtype.kind in _ALLOWED_KINDS + "U":
         return _pack(value.item(), depth + 1)
     if isinstance(value, np.ndarray):
         array = np.ascontiguousarray(np.array(value, copy=True, subok=False))
@@ -46,6 +46,8 @@ def _pack(value, depth=0):
         if any(k.startswith("__") and k.endswith("__") for k in value):
             return {"__dict__": [[k, _pack(v, depth + 1)] for k, v in value.items()]}
         return {k: _pack(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):

@@ -280,7 +280,8 @@ class Child:
             self.send({"type": "dep_error", "message": f"{name} is not available here"})
             return
         try:
-            value = resolve(deps[name])(*message.get("args", []))
+            kwargs = message.get("kwargs") or {}
+            value = resolve(deps[name])(*message.get("args", []), **(kwargs if isinstance(kwargs, dict) else {}))
             self.send({"type": "dep_result", "value": value})
         except ChildGone:
             raise
