@@ -11,16 +11,15 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENT = "gradient_checking"
 MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*\n", re.MULTILINE)
 
 
-def solved() -> nbformat.NotebookNode:
+def solved(assignment="gradient_checking") -> nbformat.NotebookNode:
     """The release notebook with every solution cell filled in with the instructor's answer."""
-    source = nbformat.read(ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    source = nbformat.read(ROOT / "source" / assignment / f"{assignment}.ipynb", as_version=4)
     answers = {c.metadata["nbgrader"]["grade_id"]: MARKERS.sub("", c.source)
                for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")}
-    nb = nbformat.read(ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    nb = release(assignment)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in answers:
@@ -28,8 +27,12 @@ def solved() -> nbformat.NotebookNode:
     return nb
 
 
-def changed(function: str, old: str, new: str) -> nbformat.NotebookNode:
-    nb = solved()
+def release(assignment="gradient_checking") -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def changed(function: str, old: str, new: str, assignment="gradient_checking") -> nbformat.NotebookNode:
+    nb = solved(assignment)
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == function:
             assert cell.source.count(old) == 1, (function, old)
@@ -37,12 +40,37 @@ def changed(function: str, old: str, new: str) -> nbformat.NotebookNode:
     return nb
 
 
+def lab_samples() -> dict:
+    lab = "gradient_checking_lab"
+    return {
+        "perfect": solved(lab),
+        "untouched_release": release(lab),
+        # Picks the block with the largest difference instead of the first in backprop order.
+        "bug_locate_largest": changed(
+            "locate_bug", '    for key in ["dW3", "db3", "dW2", "db2", "dW1", "db1"]:\n'
+                          '        if differences[key] > threshold:\n            return key',
+            "    worst = max(differences, key=differences.get)\n"
+            "    if differences[worst] > threshold:\n        return worst", lab),
+        # Draws new dropout masks in the nudged passes.
+        "bug_dropout_new_masks": changed(
+            "dropout_gradient_check",
+            "J_plus, _ = forward_with_dropout(X, Y, vector_to_dictionary(theta_plus), keep_prob, masks)",
+            "J_plus, _ = forward_with_dropout(X, Y, vector_to_dictionary(theta_plus), keep_prob)", lab),
+    }
+
+
+def write(folder: Path, samples: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, nb in samples.items():
+        nbformat.write(nb, folder / f"{name}.ipynb")
+
+
 def main():
-    out = ROOT / "samples" / ASSIGNMENT
-    out.mkdir(parents=True, exist_ok=True)
+    write(ROOT / "samples" / "gradient_checking_lab", lab_samples())
+    out = ROOT / "samples" / "gradient_checking"
     samples = {
         "perfect": solved(),
-        "untouched_release": nbformat.read(ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4),
+        "untouched_release": release(),
         # The classic bug: a stray factor 2 in dW2.
         "bug_backprop_dW2": changed("backward_propagation_n", "dW2 = 1.0 / m * np.dot(dZ2, A1.T)",
                                     "dW2 = 1.0 / m * np.dot(dZ2, A1.T) * 2"),
@@ -59,12 +87,11 @@ def main():
         "never_finishes": changed("gradient_check", "    theta_plus = theta + epsilon\n",
                                   "    theta_plus = theta + epsilon\n    while theta_plus > 0:\n        theta_plus = theta_plus + 1\n"),
     }
-    for name, nb in samples.items():
-        nbformat.write(nb, out / f"{name}.ipynb")
+    write(out, samples)
     # A notebook whose JSON was cut off (an interrupted upload).
     text = (out / "perfect.ipynb").read_text(encoding="utf-8")
     (out / "not_json.ipynb").write_text(text[: len(text) // 2], encoding="utf-8")
-    print(f"wrote {len(samples) + 1} samples to {out.relative_to(ROOT)}")
+    print(f"wrote the samples to {out.parent.relative_to(ROOT)}/")
 
 
 if __name__ == "__main__":

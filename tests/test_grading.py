@@ -20,7 +20,8 @@ else:  # pragma: no cover
 from conftest import ROOT
 
 SAMPLES = ROOT / "samples" / "gradient_checking"
-EXPECTED = tomllib.loads((Path(__file__).parent / "data" / "samples_expected.toml").read_text())
+EXPECTED_ALL = tomllib.loads((Path(__file__).parent / "data" / "samples_expected.toml").read_text())
+EXPECTED = EXPECTED_ALL["gradient_checking"]
 EXERCISES = ["test_forward_propagation", "test_backward_propagation", "test_gradient_check",
              "test_dictionary_to_vector", "test_vector_to_dictionary", "test_gradients_to_vector",
              "test_forward_propagation_n", "test_backward_propagation_n", "test_gradient_check_n"]
@@ -124,3 +125,14 @@ def test_a_judge_verdict_overrides_a_tampered_test_cell(tmp_path):
                                "gradient_checking.ipynb", as_version=4)
     cell = next(c for c in autograded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_backward_propagation_n")
     assert [o.output_type for o in cell.outputs] == ["error"]
+
+
+def test_the_lab_samples_get_their_expected_statuses(tmp_path):
+    expected = EXPECTED_ALL["gradient_checking_lab"]
+    run = grade(ROOT / "samples" / "gradient_checking_lab", "gradient_checking_lab", tmp_path, jobs=2,
+                limits=LIMITS, progress=False)
+    exercises = {r.exercise for r in run.rows}
+    assert len(exercises) == 7
+    for r in run.rows:
+        table = expected[r.student_id]
+        assert r.status == table.get(r.exercise, table.get("all", "passed")), (r.student_id, r.exercise, r.message)

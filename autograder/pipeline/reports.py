@@ -76,6 +76,14 @@ def summary(rows: list[ExerciseRow]) -> str:
             count = bins.get(i, 0)
             bar = "█" * round(20 * count / width) if width else ""
             lines.append(f"  {label:>7} {count:4d} {bar}")
+        if len(totals) <= 30:
+            lines.append("Submissions:")
+            statuses = {}
+            for r in rows:
+                statuses.setdefault((r.student_id, r.assignment), []).append(r)
+            for (student, _), (score, max_score) in sorted(totals.items()):
+                lines.append(f"  {student:<28} {score:>5g} / {max_score:<4g} "
+                             f"{overall_status(statuses[(student, _)])}")
     failed = Counter(r.exercise for r in rows if r.status != "passed")
     if failed:
         lines.append("Exercises most often not passed:")
