@@ -30,6 +30,7 @@ class NetworkCase:
     parameters: dict
     epsilon: float = R.REFERENCE_EPSILON
     reference_difference: float = float("nan")
+    public: bool = False  # True when its inputs and answers are in the student's notebook
     notes: dict = field(default_factory=dict)
 
     def copy_parameters(self) -> dict:
@@ -42,7 +43,7 @@ def classic_case() -> NetworkCase:
     X = rng.randn(4, 3)
     Y = np.array([[1.0, 1.0, 0.0]])
     parameters = {k: rng.randn(*R.PARAM_SHAPES[k]) for k in R.PARAM_KEYS}
-    return NetworkCase("classic (4 features, m=3)", X, Y, parameters)
+    return NetworkCase("the classic test case (m=3)", X, Y, parameters, public=True)
 
 
 def random_case(seed: int, m: int, scale: float = 1.0) -> NetworkCase:
@@ -51,7 +52,7 @@ def random_case(seed: int, m: int, scale: float = 1.0) -> NetworkCase:
     X = rng.standard_normal((4, m))
     Y = rng.integers(0, 2, size=(1, m)).astype(np.float64)
     parameters = {k: scale * rng.standard_normal(R.PARAM_SHAPES[k]) for k in R.PARAM_KEYS}
-    return NetworkCase(f"random draw (m={m}, seed {seed})", X, Y, parameters)
+    return NetworkCase(f"a hidden random draw with m={m} example{'s' if m != 1 else ''}", X, Y, parameters)
 
 
 def activation_pattern(X, thetas):

@@ -84,8 +84,10 @@ def as_float(value, what: str) -> float:
     return float(array.ravel()[0])
 
 
-def same_values(got, expected, what: str, rtol=VALUE_RTOL, atol=VALUE_ATOL) -> None:
-    """Fail unless got has expected's shape and values (shape (n,) never passes for (n, 1))."""
+def same_values(got, expected, what: str, rtol=VALUE_RTOL, atol=VALUE_ATOL, public: bool = True) -> None:
+    """Fail unless got has expected's shape and values (shape (n,) never passes for (n, 1)).
+
+    For a hidden case the message says where and by how much, never the expected value."""
     got_array = as_array(got, what)
     expected = np.asarray(expected, dtype=np.float64)
     if got_array.shape != expected.shape and not (got_array.size == expected.size == 1):
@@ -94,44 +96,74 @@ def same_values(got, expected, what: str, rtol=VALUE_RTOL, atol=VALUE_ATOL) -> N
         raise Failed(f"{what} contains nan or inf")
     close = np.isclose(got_array.reshape(expected.shape), expected, rtol=rtol, atol=atol)
     if not close.all():
-        worst = np.unravel_index(np.argmax(np.abs(got_array.reshape(expected.shape) - expected)), expected.shape)
-        raise Failed(f"{what} is wrong at index {tuple(int(i) for i in worst)}: "
-                     f"got {got_array.reshape(expected.shape)[worst]:.10g}, expected {expected[worst]:.10g}")
+        got_array = got_array.reshape(expected.shape)
+        worst = np.unravel_index(np.argmax(np.abs(got_array - expected)), expected.shape)
+        where = f"{what} is wrong at index {tuple(int(i) for i in worst)}"
+        if public:
+            raise Failed(f"{where}: got {got_array[worst]:.10g}, expected {expected[worst]:.10g}")
+        raise Failed(f"{where}: {off_by(got_array[worst], expected[worst])}")
+
+
+def off_by(got: float, expected: float) -> str:
+    """How far a value is from the reference, without saying the reference."""
+    if expected == 0:
+        return "it should be 0"
+    ratio = got / expected
+    if ratio < 0:
+        return "it has the wrong sign"
+    if np.isclose(ratio, round(ratio)) and round(ratio) > 1:
+        return f"it is {round(ratio)} times too large"
+    if ratio > 0 and np.isclose(1 / ratio, round(1 / ratio)) and round(1 / ratio) > 1:
+        return f"it is {round(1 / ratio)} times too small"
+    return f"it is off by {abs(ratio - 1):.2%}"
 
 
 # ---- 1-D model -----------------------------------------------------------------------------
 
-SCALAR_CASES = [(2.0, 4.0), (-3.5, 0.25), (1e3, -2e-3), (0.0, 7.0), (0.7, -1.5)]
-ARRAY_CASE = (np.array([1.0, -2.0, 3.5]), 0.5)
+# (x, theta, how the feedback names the case): the first is the notebook's own example.
+ONE_D_CASES = [(2.0, 4.0, "x=2, theta=4"), (-3.5, 0.25, "a hidden case with negative x"),
+               (1e3, -2e-3, "a hidden case with large x and negative theta"), (0.0, 7.0, "a hidden case with x=0"),
+               (0.7, -1.5, "a hidden case with negative theta"),
+               (np.array([1.0, -2.0, 3.5]), 0.5, "a hidden case where x is an array")]
 
 
 def check_forward_propagation(subject: Subject, tol: Tolerances) -> dict:
-    for x, theta in SCALAR_CASES + [ARRAY_CASE]:
+    for x, theta, label in ONE_D_CASES:
         got = subject.call("forward_propagation", (x, theta))
-        same_values(got, R.forward_propagation(x, theta), f"J for x={fmt(x)}, theta={fmt(theta)}")
+        same_values(got, R.forward_propagation(x, theta), f"J for {label}", public=label.startswith("x="))
     return {}
 
 
 def check_backward_propagation(subject: Subject, tol: Tolerances) -> dict:
-    for x, theta in SCALAR_CASES + [ARRAY_CASE]:
+    for x, theta, label in ONE_D_CASES:
         got = subject.call("backward_propagation", (x, theta))
-        same_values(got, R.backward_propagation(x, theta), f"dtheta for x={fmt(x)}, theta={fmt(theta)}")
+        same_values(got, R.backward_propagation(x, theta), f"dtheta for {label}", public=label.startswith("x="))
     return {}
 
 
-# (label, x, theta, epsilon, deps): linear J at the classic point, then a cubic J whose
+# (label, x, theta, epsilon, deps, public): linear J at the classic point, then a cubic J whose
 # two-sided and one-sided differences disagree, then a backward pass with a known error.
 GRADIENT_CHECK_CASES = [
-    ("J = theta * x at x=2, theta=4", 2.0, 4.0, 1e-7, ("reference.forward_propagation", "reference.backward_propagation")),
-    ("J = x * theta^3 at x=1, theta=1", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward")),
-    ("J = x * theta^3 at x=0.7, theta=-1.5", 0.7, -1.5, 1e-3, ("cubic.forward", "cubic.backward")),
-    ("J = x * theta^3 with dtheta twice too large", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward_doubled")),
+    ("J = theta * x at x=2, theta=4", 2.0, 4.0, 1e-7, ("reference.forward_propagation", "reference.backward_propagation"), True),
+    ("J = x * theta^3 at x=1, theta=1", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward"), True),
+    ("a hidden non-linear J at a negative theta", 0.7, -1.5, 1e-3, ("cubic.forward", "cubic.backward"), False),
+    ("a hidden non-linear J with a wrong dtheta", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward_doubled"), False),
 ]
+
+
+def checker_failure(label: str, eps: float, got: float, expected: float, public: bool, hint: str | None,
+                    advice: str) -> Failed:
+    """The message for a checker whose result differs from the reference checker's."""
+    if public:
+        text = f"for {label} (epsilon={eps:g}): returned {got:.6g}, expected {expected:.6g}"
+    else:
+        text = f"for {label} (epsilon={eps:g}): returned {got:.6g}; {off_by(got, expected)} against the reference checker"
+    return Failed(text + (f". It looks like {hint}." if hint else f". {advice}"))
 
 
 def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
-    for label, x, theta, eps, (fwd, bwd) in GRADIENT_CHECK_CASES:
+    for label, x, theta, eps, (fwd, bwd), public in GRADIENT_CHECK_CASES:
         deps = {"forward_propagation": fwd, "backward_propagation": bwd}
         forward, backward = D.resolve(fwd), D.resolve(bwd)
         expected = R.gradient_check(x, theta, eps, forward=forward, backward=backward)
@@ -141,9 +173,8 @@ def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
             hint = recognise(got, expected, lambda t: forward(x, float(t.ravel()[0])),
                              np.array([backward(x, theta)]), np.array([theta]), eps,
                              mistakes=("one_sided", "plus_for_minus", "eps_not_2eps", "squared_norms", "no_denominator"))
-            raise Failed(f"for {label}, epsilon={eps:g}: returned {got:.6g}, expected {expected:.6g}"
-                         + (f". It looks like {hint}." if hint else
-                            ". Check gradapprox = (J(θ+ε) − J(θ−ε)) / (2ε) and the relative norm."))
+            raise checker_failure(label, eps, got, expected, public, hint,
+                                  "Check gradapprox = (J(θ+ε) − J(θ−ε)) / (2ε) and the relative norm.")
     return measured
 
 
@@ -182,7 +213,7 @@ def check_dictionary_to_vector(subject: Subject, tol: Tolerances) -> dict:
         expected, _ = R.dictionary_to_vector(parameters)
         if theta.shape == expected.shape and not np.allclose(theta, expected, rtol=VALUE_RTOL, atol=VALUE_ATOL):
             raise Failed("theta is in the wrong order: " + locate_blocks(theta, parameters))
-        same_values(theta, expected, "theta")
+        same_values(theta, expected, "theta", public=False)
     return {}
 
 
@@ -196,7 +227,7 @@ def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
         for key, want in expected.items():
             if key not in got:
                 raise Failed(f"the dict has no key {key!r} (keys: {', '.join(map(repr, got))})")
-            same_values(got[key], want, key)
+            same_values(got[key], want, key, public=False)
     return {}
 
 
@@ -212,7 +243,7 @@ def check_gradients_to_vector(subject: Subject, tol: Tolerances) -> dict:
         expected = R.gradients_to_vector(gradients)
         if got.shape == expected.shape and not np.allclose(got, expected):
             raise Failed("the gradient vector is in the wrong order: " + locate_blocks(got, gradients, "d"))
-        same_values(got, expected, "the gradient vector")
+        same_values(got, expected, "the gradient vector", public=False)
     return {}
 
 
@@ -231,7 +262,7 @@ def check_forward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
         if not isinstance(cache, (tuple, list)) or len(cache) != 12:
             raise Failed("cache should be the 12-tuple (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)")
         for name, got_entry, want in zip(CACHE_NAMES, cache, expected_cache):
-            same_values(got_entry, want, f"{name} in the cache (case {case.name})")
+            same_values(got_entry, want, f"{name} in the cache (on {case.name})", public=case.public)
         got_cost = as_float(cost, "the cost")
         if not np.isclose(got_cost, expected_cost, rtol=VALUE_RTOL, atol=VALUE_ATOL):
             m = case.X.shape[1]
@@ -240,11 +271,13 @@ def check_forward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
                 hint = " It looks like the sum is not divided by m (the number of examples)."
             elif np.isclose(-got_cost, expected_cost):
                 hint = " The sign is flipped: cross-entropy is −(Y log A3 + (1−Y) log(1−A3))."
-            raise Failed(f"the cost for case {case.name} is {got_cost:.10g}, expected {expected_cost:.10g}.{hint}")
+            value = (f"is {got_cost:.10g}, expected {expected_cost:.10g}" if case.public
+                     else f"is wrong: {off_by(got_cost, expected_cost)}")
+            raise Failed(f"the cost on {case.name} {value}.{hint}")
     return {}
 
 
-def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = R.THRESHOLD) -> str:
+def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = R.THRESHOLD, public: bool = True) -> str:
     """Which parameter blocks disagree with the numerical gradient, and the worst component."""
     blocks = R.block_differences(grad, approx)
     bad = {k: v for k, v in blocks.items() if v >= threshold}
@@ -261,7 +294,10 @@ def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = R.THRESHOL
             block = f"d{key}[{r}, {c}]"
             break
         start += rows * cols
-    text += f". Worst component {block}: yours {grad.ravel()[worst]:.6g}, numerical {approx.ravel()[worst]:.6g}"
+    if public:
+        text += f". Worst component {block}: yours {grad.ravel()[worst]:.6g}, numerical {approx.ravel()[worst]:.6g}"
+    else:
+        text += f". Worst component {block}: {off_by(grad.ravel()[worst], approx.ravel()[worst])}"
     ratios, start = {}, 0
     for key, (rows, cols) in R.PARAM_SHAPES.items():
         g, a = grad.ravel()[start:start + rows * cols], approx.ravel()[start:start + rows * cols]
@@ -291,14 +327,14 @@ def check_backward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
             if entry.shape != shape:
                 raise Failed(f"{key} has shape {entry.shape}, expected {shape} (the shape of {key[1:]})")
             if not np.all(np.isfinite(entry)):
-                raise Failed(f"{key} contains nan or inf (case {case.name})")
+                raise Failed(f"{key} contains nan or inf (on {case.name})")
         grad = R.gradients_to_vector(got)
         approx = R.numerical_gradient_n(case.X, case.Y, case.parameters, case.epsilon)
         difference = R.relative_difference(grad, approx)
         measured[case.name] = difference
         if not difference < tol.threshold:
-            raise Failed(f"the gradient check fails on case {case.name}: difference {difference:.3g} "
-                         f"(must be below {tol.threshold:g}). {localise(grad, approx, tol.threshold)}.")
+            raise Failed(f"the gradient check fails on {case.name}: difference {difference:.3g} "
+                         f"(must be below {tol.threshold:g}). {localise(grad, approx, tol.threshold, case.public)}.")
     return measured
 
 
@@ -321,11 +357,11 @@ def _checker_cases(tol: Tolerances):
          C.classic_buggy_gradients(classic), 1e-7, "reference.forward_propagation_n"),
         ("the classic case with correct gradients", classic,
          R.backward_propagation_n(classic.X, classic.Y, cache), 1e-7, "reference.forward_propagation_n"),
-        ("a smooth non-linear cost with its exact gradient", C.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
+        ("a hidden smooth non-linear cost with its exact gradient", C.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
          D.smooth_gradients(smooth_params), 1e-3, "smooth.forward_n"),
-        ("a smooth non-linear cost with dW3 off by 0.5", C.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
+        ("a hidden smooth non-linear cost with a wrong dW3", C.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
          smooth_bad, 1e-3, "smooth.forward_n"),
-        (f"{drawn.name} with db2 of the wrong sign", drawn, drawn_bad, 1e-5, "reference.forward_propagation_n"),
+        (f"{drawn.name}, with db2 of the wrong sign", drawn, drawn_bad, 1e-5, "reference.forward_propagation_n"),
     ]
 
 
@@ -342,9 +378,8 @@ def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
             theta, _ = R.dictionary_to_vector(case.parameters)
             cost = lambda t: float(forward(case.X, case.Y, R.vector_to_dictionary(t))[0])
             hint = recognise(got, expected, cost, R.gradients_to_vector(gradients), theta, eps)
-            raise Failed(f"for {label} (epsilon={eps:g}): returned {got:.6g}, expected {expected:.6g}"
-                         + (f". It looks like {hint}." if hint else
-                            ". Check the loop over the parameters, gradapprox and the relative norm."))
+            raise checker_failure(label, eps, got, expected, case.public, hint,
+                                  "Check the loop over the parameters, gradapprox and the relative norm.")
     return measured
 
 

@@ -1,0 +1,107 @@
+"""What students get back: the trusted pipeline grades the planted-bug table exactly, and no
+feedback file shows a hidden test or a hidden case's reference values."""
+from __future__ import annotations
+
+import re
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder import cases as C, checks, dependencies as D, reference as R
+from autograder.judge.sandbox import Limits
+from autograder.pipeline.grade import grade
+
+from conftest import ROOT
+from test_planted_bugs import ROWS, build, expected_lost
+
+ASSIGNMENT = "gradient_checking"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Every planted-bug row as a student, graded once by `autograder grade` (the judge decides)."""
+    folder = tmp_path_factory.mktemp("submissions")
+    for row in ROWS:
+        nbformat.write(build(row), folder / f"{row['id']}.ipynb")
+    out = tmp_path_factory.mktemp("graded")
+    return grade(folder, ASSIGNMENT, out, jobs=2, limits=Limits(wall_seconds=20), progress=False)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])
+def test_the_judge_takes_points_only_from_the_buggy_exercise(graded, row):
+    statuses = {r.exercise: r.status for r in graded.rows if r.student_id == row["id"]}
+    lost = {"test_" + f for f in expected_lost(row)}
+    assert {e for e, s in statuses.items() if s != "passed"} == lost, statuses
+
+
+def _numbers(values) -> set[str]:
+    out = set()
+    for value in np.atleast_1d(np.asarray(values, dtype=np.float64)).ravel():
+        for form in (".6g", ".10g", ".4g"):
+            out.add(format(float(value), form))
+    return out
+
+
+def hidden_reference_strings() -> set[str]:
+    """Inputs and answers of the hidden cases, as the messages would print them."""
+    found = set()
+    for x, theta, label in checks.ONE_D_CASES:
+        if not label.startswith("x="):
+            found |= _numbers(x) | _numbers(theta) | _numbers(R.forward_propagation(x, theta))
+    for label, x, theta, eps, (fwd, bwd), public in checks.GRADIENT_CHECK_CASES:
+        if not public:
+            found |= _numbers(R.gradient_check(x, theta, eps, D.resolve(fwd), D.resolve(bwd)))
+    for case in C.network_cases():
+        if case.public:
+            continue
+        cost, cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
+        found |= _numbers(cost) | _numbers(case.X) | _numbers(cache[9])
+        found |= _numbers(R.gradients_to_vector(R.backward_propagation_n(case.X, case.Y, cache)))
+    for seed in (7, 8, 9, 10):
+        found |= _numbers(R.dictionary_to_vector(checks.random_parameters(seed))[0])
+    return found
+
+
+def public_text() -> str:
+    """Everything a student legitimately sees: the release notebook and its helper modules."""
+    folder = ROOT / "release" / ASSIGNMENT
+    return "".join(p.read_text(encoding="utf-8") for p in folder.iterdir() if p.suffix in (".py", ".ipynb"))
+
+
+def hidden_test_lines() -> set[str]:
+    source = nbformat.read(ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    lines = set()
+    for cell in source.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            if inside and line.strip():
+                lines.add(line.strip())
+            if "END HIDDEN TESTS" in line:
+                inside = False
+    return lines
+
+
+def test_feedback_shows_no_hidden_test_and_no_hidden_reference_value(graded):
+    public = public_text()
+    secrets = {s for s in hidden_reference_strings() if len(s.lstrip("-")) >= 5 and s not in public}
+    lines = hidden_test_lines()
+    assert lines and len(secrets) > 100
+    files = sorted((graded.out / "feedback").rglob("*.html"))
+    assert len(files) == len(ROWS)
+    for path in files:
+        html = path.read_text(encoding="utf-8")
+        text = re.sub(r"<[^>]+>", " ", html)
+        for line in lines:
+            assert line not in text and line not in html, f"{path}: hidden test line {line!r}"
+        leaked = [s for s in secrets if re.search(rf"(?<![\d.]){re.escape(s)}(?![\d])", text)]
+        assert not leaked, f"{path.parent.parent.name}: hidden values {leaked[:5]} in its feedback"
+
+
+def test_feedback_localises_the_bug_in_students_terms(graded):
+    html = (graded.out / "feedback" / "bpn_dW2_doubled" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert "dW2: relative difference" in html and "agree" in html
+    html = (graded.out / "feedback" / "gcn_one_sided" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert "one-sided difference" in html
