@@ -14,17 +14,25 @@ Times, in one run, with time.perf_counter (median of repeats, after a warm-up ca
 
 Prints a table and writes it to benchmarks/results/reference_numerics.md with the machine.
 Exits 1, with a FAIL line, when the vectorised 47-parameter check takes 10 ms or more.
+
+BLAS runs on one thread unless OPENBLAS_NUM_THREADS (or OMP_/MKL_NUM_THREADS) says otherwise:
+every row does the same kind of forward pass, so the ratios do not depend on it, and a threaded
+OpenBLAS on a busy machine spins and makes single timings swing by 5x or more.
 """
 from __future__ import annotations
 
 import os
-import platform
-import statistics
-import sys
-import time
-from pathlib import Path
 
-import numpy as np
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")  # before numpy loads its BLAS
+
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -152,7 +160,8 @@ def main() -> int:
                if vectorised_ms < BUDGET_MS else
                f"FAIL: the vectorised 47-parameter check takes {vectorised_ms:.3g} ms, budget {BUDGET_MS:g} ms")
     machine = (f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-               f"Python {platform.python_version()}, numpy {np.__version__}")
+               f"Python {platform.python_version()}, numpy {np.__version__}, "
+               f"BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}")
     lines = ["# Reference numerics: micro-benchmark", "",
              f"Machine: {machine}; load average {load:.2f} at the start (other work on the machine "
              "slows the large network's rows most).", "",
