@@ -79,28 +79,39 @@ def _reveal(libc, needed):
             break
 
 
+def _cover(libc, target, data, keep, read_only=False):
+    """Mount an empty tmpfs on target, then bind back the paths in keep that lie inside it."""
+    inside = [p for p in keep if p.startswith(target.rstrip("/") + "/")]
+    held = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in inside if os.path.isdir(p)}
+    _mount(libc, "tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, data)
+    for path, fd in held.items():
+        os.makedirs(path, exist_ok=True)
+        _mount(libc, f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC)
+        os.close(fd)
+    if read_only:
+        _mount(libc, None, target, None, _MS_REMOUNT | _MS_NOSUID | _MS_NODEV | _MS_RDONLY, data)
+
+
 def _hide_and_privatise(libc, scratch, hide, needed=()):
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
     if os.getuid() == 0:
         _reveal(libc, needed)
-    keep = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)
+    keep = [os.path.abspath(scratch)] + [os.path.abspath(p) for p in needed]
     for path in hide:
         try:
             if os.path.isdir(path):
-                _mount(libc, "tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_RDONLY, "size=4k,mode=0555")
+                _cover(libc, path, "size=4k,mode=0555", keep, read_only=True)
             elif os.path.exists(path):
                 _mount(libc, "/dev/null", path, None, _MS_BIND)
         except OSError:
             pass
     for path in _SHARED_TMP:
-        if os.path.isdir(path) and not os.path.islink(path):
+        if os.path.isdir(path) and not os.path.islink(path) and not any(
+                os.path.abspath(n) == path or path.startswith(os.path.abspath(n) + "/") for n in needed):
             try:
-                _mount(libc, "tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=256m,mode=1777")
+                _cover(libc, path, "size=256m,mode=1777", keep)
             except OSError:
                 pass
-    os.makedirs(scratch, exist_ok=True)
-    _mount(libc, f"/proc/self/fd/{keep}", scratch, None, _MS_BIND)
-    os.close(keep)
     os.chdir(scratch)
 
 
