@@ -1,4 +1,7 @@
 """Shared fixtures: paths, the solved sample notebook, and a quick way to judge a notebook."""
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads only add noise on shared runners
 from pathlib import Path
 
 import nbformat
