@@ -136,3 +136,19 @@ def test_the_lab_samples_get_their_expected_statuses(tmp_path):
     for r in run.rows:
         table = expected[r.student_id]
         assert r.status == table.get(r.exercise, table.get("all", "passed")), (r.student_id, r.exercise, r.message)
+
+
+def test_the_kernel_executor_grades_the_same_and_survives_a_dying_kernel(tmp_path):
+    from nbformat.v4 import new_code_cell
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("perfect", "bug_backprop_dW2"):
+        shutil.copy(SAMPLES / f"{name}.ipynb", folder)
+    killer = nbformat.read(SAMPLES / "perfect.ipynb", as_version=4)
+    killer.cells.insert(5, new_code_cell("import os\nos._exit(0)"))
+    nbformat.write(killer, folder / "kernel_killer.ipynb")
+    run = grade(folder, "gradient_checking", tmp_path / "out", jobs=2, limits=LIMITS, progress=False,
+                executor="kernel")
+    totals = {s: sum(r.score for r in run.rows if r.student_id == s) for s in ("perfect", "bug_backprop_dW2", "kernel_killer")}
+    assert totals == {"perfect": 15, "bug_backprop_dW2": 12, "kernel_killer": 15}
+    assert "kernel died" in run.notes["kernel_killer"]

@@ -131,6 +131,8 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
             record.write_text(json.dumps(data, indent=1), encoding="utf-8")
         elif outcome.ok:
             outcome.ok, outcome.status, outcome.message = False, "error", "the judge left no verdict"
+        if outcome.stats.get("note"):
+            taken.notes[student] = outcome.stats["note"]
         outcomes[student] = outcome
 
     problems = {p.student_id: p for p in taken.problems}

@@ -32,6 +32,13 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     started = time.monotonic()
     result = api.autograde(assignment, student, force=True, create=True)
+    note = ""
+    if not result.get("success") and executor == "kernel":
+        # The kernel died or nbgrader's Execute gave up (os._exit, a killed kernel): the judge
+        # still runs the notebook in its own child, so the honest code keeps its points.
+        outcome = grade_student(course, assignment, student, db_url, limits, sha256, "sandbox")
+        outcome["note"] = "its Jupyter kernel died, so it was run and judged in the sandbox instead"
+        return outcome
     if not result.get("success"):
         return {"ok": False, "stage": "autograde", "error": (result.get("error") or result.get("log") or "")[-2000:]}
     autograded = time.monotonic()
@@ -39,7 +46,7 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
     if not feedback.get("success"):
         return {"ok": False, "stage": "feedback", "error": (feedback.get("error") or "")[-2000:]}
     return {"ok": True, "autograde_seconds": round(autograded - started, 3),
-            "feedback_seconds": round(time.monotonic() - autograded, 3)}
+            "feedback_seconds": round(time.monotonic() - autograded, 3), "note": note}
 
 
 def serve(args) -> int:
