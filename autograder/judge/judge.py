@@ -197,6 +197,7 @@ class Child:
         self.cell_errors: dict[int, str] = {}
         self.cell_outputs: dict[int, list] = {}
         self.current_cell: int | None = None
+        self._buffer = bytearray()
         self.send({"cells": cells})
 
     # -- framing -------------------------------------------------------------------------------
@@ -211,20 +212,20 @@ class Child:
             raise ChildGone(self._death()) from None
 
     def _read_exact(self, n: int, until: float) -> bytes:
-        chunks, got = [], 0
-        while got < n:
+        """n bytes from the child, reading ahead into a buffer (one read often holds a frame)."""
+        while len(self._buffer) < n:
             remaining = until - time.monotonic()
             if remaining <= 0:
                 raise ChildGone("it did not finish within the time limit", "timeout")
             ready, _, _ = select.select([self.rep_r], [], [], remaining)
             if not ready:
                 continue
-            chunk = os.read(self.rep_r, min(n - got, 1 << 20))
+            chunk = os.read(self.rep_r, max(n - len(self._buffer), 1 << 16))
             if not chunk:
                 raise ChildGone(self._death())
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
+            self._buffer += chunk
+        data, self._buffer = bytes(self._buffer[:n]), self._buffer[n:]
+        return data
 
     def receive(self, until: float):
         until = min(until, self.deadline)
