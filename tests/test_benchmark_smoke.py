@@ -1,0 +1,49 @@
+"""Smoke test of the grading benchmark (benchmarks/grading.py), so it cannot rot unnoticed.
+
+Note: the second test runs the real thing end to end on 2 submissions — plain nbgrader,
+`autograder grade` and the floor — in a temp folder; it takes 30-60 s (most of it the fixed
+set-up of nbgrader and of the grading command, not the 2 notebooks), and it never writes
+benchmarks/results/. The first test only builds a class of submissions (a second or two).
+"""
+import importlib.util
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+SCRIPT = ROOT / "benchmarks" / "grading.py"
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("grading_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_class_is_seeded_and_its_edits_still_apply_to_the_source():
+    bench = load_benchmark()
+    first = bench.make_class(25)  # raises SystemExit if an edit no longer matches the notebook
+    again = bench.make_class(25)
+    assert [(s, k) for s, k, _ in first] == [(s, k) for s, k, _ in again]
+    correct = [k for _, k, _ in first if k in bench.CORRECT]
+    assert len(correct) == 10 and set(correct) == set(bench.CORRECT)
+    assert len({k for _, k, _ in first} - set(bench.CORRECT)) == 15  # a different bug for each buggy one
+
+
+def test_quick_run_measures_all_three_methods(tmp_path):
+    results = tmp_path / "results"
+    run = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--n", "2", "--jobs", "2",
+                          "--out", str(tmp_path / "work"), "--results", str(results)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    data = json.loads((results / "grading.json").read_text())
+    assert data["n"] == 2 and data["failed_methods"] == []
+    assert set(data["methods"]) == {"a", "b", "c"}
+    for method in data["methods"].values():
+        assert method["submissions_per_minute"] > 0 and method["seconds"] > 0
+    assert data["methods"]["c"]["sequential"]["submissions_per_minute"] > 0
+    assert {t["name"] for t in data["targets"]} == {"throughput", "floor"}
+    assert data["agreement"]["a_full_marks_on_buggy"] == data["agreement"]["b_full_marks_on_buggy"] == 0
+    assert "| (b) autograder grade" in (results / "grading.md").read_text()
