@@ -98,7 +98,7 @@ def _figures():
     try:
         for number in pyplot.get_fignums():
             buffer = io.BytesIO()
-            pyplot.figure(number).savefig(buffer, format="png", dpi=72, bbox_inches="tight")
+            pyplot.figure(number).savefig(buffer, format="png", dpi=72)
             outputs.append({"output_type": "display_data", "metadata": {},
                             "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
                                      "text/plain": f"<Figure {number}>"}})

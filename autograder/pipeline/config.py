@@ -21,7 +21,7 @@ KERNEL_STEPS = [Execute, JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor
 #: The same without a Jupyter kernel (executor "sandbox"): the judge's confined child runs the
 #: notebook once, its outputs go into the cells, and the same child is then judged.
 SANDBOX_STEPS = [JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                 SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+                 SaveAutoGrades, AssignLatePenalties]  # the sanitize pass already ran CheckCellMetadata
 EXECUTORS = {"sandbox": SANDBOX_STEPS, "kernel": KERNEL_STEPS}
 
 
