@@ -13,8 +13,10 @@ runs it first. What it can do depends on the machine, strongest first:
 import ctypes
 import os
 import resource
+import signal
 
-_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWPID = 0x00020000, 0x10000000, 0x40000000, 0x20000000
+_PR_SET_PDEATHSIG = 1
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT = 1, 2, 4, 32
 _MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
 _NOBODY = 65534
@@ -44,11 +46,12 @@ def _mount(libc, source, target, fstype, flags, data=None):
 
 
 def _namespaces(libc):
-    """Enter new mount and network namespaces; True when it worked."""
+    """Enter new mount, network and process-id namespaces; True when it worked."""
     uid, gid = os.getuid(), os.getgid()
-    if uid == 0 and libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET) == 0:
+    flags = _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID
+    if uid == 0 and libc.unshare(flags) == 0:
         return True
-    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWNET) != 0:
+    if libc.unshare(_CLONE_NEWUSER | flags) != 0:
         return False
     try:
         for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
@@ -57,6 +60,56 @@ def _namespaces(libc):
     except OSError:
         return False
     return True
+
+
+def _mirror(pid):
+    """Wait for pid, then end this process the way it ended (never returns)."""
+    try:
+        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # hold no pipe open
+    except (ValueError, OSError):
+        pass
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(70)
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    code = 0 if sig else os.WEXITSTATUS(status)
+    if not sig and code > 128 and code - 128 in signal.valid_signals():
+        sig = code - 128  # a namespace's first process reports a signal as 128 + its number
+    if sig and os.getpid() != 1:
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(128 + sig if sig else code)
+
+
+def _die_with_parent(libc):
+    parent = os.getppid()
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(70)
+
+
+def _enter_pid_namespace(libc):
+    """Become process 2 of the new process-id namespace, under a process 1 that only waits.
+
+    Nothing outside the namespace can be seen or signalled from inside, and when this process
+    or the process that launched it ends, the whole namespace ends with it."""
+    first = os.fork()
+    if first:
+        _mirror(first)
+    _die_with_parent(libc)
+    try:
+        _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | 8)  # 8: MS_NOEXEC
+    except OSError:
+        pass
+    second = os.fork()
+    if second:
+        _mirror(second)
+    _die_with_parent(libc)
 
 
 def _reveal(libc, needed):
@@ -130,6 +183,8 @@ def confine(limits, scratch, hide=(), needed=()):
                 measures.append("course, kit and gradebook hidden; private /tmp")
             except OSError:
                 pass
+            _enter_pid_namespace(libc)
+            measures.append("own process-id namespace (no other process visible)")
     except (OSError, AttributeError):
         pass
     if os.getuid() == 0 and limits.get("drop_to_nobody", True) and measures:

@@ -81,6 +81,18 @@ def _previous_verdict(out: Path, assignment: str, student: str, sha256: str) -> 
     return None
 
 
+def _mark_complete(out: Path, assignment: str, outcome) -> None:
+    """Mark a student's verdict record complete as soon as it is graded, so a killed batch resumes."""
+    record = out / "verdicts" / outcome.student / f"{assignment}.json"
+    if not outcome.ok or not record.is_file():
+        return
+    data = json.loads(record.read_text(encoding="utf-8"))
+    data["complete"] = True
+    partial = record.with_suffix(".tmp")
+    partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    partial.replace(record)  # atomic: a kill never leaves half a record
+
+
 def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
           limits: Limits | None = None, progress: bool = True, root: Path | None = None,
           executor: str = "sandbox", roster: Path | None = None) -> GradingRun:
@@ -119,17 +131,18 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
     tasks = [{"student": s, "sha256": taken.sha256[s]} for s in todo]
     for student in todo:
         (out / "verdicts" / student / f"{assignment}.json").unlink(missing_ok=True)
-    graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor,
-                       on_done=(lambda _: bar.update(1)) if bar else None)
+
+    def done(outcome):
+        _mark_complete(out, assignment, outcome)
+        if bar:
+            bar.update(1)
+
+    graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor, on_done=done)
     if bar:
         bar.close()
     for student, outcome in graded.items():
         record = out / "verdicts" / student / f"{assignment}.json"
-        if outcome.ok and record.is_file():
-            data = json.loads(record.read_text(encoding="utf-8"))
-            data["complete"] = True
-            record.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        elif outcome.ok:
+        if outcome.ok and not record.is_file():
             outcome.ok, outcome.status, outcome.message = False, "error", "the judge left no verdict"
         if outcome.stats.get("note"):
             taken.notes[student] = outcome.stats["note"]

@@ -28,6 +28,10 @@ MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024
 
 
+#: Files that zip tools and Jupyter leave behind; never submissions.
+JUNK = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db"}
+
+
 class IntakeError(Exception):
     """The submissions as a whole cannot be read (a missing path, a corrupt zip)."""
 
@@ -47,16 +51,19 @@ class Intake:
     notes: dict[str, str] = field(default_factory=dict)
 
 
-def safe_extract(archive: Path, dest: Path) -> None:
-    """Unpack a zip, refusing members that would land outside dest, links and zip bombs."""
+def safe_extract(archive: Path, dest: Path) -> list[str]:
+    """Unpack a zip, skipping members that would land outside dest and links; refusing zip bombs.
+
+    Returns the names of the members it refused, for the report."""
+    refused = []
     try:
         with zipfile.ZipFile(archive) as zf:
             total = 0
             for info in zf.infolist():
                 name = PurePosixPath(info.filename.replace("\\", "/"))
                 if name.is_absolute() or ".." in name.parts:
-                    raise IntakeError(f"{archive}: member {info.filename!r} would be written outside the "
-                                      "folder; rebuild the zip from the submissions folder")
+                    refused.append(info.filename)
+                    continue
                 if stat.S_ISLNK(info.external_attr >> 16):
                     continue
                 total += info.file_size
@@ -71,6 +78,7 @@ def safe_extract(archive: Path, dest: Path) -> None:
                     shutil.copyfileobj(src, out)
     except zipfile.BadZipFile as exc:
         raise IntakeError(f"{archive}: not a readable zip ({exc}); export it again from the LMS") from None
+    return refused
 
 
 def _unwrap(folder: Path) -> Path:
@@ -91,7 +99,11 @@ def find_submissions(root: Path, assignment: str) -> tuple[dict[str, list[Path]]
     problems: list[Problem] = []
     flat: set[str] = set()  # students whose file name is their id: its stem is not a notebook name
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith(".") or entry.name == "__MACOSX":
+        if entry.name in JUNK or entry.name.startswith("._"):
+            continue
+        if entry.name.startswith(".") and (entry.is_dir() or entry.suffix == ".ipynb"):
+            problems.append(Problem(entry.name, "error", f"{entry.name} starts with a dot, so it looks hidden "
+                                    "and was not graded; rename it to <student_id>.ipynb (or a folder) and grade again"))
             continue
         if entry.is_file() and entry.suffix == ".ipynb":
             found.setdefault(entry.stem, []).append(entry)
@@ -144,13 +156,20 @@ def take_in(submissions: Path, assignment: str, notebook: str, course: Path, ros
         if submissions.is_file():
             if submissions.suffix.lower() != ".zip":
                 raise IntakeError(f"{submissions} is a file but not a .zip; pass a folder or a .zip")
-            safe_extract(submissions, Path(tmp))
+            refused = safe_extract(submissions, Path(tmp))
+        else:
+            refused = []
         top = Path(tmp) if submissions.is_file() else submissions
         from .lms import normalize  # a Canvas or Moodle download becomes <student_id>/ folders (roster)
         lms = normalize(top, notebook, roster, Path(tmp))
         root = lms.root if lms else _unwrap(top)
         found, flat, problems = find_submissions(root, assignment)
         intake = Intake(problems=problems + (lms.problems if lms else []), notes=dict(lms.notes) if lms else {})
+        for member in refused:
+            stem = PurePosixPath(member.replace("\\", "/")).stem or "unnamed"
+            intake.problems.append(Problem(stem, "error", f"{submissions.name}: member {member!r} would be written "
+                                           "outside the folder and was not unpacked; rebuild the zip from the "
+                                           "submissions folder"))
         for student, files in sorted(found.items()):
             chosen = [f for f in files if f.stem == notebook] or files
             if not chosen:
