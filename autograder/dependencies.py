@@ -62,3 +62,52 @@ def resolve(spec: str) -> Callable:
         return table[spec]
     except KeyError:
         raise KeyError(f"unknown dependency {spec!r}") from None
+
+
+#: Most numbers a student's call may hand a trusted function: far above what a correct call
+#: sends (the network's 47 parameters and a few examples), far below what could exhaust memory.
+MAX_ARGUMENT_NUMBERS = 200_000
+MAX_EXAMPLES = 1_000
+
+
+def _count(value) -> int:
+    if isinstance(value, np.ndarray):
+        return int(value.size)
+    if isinstance(value, (list, tuple)):
+        return sum(_count(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_count(v) for v in value.values())
+    return 1
+
+
+def _parameters_ok(parameters, keys) -> bool:
+    return isinstance(parameters, dict) and all(
+        k in parameters and np.shape(parameters[k]) == R.PARAM_SHAPES[k.lstrip("d")] for k in keys)
+
+
+def check_arguments(spec: str, args: list, kwargs: dict) -> None:
+    """Refuse arguments a trusted function should never be asked to work on (ValueError).
+
+    A student's code calls the trusted versions of its dependencies through the judge; this
+    keeps such a call from making the trusted side allocate or compute without bound."""
+    if _count(list(args)) + _count(kwargs) > MAX_ARGUMENT_NUMBERS:
+        raise ValueError("the arguments hold too many numbers")
+    name = spec.split(".", 1)[1] if "." in spec else spec
+    if name in ("forward_propagation_n", "forward_n"):
+        if len(args) != 3 or kwargs:
+            raise ValueError(f"{name} takes (X, Y, parameters)")
+        X, Y, parameters = args
+        m = np.shape(X)[1] if np.ndim(X) == 2 else -1
+        if np.shape(X)[:1] != (4,) or not 0 < m <= MAX_EXAMPLES or np.shape(Y) != (1, m):
+            raise ValueError("X must have shape (4, m) and Y shape (1, m)")
+        if not _parameters_ok(parameters, R.PARAM_KEYS):
+            raise ValueError("parameters must hold W1, b1, W2, b2, W3, b3 with their shapes")
+    elif name == "vector_to_dictionary" and (len(args) != 1 or np.size(args[0]) != R.N_PARAMS):
+        raise ValueError(f"theta must have {R.N_PARAMS} entries")
+    elif name == "dictionary_to_vector" and (len(args) != 1 or not _parameters_ok(args[0], R.PARAM_KEYS)):
+        raise ValueError("parameters must hold W1, b1, W2, b2, W3, b3 with their shapes")
+    elif name == "gradients_to_vector" and (len(args) != 1 or not _parameters_ok(args[0], R.GRAD_KEYS)):
+        raise ValueError("gradients must hold dW1, db1, dW2, db2, dW3, db3 with their shapes")
+    elif name in ("forward_propagation", "backward_propagation", "forward", "backward", "backward_doubled"):
+        if any(np.ndim(a) > 1 or np.size(a) > MAX_EXAMPLES for a in args):
+            raise ValueError("x and theta must be numbers or short 1-D arrays")

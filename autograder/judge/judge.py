@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 
 from ..checks import Result, Tolerances, run_check
-from ..dependencies import resolve
+from ..dependencies import check_arguments, resolve
 from ..registry import checks_for
 from ..subject import StudentError
 from . import codec
@@ -281,8 +281,11 @@ class Child:
             self.send({"type": "dep_error", "message": f"{name} is not available here"})
             return
         try:
-            kwargs = message.get("kwargs") or {}
-            value = resolve(deps[name])(*message.get("args", []), **(kwargs if isinstance(kwargs, dict) else {}))
+            args, kwargs = message.get("args") or [], message.get("kwargs") or {}
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise ValueError("malformed call")
+            check_arguments(deps[name], args, kwargs)
+            value = resolve(deps[name])(*args, **kwargs)
             self.send({"type": "dep_result", "value": value})
         except ChildGone:
             raise

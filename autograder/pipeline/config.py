@@ -31,7 +31,7 @@ def sqlite_url(path: Path) -> str:
 
 
 def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path | None = None,
-                   submission_sha256: str = "", executor: str = "sandbox") -> Config:
+                   submission_sha256: str = "", executor: str = "sandbox", hide=()) -> Config:
     c = Config()
     c.CourseDirectory.root = str(course)
     c.CourseDirectory.db_url = db_url
@@ -47,6 +47,7 @@ def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path 
     c.JudgeVerdicts.memory_mb = limits.memory_mb
     c.JudgeVerdicts.results_directory = str(results_dir or course / "verdicts")
     c.JudgeVerdicts.submission_sha256 = submission_sha256
+    c.JudgeVerdicts.hide_paths = [str(p) for p in hide]
     # Feedback shows the student's code, outputs and the judge's verdicts, never the hidden tests.
     c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
     c.LimitOutput.max_lines = 200

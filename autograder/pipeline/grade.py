@@ -137,7 +137,9 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
         if bar:
             bar.update(1)
 
-    graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor, on_done=done)
+    # Student code must not see the submissions (a classmate's notebook) or the roster either.
+    hide = [Path(submissions).resolve()] + ([Path(roster).resolve()] if roster else [])
+    graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor, on_done=done, hide=hide)
     if bar:
         bar.close()
     for student, outcome in graded.items():

@@ -14,7 +14,7 @@ import nbformat
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, List, Unicode
 
 from ..checks import Result
 from ..hidden import tolerances_for
@@ -64,17 +64,22 @@ class JudgeVerdicts(NbGraderPreprocessor):
     memory_mb = Integer(1024, help="Memory limit of the judge's child process, in MiB.").tag(config=True)
     results_directory = Unicode("", help="Folder for <student>/<assignment>.json verdict records.").tag(config=True)
     submission_sha256 = Unicode("", help="Hash of the submitted file, stored with the verdicts.").tag(config=True)
+    helpers_directory = Unicode("", help="Folder whose .py files the notebook imports (the release, "
+                                         "never the folder a kernel ran in).").tag(config=True)
+    hide_paths = List(Unicode(), help="Further paths student code must not see (the submissions, "
+                                      "the roster).").tag(config=True)
     record_outputs = Bool(False, help="Write the judge's cell outputs into the notebook (when no kernel "
                                       "executed it: the judge's child is then the notebook's only run).").tag(config=True)
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
         assignment, student = info["assignment"], info["student"]
-        helpers = Path(resources.get("metadata", {}).get("path") or ".").resolve()
-        course = helpers.parents[2] if len(helpers.parents) > 2 else helpers  # autograded/<student>/<assignment>
+        here = Path(resources.get("metadata", {}).get("path") or ".").resolve()
+        course = here.parents[2] if len(here.parents) > 2 else here  # autograded/<student>/<assignment>
+        helpers = Path(self.helpers_directory) if self.helpers_directory else course / "release" / assignment
         judgement = judge_notebook(nb, assignment, helpers,
                                    Limits(wall_seconds=self.wall_seconds, memory_mb=self.memory_mb),
-                                   tolerances_for(assignment), hide_also=[course])
+                                   tolerances_for(assignment), hide_also=[course, *self.hide_paths])
         by_exercise = {r.exercise: r for r in judgement.results}
         if self.record_outputs:
             count = 0

@@ -78,11 +78,13 @@ class _Worker:
 
 
 def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: list[dict], jobs: int,
-              executor: str = "sandbox", on_done=None) -> dict[str, WorkerOutcome]:
+              executor: str = "sandbox", on_done=None, hide=()) -> dict[str, WorkerOutcome]:
     """Grade every task ({"student", "sha256"}) with `jobs` workers; {student: outcome}."""
     command = [sys.executable, "-m", "autograder.pipeline.worker", "--serve", "--course", str(out),
                "--assignment", assignment, "--db", db_url, "--seconds", str(limits.wall_seconds),
                "--memory-mb", str(limits.memory_mb), "--executor", executor]
+    for path in hide:
+        command += ["--hide", str(path)]
     # The judge and a kernel each get the submission's wall time; nbgrader's own work on top.
     budget = 3 * limits.wall_seconds + 120
     todo: queue.Queue = queue.Queue()

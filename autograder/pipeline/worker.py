@@ -26,9 +26,9 @@ RESULT_PREFIX = "WORKER-RESULT "
 
 
 def grade_student(course: Path, assignment: str, student: str, db_url: str, limits: Limits,
-                  sha256: str = "", executor: str = "sandbox") -> dict:
+                  sha256: str = "", executor: str = "sandbox", hide=()) -> dict:
     """Autograde one student's submission (already in course/submitted/) and write feedback."""
-    config = grading_config(course, db_url, limits, submission_sha256=sha256, executor=executor)
+    config = grading_config(course, db_url, limits, submission_sha256=sha256, executor=executor, hide=hide)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     started = time.monotonic()
     result = api.autograde(assignment, student, force=True, create=True)
@@ -36,7 +36,7 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
     if not result.get("success") and executor == "kernel":
         # The kernel died or nbgrader's Execute gave up (os._exit, a killed kernel): the judge
         # still runs the notebook in its own child, so the honest code keeps its points.
-        outcome = grade_student(course, assignment, student, db_url, limits, sha256, "sandbox")
+        outcome = grade_student(course, assignment, student, db_url, limits, sha256, "sandbox", hide)
         outcome["note"] = "its Jupyter kernel died, so it was run and judged in the sandbox instead"
         return outcome
     if not result.get("success"):
@@ -60,7 +60,7 @@ def serve(args) -> int:
         task = json.loads(line)
         try:
             outcome = grade_student(args.course, args.assignment, task["student"], args.db, limits,
-                                    task.get("sha256", ""), args.executor)
+                                    task.get("sha256", ""), args.executor, args.hide)
         except Exception as exc:  # nbgrader failed on this submission; the next one still runs
             outcome = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"}
         outcome["student"] = task["student"]
@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-mb", type=int, default=1024)
     parser.add_argument("--executor", choices=("sandbox", "kernel"), default="sandbox")
     parser.add_argument("--serve", action="store_true", help="Read tasks from stdin (one JSON per line).")
+    parser.add_argument("--hide", action="append", default=[], help="A path student code must not see.")
     return serve(parser.parse_args(argv))
 
 
