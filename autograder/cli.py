@@ -85,6 +85,9 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
               help="Memory per submission, MiB [default: the manifest's].")
 @click.option("--executor", type=click.Choice(["sandbox", "kernel"]), default="sandbox", show_default=True,
               help="Run notebooks in the judge's confined child (fast) or in a Jupyter kernel as nbgrader does.")
+@click.option("--trusted", is_flag=True,
+              help="Required with --executor kernel: the kernel runs under rlimits only, so a notebook there "
+                   "could write to the gradebook. Only for a class whose code you trust.")
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV mapping a Canvas or Moodle download to student ids: student_id and canvas_id, moodle_id, "
                    "lms_id or name.")
@@ -92,9 +95,13 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
               help="Also write OUT/lms_grades.csv for the LMS's grade import (lms: Canvas or Moodle, as detected).")
 @click.option("--lms-column", default=None,
               help="Canvas: the grade column's header, e.g. 'Gradient Checking (1234)' [default: the title].")
-def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster, lms_export, lms_column):
+def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, roster, lms_export, lms_column):
     """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files), a .zip of either, or a
     Canvas or Moodle submissions download (with --roster)."""
+    if executor == "kernel" and not trusted:
+        raise click.UsageError("--executor kernel runs student code in a Jupyter kernel that is not confined "
+                               "(it could write to the gradebook); add --trusted if you trust this class's "
+                               "code, or use the default sandbox executor")
     flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
     run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster)
     if flavor:
