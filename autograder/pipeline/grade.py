@@ -68,29 +68,17 @@ def _prepare_course(out: Path, assignment: str, db_url: str, root: Path) -> dict
     return cells
 
 
-def _previous_verdict(out: Path, assignment: str, student: str, sha256: str) -> dict | None:
+def _previous_verdict(out: Path, assignment: str, notebook: str, student: str, sha256: str) -> dict | None:
     """The verdict record of an earlier run on the very same file, if complete (for resuming)."""
     record = out / "verdicts" / student / f"{assignment}.json"
-    feedback = out / "feedback" / student / assignment
+    feedback = out / "feedback" / student / assignment / f"{notebook}.html"
     try:
         data = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if data.get("submission_sha256") == sha256 and data.get("complete") and feedback.is_dir():
+    if data.get("submission_sha256") == sha256 and data.get("complete") and feedback.is_file():
         return data
     return None
-
-
-def _mark_complete(out: Path, assignment: str, outcome) -> None:
-    """Mark a student's verdict record complete as soon as it is graded, so a killed batch resumes."""
-    record = out / "verdicts" / outcome.student / f"{assignment}.json"
-    if not outcome.ok or not record.is_file():
-        return
-    data = json.loads(record.read_text(encoding="utf-8"))
-    data["complete"] = True
-    partial = record.with_suffix(".tmp")
-    partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    partial.replace(record)  # atomic: a kill never leaves half a record
 
 
 def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
@@ -119,7 +107,7 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
 
     todo, outcomes = [], {}
     for student in sorted(taken.students):
-        if _previous_verdict(out, assignment, student, taken.sha256[student]):
+        if _previous_verdict(out, assignment, manifest.notebook, student, taken.sha256[student]):
             outcomes[student] = WorkerOutcome(student, True, message="unchanged since the last run; kept")
         else:
             todo.append(student)
@@ -133,7 +121,6 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
         (out / "verdicts" / student / f"{assignment}.json").unlink(missing_ok=True)
 
     def done(outcome):
-        _mark_complete(out, assignment, outcome)
         if bar:
             bar.update(1)
 

@@ -20,6 +20,8 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
+from .repair import repair_metadata
+
 #: Student ids become folder names: letters, digits and . _ @ - only, no leading dot.
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 #: A notebook larger than this is refused before parsing (outputs are cleared on submission).
@@ -101,10 +103,8 @@ def find_submissions(root: Path, assignment: str) -> tuple[dict[str, list[Path]]
     for entry in sorted(root.iterdir()):
         if entry.name in JUNK or entry.name.startswith("._"):
             continue
-        if entry.name.startswith(".") and (entry.is_dir() or entry.suffix == ".ipynb"):
-            problems.append(Problem(entry.name, "error", f"{entry.name} starts with a dot, so it looks hidden "
-                                    "and was not graded; rename it to <student_id>.ipynb (or a folder) and grade again"))
-            continue
+        if entry.name.startswith(".") and entry.is_dir() and not any(entry.rglob("*.ipynb")):
+            continue  # .git and the like; a dot-named notebook or folder of notebooks is reported below
         if entry.is_file() and entry.suffix == ".ipynb":
             found.setdefault(entry.stem, []).append(entry)
             flat.add(entry.stem)
@@ -152,6 +152,8 @@ def take_in(submissions: Path, assignment: str, notebook: str, course: Path, ros
     submissions = Path(submissions)
     if not submissions.exists():
         raise IntakeError(f"{submissions} does not exist; pass a folder of notebooks or a .zip")
+    released = course / "release" / assignment / f"{notebook}.ipynb"
+    release = nbformat.read(released, as_version=4) if released.is_file() else None
     with tempfile.TemporaryDirectory(prefix="intake-") as tmp:
         if submissions.is_file():
             if submissions.suffix.lower() != ".zip":
@@ -183,6 +185,10 @@ def take_in(submissions: Path, assignment: str, notebook: str, course: Path, ros
             if nb is None:
                 intake.problems.append(Problem(student, "error", message))
                 continue
+            if release is not None:
+                repaired = repair_metadata(nb, release)
+                if repaired:
+                    intake.notes[student] = "; ".join(filter(None, [intake.notes.get(student), *repaired]))
             dest = course / "submitted" / student / assignment / f"{notebook}.ipynb"
             dest.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, str(dest))

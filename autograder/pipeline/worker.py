@@ -25,6 +25,17 @@ from .config import grading_config
 RESULT_PREFIX = "WORKER-RESULT "
 
 
+def mark_complete(record: Path) -> None:
+    """Mark a verdict record complete once its grades are saved, so a killed batch resumes from it."""
+    if not record.is_file():
+        return
+    data = json.loads(record.read_text(encoding="utf-8"))
+    data["complete"] = True
+    partial = record.with_suffix(".tmp")
+    partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    partial.replace(record)  # atomic: a kill never leaves half a record
+
+
 def grade_student(course: Path, assignment: str, student: str, db_url: str, limits: Limits,
                   sha256: str = "", executor: str = "sandbox", hide=()) -> dict:
     """Autograde one student's submission (already in course/submitted/) and write feedback."""
@@ -42,6 +53,7 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
     if not result.get("success"):
         return {"ok": False, "stage": "autograde", "error": (result.get("error") or result.get("log") or "")[-2000:]}
     autograded = time.monotonic()
+    mark_complete(course / "verdicts" / student / f"{assignment}.json")  # grades are in the gradebook
     feedback = api.generate_feedback(assignment, student, force=True)
     if not feedback.get("success"):
         return {"ok": False, "stage": "feedback", "error": (feedback.get("error") or "")[-2000:]}
