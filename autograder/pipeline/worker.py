@@ -61,8 +61,16 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
             "feedback_seconds": round(time.monotonic() - autograded, 3), "note": note}
 
 
+#: A worker holds nbgrader, numpy and one notebook at a time (about 160 MiB resident, 310 MiB of
+#: address space); this cap only stops a runaway, e.g. a gradebook query gone wrong.
+WORKER_ADDRESS_SPACE_MB = 2048
+
+
 def serve(args) -> int:
     """Grade the students named on stdin, one JSON task per line, until stdin closes."""
+    import resource
+    cap = WORKER_ADDRESS_SPACE_MB * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (cap, resource.getrlimit(resource.RLIMIT_AS)[1]))
     from sqlalchemy.exc import SAWarning
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own session notices
     limits = Limits(wall_seconds=args.seconds, memory_mb=args.memory_mb)
