@@ -17,7 +17,7 @@ from . import cases as C
 from . import lab_dependencies as LD
 from . import lab_reference as L
 from . import reference as R
-from .checks import Failed, Tolerances, as_array, as_float, fmt, same_values
+from .checks import Failed, Tolerances, as_array, as_float, fmt, off_by, same_values
 from .subject import Subject
 
 # Correct float64 code that orders its operations differently moves a difference quotient by an
@@ -119,8 +119,8 @@ def check_error_curve(subject: Subject, tol: Tolerances) -> dict:
             close = np.isclose(array, want, rtol=CURVE_RTOL, atol=CURVE_ATOL)
             if not close.all():
                 k = int(np.flatnonzero(~close)[np.argmax(np.asarray(case.epsilons)[~close])])  # largest ε
-                raise Failed(f"for {case.label}, the {name} error at ε = {case.epsilons[k]:.0e} is "
-                             f"{array[k]:.6g}, expected {want[k]:.6g}. Look at: "
+                raise Failed(f"for {case.label}, the {name} error at ε = {case.epsilons[k]:.0e} is wrong: "
+                             f"{off_by(array[k], want[k])}. Look at: "
                              + _curve_hint(case, name, array, one, two))
     return measured
 
@@ -162,8 +162,8 @@ def check_best_epsilon(subject: Subject, tol: Tolerances) -> dict:
         measured[case.label] = expected[1]
         if not np.allclose(values, expected, rtol=GRID_RTOL, atol=0):
             raise Failed(f"for {case.label} with ε from {epsilons[0]:.0e} to {epsilons[-1]:.0e}: returned "
-                         f"({values[0]:.3g}, {values[1]:.3g}), expected ({expected[0]:.3g}, "
-                         f"{expected[1]:.3g}). Look at: {_best_hint(values, expected, epsilons, one, two)}.")
+                         f"({values[0]:.3g}, {values[1]:.3g}), which is not where the errors are smallest. "
+                         f"Look at: {_best_hint(values, expected, epsilons, one, two)}.")
     return measured
 
 
@@ -240,8 +240,8 @@ def check_block_differences(subject: Subject, tol: Tolerances) -> dict:
                         "‖g − a‖ / (‖g‖ + ‖a‖)")
                 if np.isclose(value, whole, rtol=1e-3):
                     hint = "that is the difference of the whole vector; compute it for this block's slice only"
-                raise Failed(f"for {bc.label} (ε = {case.epsilon:g}), the difference of {key} is {value:.6g}, "
-                             f"expected {want:.6g}. Look at: {hint}.")
+                raise Failed(f"for {bc.label} (ε = {case.epsilon:g}), the difference of {key} is {value:.6g}: "
+                             f"{off_by(value, want)}. Look at: {hint}.")
     return measured
 
 
@@ -265,8 +265,8 @@ def check_locate_bug(subject: Subject, tol: Tolerances) -> dict:
                     f"{', '.join(L.BACKPROP_ORDER)}")
         else:
             hint = f"only {wrong[0]} is above the threshold"
-        raise Failed(f"for a backward pass with a hidden bug on {case.name}: returned {got!r}, "
-                     f"expected {bc.expected_block!r}. Look at: {hint}.")
+        raise Failed(f"for a backward pass with a hidden bug on {case.name}: returned {got!r}, which is not "
+                     f"the block where the bug is. Look at: {hint}.")
     return measured
 
 
@@ -366,8 +366,8 @@ def check_dropout_gradient_check(subject: Subject, tol: Tolerances) -> dict:
             else:
                 hint = ("one forward pass draws the masks; the backward pass uses its cache; every nudged "
                         "forward pass reuses the same masks")
-            raise Failed(f"for {dc.label} (ε = {dc.epsilon:g}): returned {got:.6g}, expected {dc.expected:.6g}. "
-                         f"Look at: {hint}.")
+            raise Failed(f"for {dc.label} (ε = {dc.epsilon:g}): returned {got:.6g}; "
+                         f"{off_by(got, dc.expected)} against the reference. Look at: {hint}.")
     return measured
 
 
@@ -461,14 +461,14 @@ def check_check_during_training(subject: Subject, tol: Tolerances) -> dict:
             if key not in trained:
                 raise Failed(f"the parameters returned have no {key}")
             try:
-                same_values(trained[key], final[key], f"{key} after training ({tc.label})")
+                same_values(trained[key], final[key], f"{key} after training ({tc.label})", public=False)
             except Failed as failure:
                 raise Failed(f"{failure}. Look at: the update θ ← θ − learning_rate · dθ for every block, "
                              "once per iteration, with the gradients of the current parameters") from None
         for i, got_d, want in zip(iterations, differences, expected):
             if not diff_close(got_d, want, tol.threshold):
-                raise Failed(f"for {tc.label}: the check at iteration {i} returned {got_d:.6g}, expected "
-                             f"{want:.6g}. Look at: check the parameters before that iteration's update, "
+                raise Failed(f"for {tc.label}: the check at iteration {i} returned {got_d:.6g}; "
+                             f"{off_by(got_d, want)} against the reference. Look at: check the parameters before that iteration's update, "
                              "with the gradients backward_propagation_n gives for them")
     return measured
 
