@@ -10,6 +10,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
 from traitlets.config import Config
 
 from ..judge.sandbox import Limits
+from .feedback_exporter import FeedbackExporter
 from .judge_verdicts import JudgeVerdicts
 from .kernel import LimitedKernelManager
 
@@ -50,6 +51,7 @@ def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path 
     c.JudgeVerdicts.hide_paths = [str(p) for p in hide]
     # Feedback shows the student's code, outputs and the judge's verdicts, never the hidden tests.
     c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.exporter_class = FeedbackExporter
     c.LimitOutput.max_lines = 200
     c.LimitOutput.max_traceback = 50
     return c
