@@ -23,7 +23,7 @@ from .. import manifest as manifests
 from ..judge.sandbox import Limits
 from . import gradebook, intake, reports
 from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
-from .pool import WorkerOutcome, grade_all
+from .pool import WorkerOutcome, grade_all, start_workers
 
 
 class GradingError(Exception):
@@ -98,12 +98,20 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     db_url = db_url or sqlite_url(out / "gradebook.db")
-    cells = _prepare_course(out, assignment, db_url, root)
-
-    submitted = out / "submitted"
-    if submitted.exists():
-        shutil.rmtree(submitted)
-    taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out, roster=roster)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    # Student code must not see the submissions (a classmate's notebook) or the roster either.
+    hide = [Path(submissions).resolve()] + ([Path(roster).resolve()] if roster else [])
+    workers = start_workers(out, assignment, db_url, limits, jobs, executor, hide)
+    try:
+        cells = _prepare_course(out, assignment, db_url, root)
+        submitted = out / "submitted"
+        if submitted.exists():
+            shutil.rmtree(submitted)
+        taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out, roster=roster)
+    except BaseException:
+        for worker in workers:
+            worker.stop(kill=True)
+        raise
 
     todo, outcomes = [], {}
     for student in sorted(taken.students):
@@ -111,7 +119,6 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
             outcomes[student] = WorkerOutcome(student, True, message="unchanged since the last run; kept")
         else:
             todo.append(student)
-    jobs = max(1, jobs or os.cpu_count() or 1)
     bar = None
     if progress and todo:
         from tqdm import tqdm
@@ -124,9 +131,8 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
         if bar:
             bar.update(1)
 
-    # Student code must not see the submissions (a classmate's notebook) or the roster either.
-    hide = [Path(submissions).resolve()] + ([Path(roster).resolve()] if roster else [])
-    graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor, on_done=done, hide=hide)
+    graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor, on_done=done, hide=hide,
+                       prestarted=workers)
     if bar:
         bar.close()
     for student, outcome in graded.items():

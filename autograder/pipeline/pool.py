@@ -77,14 +77,30 @@ class _Worker:
         self.log.close()
 
 
-def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: list[dict], jobs: int,
-              executor: str = "sandbox", on_done=None, hide=()) -> dict[str, WorkerOutcome]:
-    """Grade every task ({"student", "sha256"}) with `jobs` workers; {student: outcome}."""
+def _command(out: Path, assignment: str, db_url: str, limits: Limits, executor: str, hide) -> list[str]:
     command = [sys.executable, "-m", "autograder.pipeline.worker", "--serve", "--course", str(out),
                "--assignment", assignment, "--db", db_url, "--seconds", str(limits.wall_seconds),
                "--memory-mb", str(limits.memory_mb), "--executor", executor]
     for path in hide:
         command += ["--hide", str(path)]
+    return command
+
+
+def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs: int,
+                  executor: str = "sandbox", hide=()) -> list[_Worker]:
+    """Start the workers now, so their imports overlap the course set-up and the intake."""
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    command = _command(out, assignment, db_url, limits, executor, hide)
+    return [_Worker(command, logs / f"worker-{slot}.log") for slot in range(max(1, jobs))]
+
+
+def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: list[dict], jobs: int,
+              executor: str = "sandbox", on_done=None, hide=(), prestarted: list[_Worker] | None = None
+              ) -> dict[str, WorkerOutcome]:
+    """Grade every task ({"student", "sha256"}) with `jobs` workers; {student: outcome}."""
+    command = _command(out, assignment, db_url, limits, executor, hide)
+    prestarted = list(prestarted or [])
     # The judge and a kernel each get the submission's wall time; nbgrader's own work on top.
     budget = 3 * limits.wall_seconds + 120
     todo: queue.Queue = queue.Queue()
@@ -96,7 +112,7 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
     logs.mkdir(exist_ok=True)
 
     def run(slot: int):
-        worker = None
+        worker = prestarted[slot] if slot < len(prestarted) else None
         while True:
             try:
                 task = todo.get_nowait()
@@ -123,7 +139,10 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
         if worker is not None:
             worker.stop()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(max(1, min(jobs, len(tasks))))]
+    slots = max(1, min(jobs, len(tasks)))
+    for idle in prestarted[slots:]:
+        idle.stop()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(slots)]
     for t in threads:
         t.start()
     for t in threads:
