@@ -58,10 +58,7 @@ def random_case(seed: int, m: int, scale: float = 1.0) -> NetworkCase:
 def activation_pattern(X, thetas):
     """Signs of Z1 and Z2 for each column of thetas, to see whether a step crosses a kink."""
     k = thetas.shape[1]
-    blocks, start = {}, 0
-    for key, (rows, cols) in R.PARAM_SHAPES.items():
-        blocks[key] = thetas[start:start + rows * cols].T.reshape(k, rows, cols)
-        start += rows * cols
+    blocks = R.stacked_blocks(thetas)
     Z1 = blocks["W1"] @ X + blocks["b1"]
     Z2 = blocks["W2"] @ R.relu(Z1) + blocks["b2"]
     return np.concatenate([(Z1 > 0).reshape(k, -1), (Z2 > 0).reshape(k, -1)], axis=1)

@@ -187,18 +187,16 @@ def random_parameters(seed: int) -> dict:
 
 def locate_blocks(got: np.ndarray, parameters: dict, prefix: str = "") -> str:
     """Say which blocks sit where they should, to explain a wrongly ordered vector."""
-    flat, notes, start = got.ravel(), [], 0
-    for key, shape in R.PARAM_SHAPES.items():
-        size = shape[0] * shape[1]
+    flat, notes = got.ravel(), []
+    for key, where in R.BLOCK_SLICES.items():
         want = parameters[prefix + key]
-        chunk = flat[start:start + size]
-        if chunk.size == size and np.allclose(chunk, want.reshape(-1)):
+        chunk = flat[where]
+        if chunk.size == want.size and np.allclose(chunk, want.reshape(-1)):
             pass
-        elif chunk.size == size and np.allclose(chunk, want.reshape(-1, order="F")):
+        elif chunk.size == want.size and np.allclose(chunk, want.reshape(-1, order="F")):
             notes.append(f"{prefix + key} is flattened column by column; use reshape(-1, 1)")
         else:
-            notes.append(f"rows {start}-{start + size - 1} should hold {prefix + key}")
-        start += size
+            notes.append(f"rows {where.start}-{where.stop - 1} should hold {prefix + key}")
     order = ", ".join(prefix + k for k in R.PARAM_KEYS)
     return "; ".join(notes) + f" (order: {order})" if notes else ""
 
@@ -287,21 +285,16 @@ def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = R.THRESHOL
     if good:
         text += " — " + ", ".join(good) + " agree"
     worst = int(np.argmax(np.abs(grad - approx).ravel()))
-    block, start = None, 0
-    for key, (rows, cols) in R.PARAM_SHAPES.items():
-        if worst < start + rows * cols:
-            r, c = divmod(worst - start, cols)
-            block = f"d{key}[{r}, {c}]"
-            break
-        start += rows * cols
+    key, where = next((k, w) for k, w in R.BLOCK_SLICES.items() if worst < w.stop)
+    r, c = divmod(worst - where.start, R.PARAM_SHAPES[key][1])
+    block = f"d{key}[{r}, {c}]"
     if public:
         text += f". Worst component {block}: yours {grad.ravel()[worst]:.6g}, numerical {approx.ravel()[worst]:.6g}"
     else:
         text += f". Worst component {block}: {off_by(grad.ravel()[worst], approx.ravel()[worst])}"
-    ratios, start = {}, 0
-    for key, (rows, cols) in R.PARAM_SHAPES.items():
-        g, a = grad.ravel()[start:start + rows * cols], approx.ravel()[start:start + rows * cols]
-        start += rows * cols
+    ratios = {}
+    for key, where in R.BLOCK_SLICES.items():
+        g, a = grad.ravel()[where], approx.ravel()[where]
         if "d" + key in bad and np.dot(a, a) > 0:
             ratio = float(np.dot(g, a) / np.dot(a, a))
             if round(ratio) not in (0, 1) and np.allclose(g, round(ratio) * a, rtol=1e-5, atol=1e-9):

@@ -17,6 +17,18 @@ PARAM_KEYS = tuple(PARAM_SHAPES)
 GRAD_KEYS = tuple("d" + k for k in PARAM_KEYS)
 N_PARAMS = sum(r * c for r, c in PARAM_SHAPES.values())  # 47
 
+
+def _block_slices() -> dict[str, slice]:
+    slices, start = {}, 0
+    for key, (rows, cols) in PARAM_SHAPES.items():
+        slices[key] = slice(start, start + rows * cols)
+        start += rows * cols
+    return slices
+
+
+#: Where each parameter block sits in the flattened vector theta (contract order).
+BLOCK_SLICES = _block_slices()
+
 # The two-sided difference has truncation error ~ eps^2 and rounding error ~ u/eps
 # (u = 2.2e-16); their sum is smallest near eps = u^(1/3) ~ 6e-6, so the reference steps there.
 REFERENCE_EPSILON = 1e-6
@@ -73,12 +85,7 @@ def dictionary_to_vector(parameters):
 def vector_to_dictionary(theta):
     """Inverse of dictionary_to_vector."""
     theta = np.asarray(theta, dtype=np.float64).reshape(-1)
-    parameters, start = {}, 0
-    for key, shape in PARAM_SHAPES.items():
-        size = shape[0] * shape[1]
-        parameters[key] = theta[start:start + size].reshape(shape).copy()
-        start += size
-    return parameters
+    return {key: theta[where].reshape(PARAM_SHAPES[key]).copy() for key, where in BLOCK_SLICES.items()}
 
 
 def gradients_to_vector(gradients):
@@ -127,15 +134,16 @@ def backward_propagation_n(X, Y, cache):
             "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
 
 
-def batched_cost(X, Y, thetas):
-    """Cost of the network for every column of thetas (47, K) at once: K forward passes in one."""
+def stacked_blocks(thetas) -> dict[str, np.ndarray]:
+    """The parameter blocks of every column of thetas (47, K), each stacked as (K, rows, cols)."""
     thetas = np.asarray(thetas, dtype=np.float64)
     k = thetas.shape[1]
-    blocks, start = {}, 0
-    for key, (rows, cols) in PARAM_SHAPES.items():
-        size = rows * cols
-        blocks[key] = thetas[start:start + size].T.reshape(k, rows, cols)
-        start += size
+    return {key: thetas[where].T.reshape(k, *PARAM_SHAPES[key]) for key, where in BLOCK_SLICES.items()}
+
+
+def batched_cost(X, Y, thetas):
+    """Cost of the network for every column of thetas (47, K) at once: K forward passes in one."""
+    blocks = stacked_blocks(thetas)
     A1 = relu(blocks["W1"] @ X + blocks["b1"])
     A2 = relu(blocks["W2"] @ A1 + blocks["b2"])
     A3 = sigmoid(blocks["W3"] @ A2 + blocks["b3"])
@@ -174,9 +182,4 @@ def gradient_check_n(parameters, gradients, X, Y, epsilon=1e-7, forward=forward_
 def block_differences(grad, gradapprox) -> dict[str, float]:
     """Relative difference of each parameter block of two (47, 1) columns."""
     grad, gradapprox = np.ravel(grad), np.ravel(gradapprox)
-    out, start = {}, 0
-    for key, (rows, cols) in PARAM_SHAPES.items():
-        size = rows * cols
-        out["d" + key] = relative_difference(grad[start:start + size], gradapprox[start:start + size])
-        start += size
-    return out
+    return {"d" + key: relative_difference(grad[where], gradapprox[where]) for key, where in BLOCK_SLICES.items()}
