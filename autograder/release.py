@@ -1,12 +1,13 @@
 """Regenerate release/<assignment>/ from source/<assignment>/ with nbgrader generate_assignment."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from .nbgrader_env import with_python_bin
 
 
 class ReleaseError(Exception):
@@ -28,9 +29,7 @@ def generate(assignment: str, root: Path, dest: Path | None = None) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
         cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
                f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{course}/gradebook.db"]
-        # nbgrader runs `alembic` from PATH to set up the gradebook: find it beside this python.
-        env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-        proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
+        proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=with_python_bin())
         built = course / "release" / assignment
         if proc.returncode != 0 or not built.is_dir():
             raise ReleaseError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stderr[-3000:]}")

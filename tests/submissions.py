@@ -12,13 +12,14 @@ read back the grades nbgrader gives, exactly as an instructor would get them:
 from __future__ import annotations
 
 import copy
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+
+from autograder.nbgrader_env import with_python_bin
 
 from conftest import ROOT
 
@@ -78,12 +79,8 @@ def write_submissions(course_root: Path, notebooks: dict, assignment: str = "gra
 
 
 def nbgrader(course_root: Path, *args: str) -> None:
-    """Run `python -m nbgrader ARGS` in course_root with this test's python; raise with its log.
-
-    The python's bin folder goes first on PATH: nbgrader runs the `alembic` tool it installs there.
-    """
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    run = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_root, env=env,
+    """Run `python -m nbgrader ARGS` in course_root with this test's python; raise with its log."""
+    run = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_root, env=with_python_bin(),
                          capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")

@@ -20,6 +20,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from .. import manifest as manifests
+from ..nbgrader_env import with_python_bin
 from ..judge.sandbox import Limits
 from . import gradebook, intake, reports
 from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
@@ -88,10 +89,7 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
 
     `roster` (a CSV) maps a Canvas or Moodle download to student ids; see pipeline/lms.py."""
     started = time.monotonic()
-    # nbgrader runs `alembic` (beside this python) to set up a gradebook; make sure it is found.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    os.environ["PATH"] = with_python_bin()["PATH"]  # the in-process generate_assignment needs alembic
     root = root or manifests.course_root()
     manifest = manifests.load(assignment, root)
     limits = limits or Limits(wall_seconds=manifest.time_seconds, memory_mb=manifest.memory_mb)
