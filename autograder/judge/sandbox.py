@@ -1,12 +1,10 @@
-"""How untrusted code is started: a fresh scratch folder, a clean environment and OS limits.
+"""How untrusted code is started: a fresh scratch folder, a clean environment, what it must not see.
 
-Used for the judge's child. The limits are POSIX rlimits, which need no privileges: address
-space (memory), CPU seconds, file size, core dumps and open files.
+Used for the judge's child; the child confines itself with confine.py.
 """
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -36,20 +34,6 @@ def clean_env(home: Path) -> dict:
                PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                MPLCONFIGDIR=str(home / ".matplotlib"))
     return env
-
-
-def apply_limits(limits: Limits):
-    """A preexec_fn for subprocess: called in the child between fork and exec."""
-    def setup():
-        os.setsid()  # its own process group, so a timeout kills everything it started
-        memory = limits.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        size = limits.file_size_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    return setup
 
 
 class Scratch:

@@ -6,7 +6,6 @@ the student's kernel printed into a test cell can change a grade.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -109,6 +108,3 @@ class JudgeVerdicts(NbGraderPreprocessor):
             out.write_text(json.dumps(record, indent=1, default=float), encoding="utf-8")
         return nb, resources
 
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
