@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from . import manifest as manifests
-from .release import ReleaseError, generate
+from .course import manifest as manifests
+from .course import samples
+from .course.release import ReleaseError, generate
 
 
 def course_root() -> Path:
@@ -17,22 +18,46 @@ def course_root() -> Path:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gradcheck-autograder")
 def main():
-    """Release, grade and give feedback on the gradient-checking assignments (nbgrader course)."""
+    """Release, grade and give feedback on the course's assignments (an nbgrader course)."""
 
 
 @main.command()
 @click.argument("assignment", required=False)
 def release(assignment):
-    """Regenerate release/ASSIGNMENT from source/ (every assignment when none is named)."""
+    """Regenerate release/ASSIGNMENT from source/, and its samples from their recipes (every assignment
+    when none is named)."""
     root = course_root()
     names = [assignment] if assignment else manifests.available(root)
     for name in names:
         try:
             manifests.load(name, root)
             target = generate(name, root)
+            built = samples.write(name, root)
         except (ReleaseError, manifests.ManifestError) as exc:
             raise click.ClickException(str(exc))
-        click.echo(f"released {name} -> {target.relative_to(root)}")
+        click.echo(f"released {name} -> {target.relative_to(root)}"
+                   + (f"; samples -> {built.relative_to(root)}" if built else ""))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--title", default=None, help="The assignment's title [default: from NAME].")
+def new(name, title):
+    """Create assignment NAME: a manifest, a grader, a source notebook with one exercise, its visible
+    test and two samples; then release it. Edit assignments/NAME/ and source/NAME/ from there."""
+    from .course.scaffold import ScaffoldError, create
+    root = course_root()
+    try:
+        written = create(name, root, title)
+        target = generate(name, root)
+        built = samples.write(name, root)
+    except (ScaffoldError, ReleaseError, manifests.ManifestError) as exc:
+        raise click.ClickException(str(exc))
+    for path in written:
+        click.echo(f"created {path.relative_to(root)}")
+    click.echo(f"released {name} -> {target.relative_to(root)}; samples -> {built.relative_to(root)}")
+    click.echo(f"Next: edit source/{name}/{name}.ipynb and assignments/{name}/grader/, then ./kit release {name} "
+               f"and ./kit test tests/test_assignments.py -k {name} (README: Add an assignment).")
 
 
 def _limits(manifest, time_limit, memory_mb):
@@ -72,8 +97,8 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
 
 @main.command()
 @click.argument("submissions", type=click.Path(path_type=Path))
-@click.option("--assignment", "-a", default="gradient_checking", show_default=True,
-              help="Assignment name (a manifest in assignments/).")
+@click.option("--assignment", "-a", default=None,
+              help="Assignment name (a folder of assignments/) [default: the one due first].")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("grading-output"), show_default=True,
               help="Folder for the gradebook, CSVs and feedback (the course root of this run).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
@@ -102,10 +127,23 @@ def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executo
         raise click.UsageError("--executor kernel runs student code in a Jupyter kernel that is not confined "
                                "(it could write to the gradebook); add --trusted if you trust this class's "
                                "code, or use the default sandbox executor")
+    assignment = assignment or _due_first()
     flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
     run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster)
     if flavor:
         _write_lms(run, flavor, roster, lms_column or manifests.load(assignment, course_root()).title)
+
+
+def _due_first() -> str:
+    """The course's assignment with the earliest due date (those without one come last)."""
+    root = course_root()
+    try:
+        loaded = [manifests.load(name, root) for name in manifests.available(root)]
+    except manifests.ManifestError as exc:
+        raise click.ClickException(str(exc))
+    if not loaded:
+        raise click.ClickException(f"no assignments in {root / manifests.ASSIGNMENTS}: add one with `autograder new NAME`")
+    return min(loaded, key=lambda m: (m.due is None, m.due or "", m.name)).name
 
 
 def _lms_flavor(requested: str, roster: Path | None, submissions: Path) -> str:
@@ -143,12 +181,12 @@ def demo(out, jobs):
     """Grade the bundled sample submissions end to end (samples/<assignment>/)."""
     root = course_root()
     for assignment in manifests.available(root):
-        samples = root / "samples" / assignment
-        if not samples.is_dir():
+        folder = root / samples.SAMPLES / assignment
+        if not folder.is_dir():
             continue
-        click.echo(f"== {assignment}: grading the samples in {samples.relative_to(root)} ==")
+        click.echo(f"== {assignment}: grading the samples in {folder.relative_to(root)} ==")
         # The demo's looping sample should not keep a newcomer waiting two minutes.
-        _run_grading(samples, assignment, out / assignment, jobs, None, 20, None)
+        _run_grading(folder, assignment, out / assignment, jobs, None, 20, None)
 
 
 @main.command()

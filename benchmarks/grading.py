@@ -801,7 +801,7 @@ def print_table(data: dict) -> None:
 def memory_limit_mb() -> int | None:
     import tomllib
     try:
-        return tomllib.loads((ROOT / "assignments" / f"{ASSIGNMENT}.toml").read_text())["limits"]["memory_mb"]
+        return tomllib.loads((ROOT / "assignments" / ASSIGNMENT / "manifest.toml").read_text())["limits"]["memory_mb"]
     except (OSError, KeyError, ValueError):
         return None
 

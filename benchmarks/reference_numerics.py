@@ -5,7 +5,7 @@
 Times, in one run, with time.perf_counter (median of repeats, after a warm-up call):
 
 * the assignment's 47-parameter network (the classic case): the plain per-component loop
-  (reference.numerical_gradient_loop over reference.forward_propagation_n), the vectorised
+  (numerics.central_difference over reference.forward_propagation_n), the vectorised
   reference.numerical_gradient_n (all 2N perturbed costs in one batch), and the directional
   check (k random directions, batched reference cost, ReLU pattern test);
 * a layered network of ~10⁶ parameters: the directional check against the full loop, which
@@ -37,9 +37,12 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import cases as C  # noqa: E402
-from autograder import directional as DC  # noqa: E402
-from autograder import reference as R  # noqa: E402
+from autograder.course import graders  # noqa: E402
+from autograder.grading import directional  # noqa: E402
+from autograder.grading.numerics import central_difference, relative_difference  # noqa: E402
+
+cases = graders.module("gradient_checking", "cases")
+reference = graders.module("gradient_checking", "reference")
 
 RESULTS = ROOT / "benchmarks" / "results" / "reference_numerics.md"
 #: The issue's budget for the vectorised 47-parameter check.
@@ -63,31 +66,31 @@ def median_ms(function, repeats: int, number: int = 1) -> float:
 
 
 def classic_rows() -> list[tuple]:
-    case = C.classic_case()
+    case = cases.classic_case()
     X, Y, parameters = case.X, case.Y, case.parameters
-    theta, _ = R.dictionary_to_vector(parameters)
-    _, cache = R.forward_propagation_n(X, Y, parameters)
-    grad = R.gradients_to_vector(R.backward_propagation_n(X, Y, cache))
-    n, k = R.N_PARAMS, DC.DIRECTIONS
+    theta, _ = reference.dictionary_to_vector(parameters)
+    _, cache = reference.forward_propagation_n(X, Y, parameters)
+    grad = reference.gradients_to_vector(reference.backward_propagation_n(X, Y, cache))
+    n, k = reference.N_PARAMS, directional.DIRECTIONS
 
     def cost(t):
-        return R.forward_propagation_n(X, Y, R.vector_to_dictionary(t))[0]
+        return reference.forward_propagation_n(X, Y, reference.vector_to_dictionary(t))[0]
 
     def loop():
-        return R.numerical_gradient_loop(cost, theta, R.REFERENCE_EPSILON)
+        return central_difference(cost, theta, reference.REFERENCE_EPSILON)
 
     def vectorised():
-        return R.numerical_gradient_n(X, Y, parameters)
+        return reference.numerical_gradient_n(X, Y, parameters)
 
     def directional():
-        return DC.directional_check(lambda t: R.batched_cost(X, Y, t), theta, grad, batched=True,
-                                    piece=lambda t: C.activation_pattern(X, t))
+        return directional.directional_check(lambda t: reference.batched_cost(X, Y, t), theta, grad, batched=True,
+                                    piece=lambda t: cases.activation_pattern(X, t))
 
-    assert R.relative_difference(loop(), vectorised()) < 1e-9  # the same numbers, faster
+    assert relative_difference(loop(), vectorised()) < 1e-9  # the same numbers, faster
     assert directional().passed
     loop_ms = median_ms(loop, repeats=15)
     return [
-        (f"classic, N = {n}", "plain loop (numerical_gradient_loop)", f"{2 * n} passes", loop_ms, loop_ms),
+        (f"classic, N = {n}", "plain loop (numerics.central_difference)", f"{2 * n} passes", loop_ms, loop_ms),
         (f"classic, N = {n}", "vectorised (numerical_gradient_n)", f"{2 * n} in 1 batch",
          median_ms(vectorised, repeats=15, number=20), loop_ms),
         (f"classic, N = {n}", f"directional, k = {k} (batched)", f"{2 * k} + {2 * k + 1} pattern in 3 batches",
@@ -96,13 +99,13 @@ def classic_rows() -> list[tuple]:
 
 
 def large_rows() -> list[tuple]:
-    net = DC.LayeredNetwork(LARGE_SIZES)
+    net = directional.LayeredNetwork(LARGE_SIZES)
     theta, (X, Y) = net.init(seed=1), net.data(LARGE_EXAMPLES, seed=2)
-    n, k, eps = net.n_params, DC.DIRECTIONS, DC.EPSILON
+    n, k, eps = net.n_params, directional.DIRECTIONS, directional.EPSILON
     grad = net.gradient(theta, X, Y)
     sample = np.random.default_rng(0).choice(n, size=LOOP_SAMPLE, replace=False)
 
-    def loop_sample():  # the body of numerical_gradient_loop, for a sample of components
+    def loop_sample():  # the body of central_difference's loop, for a sample of components
         for i in sample:
             plus, minus = theta.copy(), theta.copy()
             plus.flat[i] += eps
@@ -120,7 +123,7 @@ def large_rows() -> list[tuple]:
         (label, f"directional, k = {k} (plain cost)", f"{2 * k} + {2 * k + 1} pattern",
          median_ms(lambda: net.check(theta, X, Y, grad), repeats=7), loop_ms),
         (label, f"directional, k = {k}, no kink test", f"{2 * k}",
-         median_ms(lambda: DC.directional_check(lambda t: net.cost(t, X, Y), theta, grad), repeats=7), loop_ms),
+         median_ms(lambda: directional.directional_check(lambda t: net.cost(t, X, Y), theta, grad), repeats=7), loop_ms),
     ]
 
 
@@ -138,15 +141,15 @@ def table(rows) -> list[str]:
 
 
 def miss_table() -> list[str]:
-    tau, k = DC.THRESHOLD, DC.DIRECTIONS
+    tau, k = directional.THRESHOLD, directional.DIRECTIONS
     sizes = [(2, "2τ"), (10, "10τ"), (100, "100τ")]
-    lines = [f"Chance that the directional check (k = {k}, ε = {DC.EPSILON:g}, τ = {tau:g}) passes a "
+    lines = [f"Chance that the directional check (k = {k}, ε = {directional.EPSILON:g}, τ = {tau:g}) passes a "
              "gradient whose relative error is D = ‖e‖/(2‖g‖), bound (δ·sqrt(2(N−1)/π))^k with "
              "δ = (τ + r_η)/(√N·D), for float error r_η = τ/10:", "",
              "| N | " + " | ".join(f"D = {name}" for _, name in sizes) + " |",
              "|---:|" + "---:|" * len(sizes)]
     for n in (47, 1_271, 108_161, 919_553):
-        cells = [f"{DC.miss_probability(n, f * tau, noise=tau / 10):.1e}" for f, _ in sizes]
+        cells = [f"{directional.miss_probability(n, f * tau, noise=tau / 10):.1e}" for f, _ in sizes]
         lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
     return lines
 

@@ -94,15 +94,16 @@ def fill(text: str, context: dict) -> str:
 def classic_gradients_literal() -> str:
     """The correct gradients of the notebook's visible test case, as a Python dict literal."""
     import numpy as np
-    from autograder import reference as R
+    from autograder.course import graders
+    reference = graders.module("gradient_checking", "reference")
     sys.path.insert(0, str(ROOT / "source" / "gradient_checking"))
     try:
         from gc_utils import gradient_check_n_test_case
     finally:
         sys.path.pop(0)
     X, Y, parameters = gradient_check_n_test_case()
-    _, cache = R.forward_propagation_n(X, Y, parameters)
-    grads = R.backward_propagation_n(X, Y, cache)
+    _, cache = reference.forward_propagation_n(X, Y, parameters)
+    grads = reference.backward_propagation_n(X, Y, cache)
     items = ", ".join(f"{k!r}: np.array({np.asarray(v).tolist()!r})" for k, v in grads.items())
     return "{" + items + "}"
 

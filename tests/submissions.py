@@ -19,6 +19,11 @@ from pathlib import Path
 
 import nbformat
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 from autograder.nbgrader_env import with_python_bin
 
 from conftest import ROOT
@@ -59,8 +64,36 @@ def replace_solution(nb: nbformat.NotebookNode, function: str, new_source: str) 
     return nb
 
 
+def planted_rows(assignment: str, root: Path = ROOT) -> list[dict]:
+    """The rows of assignments/<assignment>/planted_bugs.toml: edits and the exercise they must lose."""
+    path = root / "assignments" / assignment / "planted_bugs.toml"
+    return tomllib.loads(path.read_text(encoding="utf-8"))["submission"]
+
+
+def expected_lost(row: dict) -> set:
+    """The functions whose exercise a planted-bug row must lose (none for a correct variant)."""
+    lost = row["expect_lost"]
+    return {lost} if isinstance(lost, str) else set(lost)
+
+
+def row_edits(row: dict) -> list[dict]:
+    """A row's edits: its [[submission.edit]] list, then its own function/old/new if it has one."""
+    return row.get("edit", []) + ([row] if "function" in row else [])
+
+
+def build(row: dict, assignment: str = "gradient_checking") -> nbformat.NotebookNode:
+    """The instructor notebook with the row's edits applied."""
+    nb = load_source(assignment)
+    for edit in row_edits(row):
+        if "source" in edit:
+            nb = replace_solution(nb, edit["function"], edit["source"])
+        else:
+            nb = plant(nb, edit["function"], edit["old"], edit["new"])
+    return nb
+
+
 def copy_course(destination: Path, assignment: str = "gradient_checking") -> Path:
-    """Make destination a course root: the nbgrader config, the manifests and the assignment's source."""
+    """Make destination a course root: the nbgrader config, the assignments and the assignment's source."""
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "nbgrader_config.py", destination)

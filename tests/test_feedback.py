@@ -8,14 +8,17 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import cases as C, checks, dependencies as D, reference as R
+from autograder.course import graders
 from autograder.judge.sandbox import Limits
 from autograder.pipeline.grade import grade
 
 from conftest import ROOT
-from test_planted_bugs import ROWS, build, expected_lost
+from submissions import build, expected_lost, planted_rows
 
 ASSIGNMENT = "gradient_checking"
+ROWS = planted_rows(ASSIGNMENT)
+cases, checks, dependencies, reference = (graders.module(ASSIGNMENT, name)
+                                          for name in ("cases", "checks", "dependencies", "reference"))
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def graded(tmp_path_factory):
     """Every planted-bug row as a student, graded once by `autograder grade` (the judge decides)."""
     folder = tmp_path_factory.mktemp("submissions")
     for row in ROWS:
-        nbformat.write(build(row), folder / f"{row['id']}.ipynb")
+        nbformat.write(build(row, ASSIGNMENT), folder / f"{row['id']}.ipynb")
     out = tmp_path_factory.mktemp("graded")
     return grade(folder, ASSIGNMENT, out, jobs=2, limits=Limits(wall_seconds=20), progress=False)
 
@@ -48,18 +51,18 @@ def hidden_reference_strings() -> set[str]:
     found = set()
     for x, theta, label in checks.ONE_D_CASES:
         if not label.startswith("x="):
-            found |= _numbers(x) | _numbers(theta) | _numbers(R.forward_propagation(x, theta))
+            found |= _numbers(x) | _numbers(theta) | _numbers(reference.forward_propagation(x, theta))
     for label, x, theta, eps, (fwd, bwd), public in checks.GRADIENT_CHECK_CASES:
         if not public:
-            found |= _numbers(R.gradient_check(x, theta, eps, D.resolve(fwd), D.resolve(bwd)))
-    for case in C.network_cases():
+            found |= _numbers(reference.gradient_check(x, theta, eps, dependencies.resolve(fwd), dependencies.resolve(bwd)))
+    for case in cases.network_cases():
         if case.public:
             continue
-        cost, cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
+        cost, cache = reference.forward_propagation_n(case.X, case.Y, case.parameters)
         found |= _numbers(cost) | _numbers(case.X) | _numbers(cache[9])
-        found |= _numbers(R.gradients_to_vector(R.backward_propagation_n(case.X, case.Y, cache)))
+        found |= _numbers(reference.gradients_to_vector(reference.backward_propagation_n(case.X, case.Y, cache)))
     for seed in (7, 8, 9, 10):
-        found |= _numbers(R.dictionary_to_vector(checks.random_parameters(seed))[0])
+        found |= _numbers(reference.dictionary_to_vector(checks.random_parameters(seed))[0])
     return found
 
 

@@ -11,13 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from autograder.cli import main
+from autograder.course import notebook
 
 from conftest import ROOT
 
 SAMPLES = ROOT / "samples" / "gradient_checking"
-EXERCISES = ["test_forward_propagation", "test_backward_propagation", "test_gradient_check",
-             "test_dictionary_to_vector", "test_vector_to_dictionary", "test_gradients_to_vector",
-             "test_forward_propagation_n", "test_backward_propagation_n", "test_gradient_check_n"]
+POINTS = notebook.points(ROOT / "source" / "gradient_checking" / "gradient_checking.ipynb")
+EXERCISES = list(POINTS)
+TOTAL = sum(POINTS.values())
 
 
 @pytest.fixture(scope="module")
@@ -53,32 +54,36 @@ def test_the_zip_follows_gradescopes_layout_and_leaves_the_solutions_out(built):
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
     assert {"setup.sh", "run_autograder"} <= set(names)
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
-    assert {"kit/pyproject.toml", "kit/assignments/gradient_checking.toml", "kit/helpers/gradient_checking/gc_utils.py",
+    assert {"kit/pyproject.toml", "kit/assignments/gradient_checking/manifest.toml",
+            "kit/assignments/gradient_checking/grader/checks.py", "kit/helpers/gradient_checking/gc_utils.py",
+            "kit/helpers/gradient_checking/visible_test_helpers.py",
             "kit/autograder/judge/judge.py", "kit/gradescope.json"} <= set(names)
     assert not [n for n in names if n.endswith(".ipynb") or "__pycache__" in n]
+    assert not [n for n in names if n.startswith("kit/assignments/") and not n.startswith("kit/assignments/gradient_checking/")]
     table = json.loads((unpacked / "kit" / "gradescope.json").read_text())
     assert [e["exercise"] for e in table["exercises"]] == EXERCISES
-    assert table["max_score"] == 15 == sum(e["points"] for e in table["exercises"])
+    assert table["max_score"] == TOTAL == sum(e["points"] for e in table["exercises"])
     for script in ("setup.sh", "run_autograder"):
         assert subprocess.run(["bash", "-n", str(unpacked / script)]).returncode == 0
 
 
 def test_perfect_submission_scores_full_marks(built, tmp_path):
     results = run_autograder(built[1], tmp_path, {"gradient_checking.ipynb": SAMPLES / "perfect.ipynb"})
-    assert results["score"] == 15 and results["stdout_visibility"] in ("hidden", "visible")
+    assert results["score"] == TOTAL and results["stdout_visibility"] in ("hidden", "visible")
     assert [t["name"].split("(")[-1].rstrip(")") for t in results["tests"]] == EXERCISES
     assert all(t["score"] == t["max_score"] and t["visibility"] == "visible" for t in results["tests"])
     assert results["tests"][7]["name"] == "Exercise 8 - backward_propagation_n (test_backward_propagation_n)"
-    assert "15 / 15" in results["output"]
+    assert f"{TOTAL:g} / {TOTAL:g}" in results["output"]
 
 
 def test_buggy_backprop_loses_only_its_exercise_and_says_dW2(built, tmp_path):
     # any single notebook is graded, whatever its name
     results = run_autograder(built[1], tmp_path, {"bug_backprop_dW2.ipynb": SAMPLES / "bug_backprop_dW2.ipynb"})
-    assert results["score"] == 12
+    assert results["score"] == TOTAL - POINTS["test_backward_propagation_n"]
     tests = {t["name"].split("(")[-1].rstrip(")"): t for t in results["tests"]}
     backprop = tests["test_backward_propagation_n"]
-    assert backprop["score"] == 0 and backprop["max_score"] == 3 and "dW2" in backprop["output"]
+    assert backprop["score"] == 0 and backprop["max_score"] == POINTS["test_backward_propagation_n"]
+    assert "dW2" in backprop["output"]
     assert all(t["score"] == t["max_score"] for name, t in tests.items() if name != "test_backward_propagation_n")
     assert "bug_backprop_dW2.ipynb" in results["output"]
 
@@ -92,6 +97,22 @@ def test_a_broken_submission_scores_zero_with_a_message(built, tmp_path, files, 
     results = run_autograder(built[1], tmp_path, files)
     assert results["score"] == 0 and message in results["output"]
     assert len(results["tests"]) == len(EXERCISES) and all(t["score"] == 0 for t in results["tests"])
+
+
+def test_each_zip_carries_only_its_own_assignment(tmp_path):
+    """The lab's zip: its own folder, and of gradient_checking only the grader modules the lab's
+    grader imports (the network's reference and cases), never that assignment's checks."""
+    out = tmp_path / "lab.zip"
+    result = CliRunner().invoke(main, ["gradescope", "gradient_checking_lab", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as zf:
+        names = [n for n in zf.namelist() if n.startswith("kit/assignments/")]
+    own = [n for n in names if n.startswith("kit/assignments/gradient_checking_lab/")]
+    assert "kit/assignments/gradient_checking_lab/grader/checks.py" in own
+    assert "kit/assignments/gradient_checking_lab/manifest.toml" in own
+    borrowed = sorted(set(names) - set(own))
+    assert "kit/assignments/gradient_checking/grader/reference.py" in borrowed
+    assert not [n for n in borrowed if n.endswith(("checks.py", "manifest.toml", ".ipynb"))], borrowed
 
 
 def test_results_are_written_even_when_python_is_missing(built, tmp_path):

@@ -2,29 +2,23 @@
 import csv
 import re
 import shutil
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
+from autograder.course import notebook, samples
 from autograder.judge.sandbox import Limits
 from autograder.pipeline import reports
 from autograder.pipeline.grade import grade
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from conftest import ROOT
 
-SAMPLES = ROOT / "samples" / "gradient_checking"
-EXPECTED_ALL = tomllib.loads((Path(__file__).parent / "data" / "samples_expected.toml").read_text())
-EXPECTED = EXPECTED_ALL["gradient_checking"]
-EXERCISES = ["test_forward_propagation", "test_backward_propagation", "test_gradient_check",
-             "test_dictionary_to_vector", "test_vector_to_dictionary", "test_gradients_to_vector",
-             "test_forward_propagation_n", "test_backward_propagation_n", "test_gradient_check_n"]
+ASSIGNMENT = "gradient_checking"
+SAMPLES = ROOT / "samples" / ASSIGNMENT
+RECIPES = {s.name: s for s in samples.recipes(ASSIGNMENT, ROOT)}
+POINTS = notebook.points(ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+TOTAL = sum(POINTS.values())
+EXERCISES = list(POINTS)
 LIMITS = Limits(wall_seconds=20, memory_mb=1024)
 
 
@@ -34,18 +28,15 @@ def read_csv(path):
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    out = tmp_path_factory.mktemp("graded")
-    run = grade(SAMPLES, "gradient_checking", out, jobs=2, limits=LIMITS, progress=False)
-    return run
+def graded(graded_samples):
+    return graded_samples(ASSIGNMENT)
 
 
 def expected_status(student, exercise):
-    table = EXPECTED[student]
-    return table.get(exercise, table.get("all", "passed"))
+    return RECIPES[student].status(exercise)
 
 
-@pytest.mark.parametrize("student", sorted(EXPECTED))
+@pytest.mark.parametrize("student", sorted(RECIPES))
 def test_every_sample_gets_exactly_its_expected_statuses(graded, student):
     rows = {r["exercise"]: r for r in read_csv(graded.exercises_csv) if r["student_id"] == student}
     assert sorted(rows) == sorted(EXERCISES)
@@ -62,9 +53,10 @@ def test_csv_schemas(graded):
         header = f.readline().strip().split(",")
     assert header[:7] == ["student_id", "assignment", "exercise", "score", "max_score", "status", "message"]
     grades = {r["student_id"]: r for r in read_csv(graded.grades_csv)}
-    assert set(grades) == set(EXPECTED)
-    assert grades["perfect"]["score"] == "15" and grades["perfect"]["status"] == "passed"
-    assert grades["bug_backprop_dW2"]["score"] == "12" and grades["bug_backprop_dW2"]["status"] == "failed"
+    assert set(grades) == set(RECIPES)
+    assert float(grades["perfect"]["score"]) == TOTAL and grades["perfect"]["status"] == "passed"
+    assert float(grades["bug_backprop_dW2"]["score"]) == TOTAL - POINTS["test_backward_propagation_n"]
+    assert grades["bug_backprop_dW2"]["status"] == "failed"
     assert grades["untouched_release"]["status"] == "missing"
     for r in read_csv(graded.grades_csv):
         assert r["status"] in {"passed", "failed", "error", "timeout", "missing"}
@@ -84,7 +76,7 @@ def test_feedback_carries_the_judges_message_and_no_hidden_test(graded):
     html = feedback.read_text(encoding="utf-8")
     assert "dW2: relative difference 0.33" in html
     assert "hidden_check" not in html and "HIDDEN TESTS" not in html
-    for student in set(EXPECTED) - {"not_json"}:
+    for student in set(RECIPES) - {"not_json"}:
         assert (graded.out / "feedback" / student / "gradient_checking" / "gradient_checking.html").is_file()
     perfect = (graded.out / "feedback" / "perfect" / "gradient_checking" / "gradient_checking.html").read_text()
     assert '<img alt="No description has been provided for this image" src="data:image/png' in perfect  # the ε plot
@@ -94,8 +86,9 @@ def test_gradebook_and_nbgrader_export_carry_the_judges_verdict(graded):
     from autograder.pipeline.gradebook import scores
     from autograder.pipeline.config import sqlite_url
     got = scores(sqlite_url(graded.out / "gradebook.db"), "gradient_checking")
-    assert got["bug_backprop_dW2"]["test_backward_propagation_n"] == (0.0, 3.0)
-    assert got["perfect"]["test_backward_propagation_n"] == (3.0, 3.0)
+    points = POINTS["test_backward_propagation_n"]
+    assert got["bug_backprop_dW2"]["test_backward_propagation_n"] == (0.0, points)
+    assert got["perfect"]["test_backward_propagation_n"] == (points, points)
     assert sum(s for s, _ in got["not_json"].values()) == 0
 
 
@@ -106,7 +99,7 @@ def test_grading_again_gives_the_same_grades_and_resumes(graded, tmp_path):
     again = grade(SAMPLES, "gradient_checking", out, jobs=2, limits=LIMITS, progress=False)
     assert read_csv(again.exercises_csv) == first
     kept = [s for s, o in again.outcomes.items() if "unchanged" in o.message]
-    assert sorted(kept) == sorted(set(EXPECTED) - {"not_json"})
+    assert sorted(kept) == sorted(set(RECIPES) - {"not_json"})
 
 
 def test_a_judge_verdict_overrides_a_tampered_test_cell(tmp_path):
@@ -114,8 +107,8 @@ def test_a_judge_verdict_overrides_a_tampered_test_cell(tmp_path):
     nb = nbformat.read(SAMPLES / "bug_backprop_dW2.ipynb", as_version=4)
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "backward_propagation_n":
-            cell.source += ("\nimport autograder.hidden, public_tests\n"
-                            "autograder.hidden.hidden_check = lambda *a, **k: print('Hidden tests passed')\n"
+            cell.source += ("\nimport autograder.grading.hidden, public_tests\n"
+                            "autograder.grading.hidden.hidden_check = lambda *a, **k: print('Hidden tests passed')\n"
                             "public_tests.test_backward_propagation_n = lambda *a, **k: None\n")
     submissions = tmp_path / "in"
     submissions.mkdir()
@@ -127,17 +120,6 @@ def test_a_judge_verdict_overrides_a_tampered_test_cell(tmp_path):
                                "gradient_checking.ipynb", as_version=4)
     cell = next(c for c in autograded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_backward_propagation_n")
     assert [o.output_type for o in cell.outputs] == ["error"]
-
-
-def test_the_lab_samples_get_their_expected_statuses(tmp_path):
-    expected = EXPECTED_ALL["gradient_checking_lab"]
-    run = grade(ROOT / "samples" / "gradient_checking_lab", "gradient_checking_lab", tmp_path, jobs=2,
-                limits=LIMITS, progress=False)
-    exercises = {r.exercise for r in run.rows}
-    assert len(exercises) == 7
-    for r in run.rows:
-        table = expected[r.student_id]
-        assert r.status == table.get(r.exercise, table.get("all", "passed")), (r.student_id, r.exercise, r.message)
 
 
 def test_the_kernel_executor_grades_the_same_and_survives_a_dying_kernel(tmp_path):
@@ -152,5 +134,6 @@ def test_the_kernel_executor_grades_the_same_and_survives_a_dying_kernel(tmp_pat
     run = grade(folder, "gradient_checking", tmp_path / "out", jobs=2, limits=LIMITS, progress=False,
                 executor="kernel")
     totals = {s: sum(r.score for r in run.rows if r.student_id == s) for s in ("perfect", "bug_backprop_dW2", "kernel_killer")}
-    assert totals == {"perfect": 15, "bug_backprop_dW2": 12, "kernel_killer": 15}
+    lost = POINTS["test_backward_propagation_n"]
+    assert totals == {"perfect": TOTAL, "bug_backprop_dW2": TOTAL - lost, "kernel_killer": TOTAL}
     assert "kernel died" in run.notes["kernel_killer"]

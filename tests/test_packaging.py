@@ -50,7 +50,7 @@ def test_ci_runs_the_readme_test_command():
 def test_cli_help_lists_every_subcommand():
     out = subprocess.run([sys.executable, "-m", "autograder", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0
-    for command in ("release", "grade", "demo"):
+    for command in ("release", "grade", "demo", "new"):
         assert command in out.stdout
         sub = subprocess.run([sys.executable, "-m", "autograder", command, "--help"], capture_output=True, text=True)
         assert sub.returncode == 0 and "Usage" in sub.stdout

@@ -5,8 +5,11 @@ Layout of the zip (Gradescope unpacks it into /autograder/source/):
     setup.sh                       installs python3 and the kit (run once, when the image is built)
     run_autograder                 grades one submission (copied by Gradescope to /autograder/)
     kit/pyproject.toml, README.md  the kit, pip-installed by setup.sh with its PyPI dependencies
-    kit/autograder/...             the package: judge, hidden checks, reference numerics
-    kit/assignments/<name>.toml    the manifest: threshold, reference steps, time and memory limits
+    kit/autograder/...             the engine: judge, grading API, pipeline (no assignment)
+    kit/assignments/<name>/manifest.toml
+                                   the manifest: threshold, reference steps, time and memory limits
+    kit/assignments/<name>/grader/ its grader (hidden checks, reference, cases, dependencies), plus
+                                   the modules of another assignment's grader that it imports
     kit/helpers/<name>/*.py        the assignment's helper modules (gc_utils.py, ...), which the
                                    student's code imports
     kit/gradescope.json            the points table: one row per test cell of the source notebook
@@ -23,8 +26,9 @@ from pathlib import Path
 
 import nbformat
 
-from .. import manifest as manifests
-from ..registry import checks_for
+from ..course import graders
+from ..course import manifest as manifests
+from ..course.notebook import exercises as test_cells
 
 _HERE = Path(__file__).resolve().parent
 #: The kit's package folder, copied into the zip as kit/autograder.
@@ -51,29 +55,24 @@ def _titles(nb) -> dict[str, str]:
     return titles
 
 
-def points_table(notebook: Path, assignment: str) -> list[dict]:
+def points_table(notebook: Path, assignment: str, root: Path | None = None) -> list[dict]:
     """One row per autograded test cell: exercise (its grade_id), function, title and points."""
     try:
         nb = nbformat.read(str(notebook), as_version=4)
     except (OSError, ValueError) as exc:
         raise BuildError(f"cannot read the source notebook {notebook}: {exc}") from None
     try:
-        checks = checks_for(assignment)
-    except KeyError as exc:
-        raise BuildError(str(exc.args[0])) from None
+        checks = graders.load(assignment, root).checks
+    except graders.GraderError as exc:
+        raise BuildError(str(exc)) from None
     titles = _titles(nb)
     rows = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
-            continue
-        exercise = meta.get("grade_id", "")
-        function = exercise[len("test_"):] if exercise.startswith("test_") else exercise
-        if function not in checks:
-            raise BuildError(f"{notebook.name}: test cell {exercise!r} has no hidden check in the judge, so "
+    for cell in test_cells(nb):
+        if cell.function not in checks:
+            raise BuildError(f"{notebook.name}: test cell {cell.exercise!r} has no hidden check in the judge, so "
                              "Gradescope could not grade it; name it test_<function> after a checked function")
-        rows.append({"exercise": exercise, "function": function, "title": titles.get(function, function),
-                     "points": float(meta.get("points", 0))})
+        rows.append({"exercise": cell.exercise, "function": cell.function,
+                     "title": titles.get(cell.function, cell.function), "points": cell.points})
     if not rows:
         raise BuildError(f"{notebook} has no autograded test cells (nbgrader 'grade' cells with points)")
     return rows
@@ -95,13 +94,13 @@ def _tree(folder: Path):
 
 def build_zip(assignment: str, out: Path | None = None, root: Path | None = None) -> Path:
     """Write the autograder zip of `assignment` to `out` [gradescope-<assignment>.zip]; its path."""
-    root = root or manifests.course_root()
+    root = Path(root or manifests.course_root()).resolve()
     manifest = manifests.load(assignment, root)
     source = root / "source" / assignment
     notebook = source / f"{manifest.notebook}.ipynb"
     if not notebook.is_file():
         raise BuildError(f"no source notebook {notebook}; the points table is read from it")
-    exercises = points_table(notebook, assignment)
+    exercises = points_table(notebook, assignment, root)
     table = {"assignment": assignment, "title": manifest.title, "notebook": f"{manifest.notebook}.ipynb",
              "max_score": sum(e["points"] for e in exercises), "exercises": exercises}
     out = Path(out or f"gradescope-{assignment}.zip")
@@ -110,11 +109,13 @@ def build_zip(assignment: str, out: Path | None = None, root: Path | None = None
         for script in ("setup.sh", "run_autograder"):
             _add(zf, script, (_HERE / script).read_bytes(), executable=True)
         for name in ("pyproject.toml", "README.md"):  # pip needs both to install the kit
-            _add(zf, f"{KIT}/{name}", (root / name).read_bytes())
+            _add(zf, f"{KIT}/{name}", (PACKAGE.parent / name).read_bytes())
         for rel, path in _tree(PACKAGE):
             _add(zf, f"{KIT}/autograder/{rel.as_posix()}", path.read_bytes(),
                  executable=path.name in ("setup.sh", "run_autograder"))
-        _add(zf, f"{KIT}/assignments/{assignment}.toml", manifest.path.read_bytes())
+        _add(zf, f"{KIT}/{manifests.ASSIGNMENTS}/{assignment}/{manifests.MANIFEST}", manifest.path.read_bytes())
+        for path in graders.files(assignment, root):  # its grader, and what it imports of another's
+            _add(zf, f"{KIT}/{path.relative_to(root).as_posix()}", path.read_bytes())
         for helper in sorted(source.glob("*.py")):
             _add(zf, f"{KIT}/helpers/{assignment}/{helper.name}", helper.read_bytes())
         _add(zf, f"{KIT}/{TABLE}", (json.dumps(table, indent=1) + "\n").encode())

@@ -15,8 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .. import manifest as manifests
-from ..checks import Tolerances
+from ..course import manifest as manifests
 from ..judge.judge import judge_notebook
 from ..judge.sandbox import Limits
 from ..pipeline.intake import read_notebook
@@ -108,7 +107,7 @@ def grade_submission(root: Path, kit: Path) -> dict:
         manifest = manifests.load(assignment, kit)
         judgement = judge_notebook(nb, assignment, kit / "helpers" / assignment,
                                    Limits(wall_seconds=manifest.time_seconds, memory_mb=manifest.memory_mb),
-                                   Tolerances(manifest.threshold, manifest.reference_epsilons),
+                                   manifest.tolerances,
                                    functions=[row["function"] for row in table["exercises"]])
         by_function = {r.function: r for r in judgement.results}
         tests = []

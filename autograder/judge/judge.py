@@ -22,10 +22,10 @@ from pathlib import Path
 
 import nbformat
 
-from ..checks import Result, Tolerances, run_check
-from ..dependencies import check_arguments, resolve
-from ..registry import checks_for
-from ..subject import StudentError
+from ..course.graders import check_arguments, checks_for, resolve
+from ..grading.results import Result, run_check
+from ..grading.subject import StudentError
+from ..grading.tolerances import Tolerances
 from . import codec
 from .sandbox import Limits, Scratch, clean_env, hidden_paths, needed_paths, python_command
 

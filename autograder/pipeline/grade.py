@@ -19,7 +19,7 @@ from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
-from .. import manifest as manifests
+from ..course import manifest as manifests
 from ..nbgrader_env import with_python_bin
 from ..judge.sandbox import Limits
 from . import gradebook, intake, reports

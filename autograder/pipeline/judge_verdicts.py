@@ -15,8 +15,8 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Float, Integer, List, Unicode
 
-from ..checks import Result
-from ..hidden import tolerances_for
+from ..course.manifest import tolerances_for
+from ..grading.results import Result
 from ..judge.judge import judge_notebook
 from ..judge.sandbox import Limits
 

@@ -6,27 +6,14 @@ Passing them is necessary, not sufficient: hidden tests grade every exercise on 
 """
 import contextlib
 import io
-import warnings
 
 import numpy as np
 
 from gc_utils import gradient_check_n_test_case
+from visible_test_helpers import VisibleTestFailure, Swapped, fail, passed, quietly  # noqa: F401
 
 ORDER = ("W1", "b1", "W2", "b2", "W3", "b3")
 SHAPES = {"W1": (5, 4), "b1": (5, 1), "W2": (3, 5), "b2": (3, 1), "W3": (1, 3), "b3": (1, 1)}
-
-
-class VisibleTestFailure(AssertionError):
-    """A visible test found a wrong answer."""
-
-
-def _fail(what, expected, got, look_at):
-    raise VisibleTestFailure(f"{what}\n  expected: {expected}\n  got:      {got}\n  look at:  {look_at}")
-
-
-def _passed(exercise, hidden):
-    print(f"All visible tests passed for {exercise}. "
-          f"Hidden tests will also grade this exercise: {hidden}.")
 
 
 def _close(got, expected, rtol=1e-7, atol=1e-10):
@@ -35,37 +22,6 @@ def _close(got, expected, rtol=1e-7, atol=1e-10):
     except (TypeError, ValueError):
         return False
     return got.shape == np.shape(expected) and bool(np.allclose(got, expected, rtol=rtol, atol=atol))
-
-
-@contextlib.contextmanager
-def _quietly():
-    """Run student code with warnings and stderr captured, then show them on stdout.
-
-    nbgrader marks a test cell failed when anything reaches stderr, so a harmless numpy warning
-    from correct code must not get there.
-    """
-    err = io.StringIO()
-    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"), \
-            contextlib.redirect_stderr(err):
-        warnings.simplefilter("always")
-        yield
-    notes = [str(w.message) for w in caught] + ([err.getvalue().strip()] if err.getvalue().strip() else [])
-    for note in notes:
-        print(f"(note: your code warned: {note})")
-
-
-class _Swapped:
-    """Temporarily replace functions that `function` looks up by name (to test it in isolation)."""
-
-    def __init__(self, function, **replacements):
-        self.namespace, self.replacements, self.saved = function.__globals__, replacements, {}
-
-    def __enter__(self):
-        self.saved = {k: self.namespace.get(k) for k in self.replacements}
-        self.namespace.update(self.replacements)
-
-    def __exit__(self, *exc):
-        self.namespace.update(self.saved)
 
 
 def _failing(namespace, *names):
@@ -90,35 +46,35 @@ def _not_run(exercise, failing):
 
 def test_forward_propagation(forward_propagation):
     for x, theta in [(2, 4), (-3.0, 0.5), (0.25, -8.0)]:
-        with _quietly():
+        with quietly():
             J = forward_propagation(x, theta)
         if not _close(J, x * theta):
-            _fail(f"forward_propagation({x}, {theta}) is wrong.", x * theta, J,
+            fail(f"forward_propagation({x}, {theta}) is wrong.", x * theta, J,
                   "J is the linear function theta * x.")
-    _passed("forward_propagation", "J = theta * x on other numbers, including arrays")
+    passed("forward_propagation", "J = theta * x on other numbers, including arrays")
 
 
 def test_backward_propagation(backward_propagation):
     for x, theta in [(2, 4), (-3.0, 0.5), (0.25, -8.0)]:
-        with _quietly():
+        with quietly():
             dtheta = backward_propagation(x, theta)
         if not _close(dtheta, x):
-            _fail(f"backward_propagation({x}, {theta}) is wrong.", x, dtheta,
+            fail(f"backward_propagation({x}, {theta}) is wrong.", x, dtheta,
                   "the derivative of J = theta * x with respect to theta.")
-    _passed("backward_propagation", "dJ/dtheta on other numbers, including arrays")
+    passed("backward_propagation", "dJ/dtheta on other numbers, including arrays")
 
 
 def test_gradient_check(gradient_check):
     # J = theta * x and dtheta = x stand in for your forward/backward_propagation: this tests
     # gradient_check alone.
-    with _Swapped(gradient_check, forward_propagation=lambda x, theta: theta * x,
-                  backward_propagation=lambda x, theta: x), _quietly():
+    with Swapped(gradient_check, forward_propagation=lambda x, theta: theta * x,
+                  backward_propagation=lambda x, theta: x), quietly():
         difference = gradient_check(2, 4, 1e-7)
     if not (isinstance(difference, (float, np.floating)) or np.ndim(difference) == 0):
-        _fail("gradient_check should return one number.", "a float", type(difference).__name__,
+        fail("gradient_check should return one number.", "a float", type(difference).__name__,
               "return the relative difference, not gradapprox or grad.")
     if not 0 < float(difference) < 1e-7:
-        _fail("gradient_check(2, 4) should be tiny but not zero: the two-sided difference of "
+        fail("gradient_check(2, 4) should be tiny but not zero: the two-sided difference of "
               "J = 4 * 2 carries a little rounding error.", "between 0 and 1e-7", difference,
               "compute gradapprox from forward_propagation at theta + epsilon and theta - epsilon, "
               "and grad from backward_propagation.")
@@ -126,16 +82,16 @@ def test_gradient_check(gradient_check):
     # 3.0001 against the true 3, so the difference is 0.0001 / 6.0001.
     cube = lambda x, theta: x * theta ** 3
     cube_grad = lambda x, theta: 3 * x * theta ** 2
-    with _Swapped(gradient_check, forward_propagation=cube, backward_propagation=cube_grad), _quietly():
+    with Swapped(gradient_check, forward_propagation=cube, backward_propagation=cube_grad), quietly():
         difference = gradient_check(1.0, 1.0, 0.01)
     if not _close(difference, 1e-4 / 6.0001, rtol=1e-4):
         hints = {round(0.0301 / 6.0301, 6): "that is a one-sided difference; use (J(θ+ε) − J(θ−ε)) / (2ε).",
                  round(3.0002 / 9.0002, 6): "that divides by ε instead of 2ε."}
-        _fail("with J = x * theta**3 at x = 1, theta = 1, epsilon = 0.01, the difference is wrong.",
+        fail("with J = x * theta**3 at x = 1, theta = 1, epsilon = 0.01, the difference is wrong.",
               f"{1e-4 / 6.0001:.6g}", difference,
               hints.get(round(float(difference), 6), "gradapprox = (J(θ+ε) − J(θ−ε)) / (2ε), then "
                         "‖grad − gradapprox‖ / (‖grad‖ + ‖gradapprox‖)."))
-    _passed("gradient_check", "the difference it returns on non-linear costs and on wrong "
+    passed("gradient_check", "the difference it returns on non-linear costs and on wrong "
             "gradients, against a reference checker")
 
 
@@ -152,41 +108,41 @@ def _numbered(prefix=""):
 
 
 def test_dictionary_to_vector(dictionary_to_vector):
-    with _quietly():
+    with quietly():
         result = dictionary_to_vector(_numbered())
     if not isinstance(result, tuple) or len(result) != 2:
-        _fail("dictionary_to_vector should return a pair.", "(theta, keys)", type(result).__name__,
+        fail("dictionary_to_vector should return a pair.", "(theta, keys)", type(result).__name__,
               "the return statement.")
     theta = result[0]
     expected = np.arange(47, dtype=np.float64).reshape(47, 1)
     if not _close(theta, expected, atol=0):
-        _fail("with W1 = 0..19, b1 = 20..24, W2 = 25..39, ... theta should count 0..46 in order.",
+        fail("with W1 = 0..19, b1 = 20..24, W2 = 25..39, ... theta should count 0..46 in order.",
               "a (47, 1) column 0, 1, ..., 46", np.asarray(theta).ravel()[:10].tolist() + ["..."],
               "the order W1, b1, W2, b2, W3, b3 and reshape(-1, 1) of each block.")
-    _passed("dictionary_to_vector", "theta for random parameters")
+    passed("dictionary_to_vector", "theta for random parameters")
 
 
 def test_vector_to_dictionary(vector_to_dictionary):
-    with _quietly():
+    with quietly():
         parameters = vector_to_dictionary(np.arange(47, dtype=np.float64).reshape(47, 1))
     for key, want in _numbered().items():
         got = parameters.get(key) if isinstance(parameters, dict) else None
         if not _close(got, want, atol=0):
-            _fail(f"{key} is wrong for theta = 0..46.", want.tolist(), got,
+            fail(f"{key} is wrong for theta = 0..46.", want.tolist(), got,
                   f"the slice of theta for {key} and its reshape to {SHAPES[key]}.")
-    _passed("vector_to_dictionary", "every block for random theta")
+    passed("vector_to_dictionary", "every block for random theta")
 
 
 def test_gradients_to_vector(gradients_to_vector):
     gradients = _numbered("d")
     gradients["dZ1"] = np.full((5, 3), -1.0)  # backward_propagation_n returns extra entries too
-    with _quietly():
+    with quietly():
         theta = gradients_to_vector(gradients)
     if not _close(theta, np.arange(47, dtype=np.float64).reshape(47, 1), atol=0):
-        _fail("with dW1 = 0..19, db1 = 20..24, ... the vector should count 0..46 in order.",
+        fail("with dW1 = 0..19, db1 = 20..24, ... the vector should count 0..46 in order.",
               "a (47, 1) column 0, 1, ..., 46", np.asarray(theta).ravel()[:10].tolist() + ["..."],
               "take only dW1, db1, dW2, db2, dW3, db3, in that order.")
-    _passed("gradients_to_vector", "the vector for random gradients that come with extra entries")
+    passed("gradients_to_vector", "the vector for random gradients that come with extra entries")
 
 
 # ---- the network ------------------------------------------------------------------------------
@@ -210,22 +166,22 @@ CLASSIC_GRADIENTS = {
 
 def test_forward_propagation_n(forward_propagation_n):
     X, Y, parameters = gradient_check_n_test_case()
-    with _quietly():
+    with quietly():
         result = forward_propagation_n(X, Y, parameters)
     if not isinstance(result, tuple) or len(result) != 2:
-        _fail("forward_propagation_n should return a pair.", "(cost, cache)", type(result).__name__,
+        fail("forward_propagation_n should return a pair.", "(cost, cache)", type(result).__name__,
               "the return statement.")
     cost, cache = result
     if len(cache) != 12:
-        _fail("the cache has the wrong length.", "(Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)",
+        fail("the cache has the wrong length.", "(Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)",
               f"{len(cache)} entries", "the order and number of entries of the cache.")
     if not _close(cache[9], CLASSIC_A3):
-        _fail("A3 (cache[9]) is wrong on the classic test case.", CLASSIC_A3.tolist(), cache[9],
+        fail("A3 (cache[9]) is wrong on the classic test case.", CLASSIC_A3.tolist(), cache[9],
               "LINEAR -> RELU -> LINEAR -> RELU -> LINEAR -> SIGMOID, and the cache order.")
     if not _close(np.squeeze(cost), CLASSIC_COST, rtol=1e-9):
-        _fail("the cost is wrong on the classic test case.", CLASSIC_COST, cost,
+        fail("the cost is wrong on the classic test case.", CLASSIC_COST, cost,
               "the mean over the m examples of −(Y log A3 + (1 − Y) log(1 − A3)).")
-    _passed("forward_propagation_n", "the cost and every cache entry on other inputs and "
+    passed("forward_propagation_n", "the cost and every cache entry on other inputs and "
             "other numbers of examples")
 
 
@@ -234,7 +190,7 @@ def test_backward_propagation_n(backward_propagation_n, forward_propagation_n):
     if failing:
         return _not_run("backward_propagation_n", failing)
     X, Y, parameters = gradient_check_n_test_case()
-    with _quietly():
+    with quietly():
         _, cache = forward_propagation_n(X, Y, parameters)
         gradients = backward_propagation_n(X, Y, cache)
     wrong = []
@@ -244,11 +200,11 @@ def test_backward_propagation_n(backward_propagation_n, forward_propagation_n):
             wrong.append(key)
     if wrong:
         first = wrong[0]
-        _fail(f"these gradients are wrong on the classic test case: {', '.join(wrong)} "
+        fail(f"these gradients are wrong on the classic test case: {', '.join(wrong)} "
               f"(the others agree).", np.array(CLASSIC_GRADIENTS[first]).tolist(),
               gradients.get(first) if isinstance(gradients, dict) else gradients,
               f"the lines that compute {first}: a stray factor, a missing 1/m, or a transpose.")
-    _passed("backward_propagation_n", "a central-difference gradient check below 1e-7 on other "
+    passed("backward_propagation_n", "a central-difference gradient check below 1e-7 on other "
             "inputs, other numbers of examples and other random draws")
 
 
@@ -260,16 +216,16 @@ def test_gradient_check_n(gradient_check_n, forward_propagation_n=None, backward
     X, Y, parameters = gradient_check_n_test_case()
     correct = {k: np.array(v) for k, v in CLASSIC_GRADIENTS.items()}
     buggy = dict(correct, dW2=correct["dW2"] * 2, db1=correct["db1"] * 4)
-    with _quietly():
+    with quietly():
         difference = gradient_check_n(parameters, buggy, X, Y, 1e-5)
     if not _close(np.squeeze(difference), 0.285093149, rtol=1e-4):
-        _fail("with the classic bugs (dW2 doubled, db1 times 4) and epsilon = 1e-5 the difference "
+        fail("with the classic bugs (dW2 doubled, db1 times 4) and epsilon = 1e-5 the difference "
               "is wrong.", 0.285093149, difference,
               "copy theta before each nudge, (J_plus − J_minus) / (2 epsilon), and the 2-norms.")
-    with _quietly():
+    with quietly():
         difference = gradient_check_n(parameters, correct, X, Y, 1e-5)
     if not float(np.squeeze(difference)) < 1e-7:
-        _fail("with correct gradients and epsilon = 1e-5 the difference should be below 1e-7.",
+        fail("with correct gradients and epsilon = 1e-5 the difference should be below 1e-7.",
               "< 1e-7", difference, "gradapprox for each of the 47 parameters.")
-    _passed("gradient_check_n", "the difference it returns on other networks, smooth non-linear "
+    passed("gradient_check_n", "the difference it returns on other networks, smooth non-linear "
             "costs and wrong gradients, against a reference checker")

@@ -1,4 +1,4 @@
-"""Hidden test cases: seeded draws, each verified before use.
+"""Hidden test cases of gradient_checking: seeded draws, each verified before use (trusted side).
 
 A case for the network is used only if the reference can certify it: no ReLU changes sign
 within the step (the cost is smooth there), no saturated sigmoid (the log stays accurate), and
@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import reference as R
+from autograder.grading.numerics import relative_difference
+from autograder.grading.tolerances import Tolerances
 
-#: Candidate reference steps; each case takes the one where float64 error is smallest.
-EPSILON_CANDIDATES = (1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
+from . import reference
+
 #: A case is certified only if a correct backward pass clears the threshold by this factor.
 SAFETY_MARGIN = 100.0
 #: |Z3| above this makes 1 - sigmoid(Z3) lose too many digits for a trustworthy log.
@@ -28,7 +29,7 @@ class NetworkCase:
     X: np.ndarray
     Y: np.ndarray
     parameters: dict
-    epsilon: float = R.REFERENCE_EPSILON
+    epsilon: float = reference.REFERENCE_EPSILON
     reference_difference: float = float("nan")
     public: bool = False  # True when its inputs and answers are in the student's notebook
     notes: dict = field(default_factory=dict)
@@ -42,7 +43,7 @@ def classic_case() -> NetworkCase:
     rng = np.random.RandomState(1)
     X = rng.randn(4, 3)
     Y = np.array([[1.0, 1.0, 0.0]])
-    parameters = {k: rng.randn(*R.PARAM_SHAPES[k]) for k in R.PARAM_KEYS}
+    parameters = {k: rng.randn(*reference.PARAM_SHAPES[k]) for k in reference.PARAM_KEYS}
     return NetworkCase("the classic test case (m=3)", X, Y, parameters, public=True)
 
 
@@ -51,33 +52,34 @@ def random_case(seed: int, m: int, scale: float = 1.0) -> NetworkCase:
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((4, m))
     Y = rng.integers(0, 2, size=(1, m)).astype(np.float64)
-    parameters = {k: scale * rng.standard_normal(R.PARAM_SHAPES[k]) for k in R.PARAM_KEYS}
+    parameters = {k: scale * rng.standard_normal(reference.PARAM_SHAPES[k]) for k in reference.PARAM_KEYS}
     return NetworkCase(f"a hidden random draw with m={m} example{'s' if m != 1 else ''}", X, Y, parameters)
 
 
 def activation_pattern(X, thetas):
     """Signs of Z1 and Z2 for each column of thetas, to see whether a step crosses a kink."""
     k = thetas.shape[1]
-    blocks = R.stacked_blocks(thetas)
+    blocks = reference.stacked_blocks(thetas)
     Z1 = blocks["W1"] @ X + blocks["b1"]
-    Z2 = blocks["W2"] @ R.relu(Z1) + blocks["b2"]
+    Z2 = blocks["W2"] @ reference.relu(Z1) + blocks["b2"]
     return np.concatenate([(Z1 > 0).reshape(k, -1), (Z2 > 0).reshape(k, -1)], axis=1)
 
 
-def certify(case: NetworkCase, epsilons=EPSILON_CANDIDATES, threshold=R.THRESHOLD) -> NetworkCase | None:
-    """Pick the best step for this case, or None when the case cannot be trusted."""
-    _, cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
+def certify(case: NetworkCase, tol: Tolerances = Tolerances()) -> NetworkCase | None:
+    """Pick the best of the candidate steps for this case, or None when the case cannot be trusted."""
+    epsilons, threshold = tol.epsilons, tol.threshold
+    _, cache = reference.forward_propagation_n(case.X, case.Y, case.parameters)
     if np.max(np.abs(cache[8])) > MAX_LOGIT:
         return None
-    grad = R.gradients_to_vector(R.backward_propagation_n(case.X, case.Y, cache))
-    theta, _ = R.dictionary_to_vector(case.parameters)
+    grad = reference.gradients_to_vector(reference.backward_propagation_n(case.X, case.Y, cache))
+    theta, _ = reference.dictionary_to_vector(case.parameters)
     best = None
     for eps in epsilons:
-        steps = eps * np.eye(R.N_PARAMS)
+        steps = eps * np.eye(reference.N_PARAMS)
         patterns = activation_pattern(case.X, np.hstack([theta, theta + steps, theta - steps]))
         if not (patterns == patterns[0]).all():
             continue
-        diff = R.relative_difference(grad, R.numerical_gradient_n(case.X, case.Y, case.parameters, eps))
+        diff = relative_difference(grad, reference.numerical_gradient_n(case.X, case.Y, case.parameters, eps))
         if best is None or diff < best[1]:
             best = (eps, diff)
     if best is None or best[1] * SAFETY_MARGIN > threshold:
@@ -87,13 +89,13 @@ def certify(case: NetworkCase, epsilons=EPSILON_CANDIDATES, threshold=R.THRESHOL
 
 
 @functools.lru_cache(maxsize=1)
-def network_cases(epsilons=EPSILON_CANDIDATES, threshold=R.THRESHOLD) -> tuple[NetworkCase, ...]:
+def network_cases(tol: Tolerances = Tolerances()) -> tuple[NetworkCase, ...]:
     """The certified hidden cases for the network: the classic one and draws of other sizes."""
     wanted = [(101, 1), (202, 5), (303, 8), (404, 16)]
-    cases = [certify(classic_case(), epsilons, threshold)]
+    cases = [certify(classic_case(), tol)]
     for seed, m in wanted:
         for attempt in range(50):
-            case = certify(random_case(seed + 1000 * attempt, m), epsilons, threshold)
+            case = certify(random_case(seed + 1000 * attempt, m), tol)
             if case is not None:
                 cases.append(case)
                 break
@@ -104,8 +106,8 @@ def network_cases(epsilons=EPSILON_CANDIDATES, threshold=R.THRESHOLD) -> tuple[N
 
 def classic_buggy_gradients(case: NetworkCase) -> dict:
     """The classic assignment's planted bugs: dW2 doubled and db1 times four."""
-    _, cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
-    gradients = R.backward_propagation_n(case.X, case.Y, cache)
+    _, cache = reference.forward_propagation_n(case.X, case.Y, case.parameters)
+    gradients = reference.backward_propagation_n(case.X, case.Y, cache)
     gradients["dW2"] = gradients["dW2"] * 2
     gradients["db1"] = gradients["db1"] * 4
     return gradients

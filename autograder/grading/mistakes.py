@@ -1,4 +1,4 @@
-"""Known mistakes in a gradient checker, computed exactly, to recognise them in a result.
+"""Known mistakes in a gradient checker, computed exactly, to recognise them in a result (trusted side).
 
 When a student's checker returns the value one of these would, the feedback names the mistake.
 """
@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from .reference import relative_difference
+from .numerics import nudged_costs, relative_difference
 
 MISTAKE_HINTS = {
     "one_sided": "a one-sided difference (J(θ+ε) − J(θ)) / ε; use the two-sided (J(θ+ε) − J(θ−ε)) / 2ε",
@@ -23,31 +23,24 @@ MISTAKE_HINTS = {
 
 def _gradapprox(mistake: str, cost: Callable, theta: np.ndarray, eps: float) -> np.ndarray:
     theta = np.array(theta, dtype=np.float64)
-    approx = np.zeros_like(theta)
-    for i in range(theta.size):
-        if mistake == "theta_not_copied":
+    if mistake == "theta_not_copied":
+        approx = np.zeros_like(theta)
+        for i in range(theta.size):
             plus = theta  # the alias: the nudge is written into theta itself
             plus.flat[i] += eps
             j_plus = cost(plus)
             minus = np.copy(theta)
             minus.flat[i] -= eps
-            j_minus = cost(minus)
-            approx.flat[i] = (j_plus - j_minus) / (2 * eps)
-            continue
-        plus, minus = theta.copy(), theta.copy()
-        plus.flat[i] += eps
-        minus.flat[i] -= eps
-        j_plus, j_minus, j_0 = cost(plus), cost(minus), None
-        if mistake == "one_sided":
-            j_0 = cost(theta.copy())
-            approx.flat[i] = (j_plus - j_0) / eps
-        elif mistake == "plus_for_minus":
-            approx.flat[i] = (j_plus + j_minus) / (2 * eps)
-        elif mistake == "eps_not_2eps":
-            approx.flat[i] = (j_plus - j_minus) / eps
-        else:
-            approx.flat[i] = (j_plus - j_minus) / (2 * eps)
-    return approx
+            approx.flat[i] = (j_plus - cost(minus)) / (2 * eps)
+        return approx
+    j_plus, j_minus = nudged_costs(cost, theta, eps)
+    if mistake == "one_sided":
+        return (j_plus - cost(theta.copy())) / eps
+    if mistake == "plus_for_minus":
+        return (j_plus + j_minus) / (2 * eps)
+    if mistake == "eps_not_2eps":
+        return (j_plus - j_minus) / eps
+    return (j_plus - j_minus) / (2 * eps)
 
 
 def mistaken_difference(mistake: str, cost: Callable, grad, theta, eps: float) -> float:

@@ -1,9 +1,9 @@
-"""The hidden checks of the gradient-checking lab: one per exercise, like checks.py.
+"""The hidden checks of gradient_checking_lab: one per exercise (trusted side).
 
 Every check chooses its inputs (seeded, several cases, so a hard-coded answer fails), calls the
 student's function through the Subject with trusted versions of whatever it calls, and compares
-the plain data it gets back with lab_reference. Hidden cases are certified before use, like
-cases.py does for the first assignment: a correct answer clears every verdict by a wide margin.
+the plain data it gets back with reference. Hidden cases are certified before use, like
+gradient_checking's cases.py does: a correct answer clears every verdict by a wide margin.
 """
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from typing import Callable
 
 import numpy as np
 
-from . import cases as C
-from . import lab_dependencies as LD
-from . import lab_reference as L
-from . import reference as R
-from .checks import Failed, Tolerances, as_array, as_float, fmt, off_by, same_values
-from .subject import Subject
+from autograder.grading.compare import as_array, as_float, fmt, off_by, same_values
+from autograder.grading.results import Failed
+from autograder.grading.subject import Subject
+from autograder.grading.tolerances import Tolerances
+
+from ...gradient_checking.grader import cases
+from ...gradient_checking.grader import reference as network
+from . import dependencies
+from . import reference
 
 # Correct float64 code that orders its operations differently moves a difference quotient by an
 # ulp or two, which moves a relative difference by < 1e-15 in absolute terms; every error value
@@ -34,7 +37,7 @@ DIFF_RTOL = 1e-4
 GRID_RTOL = 1e-12
 #: Hidden cases are certified only if every correct difference clears the threshold this many
 #: times, and every planted bug exceeds it this many times (as cases.SAFETY_MARGIN).
-SAFETY = C.SAFETY_MARGIN
+SAFETY = cases.SAFETY_MARGIN
 
 CONVERSIONS = {
     "dictionary_to_vector": "lab.dictionary_to_vector",
@@ -68,7 +71,7 @@ class CurveCase:
 @functools.lru_cache(maxsize=1)
 def curve_cases() -> tuple[CurveCase, ...]:
     wave_theta = np.random.default_rng(31).uniform(-2, 2, size=(5, 1))
-    network_theta, _ = R.dictionary_to_vector(C.classic_case().parameters)
+    network_theta, _ = network.dictionary_to_vector(cases.classic_case().parameters)
     return (
         CurveCase("f(θ) = θ³ at θ = 1", np.array([[1.0]]), tuple(np.logspace(-9, -1, 9)),
                   "lab.cube.cost", "lab.cube.gradient", "lab.error_curve.cube"),
@@ -82,17 +85,17 @@ def curve_cases() -> tuple[CurveCase, ...]:
 
 
 def _reference_curve(case: CurveCase):
-    cost, gradient = LD.LAB_DEPENDENCIES[case.cost], LD.LAB_DEPENDENCIES[case.gradient]
-    return L.error_curve(cost, gradient, case.theta, list(case.epsilons))
+    cost, gradient = dependencies.DEPENDENCIES[case.cost], dependencies.DEPENDENCIES[case.gradient]
+    return reference.error_curve(cost, gradient, case.theta, list(case.epsilons))
 
 
 def _curve_hint(case: CurveCase, name: str, got, one, two) -> str:
     """Name the mistake whose curve the student's matches, if a known one does."""
     if np.allclose(got, two if name == "one-sided" else one, rtol=CURVE_RTOL, atol=CURVE_ATOL):
         return "the one-sided and two-sided curves are swapped; return (one_sided, two_sided)"
-    cost, gradient = LD.LAB_DEPENDENCIES[case.cost], LD.LAB_DEPENDENCIES[case.gradient]
-    for hint, (quotient, measure) in L.CURVE_MISTAKES.items():
-        mistaken = L.difference_curve(cost, gradient, case.theta, list(case.epsilons), quotient, measure)
+    cost, gradient = dependencies.DEPENDENCIES[case.cost], dependencies.DEPENDENCIES[case.gradient]
+    for hint, (quotient, measure) in reference.CURVE_MISTAKES.items():
+        mistaken = reference.difference_curve(cost, gradient, case.theta, list(case.epsilons), quotient, measure)
         if np.allclose(got, mistaken, rtol=CURVE_RTOL, atol=CURVE_ATOL):
             return hint
     return ("one-sided: (J(θ+ε) − J(θ)) / ε, two-sided: (J(θ+ε) − J(θ−ε)) / (2ε), for every "
@@ -152,9 +155,9 @@ def _best_hint(values, expected, epsilons, one, two) -> str:
 def check_best_epsilon(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
     for case, epsilons in best_epsilon_cases():
-        one, two = L.error_curve(LD.LAB_DEPENDENCIES[case.cost], LD.LAB_DEPENDENCIES[case.gradient],
+        one, two = reference.error_curve(dependencies.DEPENDENCIES[case.cost], dependencies.DEPENDENCIES[case.gradient],
                                  case.theta, list(epsilons))
-        expected = L.best_epsilon(epsilons, one, two)
+        expected = reference.best_epsilon(epsilons, one, two)
         got = subject.call("best_epsilon", (case.theta.copy(), epsilons.copy()), {"error_curve": case.curve})
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Failed("best_epsilon should return a pair (best for one-sided, best for two-sided)")
@@ -172,8 +175,8 @@ def check_best_epsilon(subject: Subject, tol: Tolerances) -> dict:
 @dataclass(frozen=True)
 class BugCase:
     label: str
-    case: C.NetworkCase
-    bug: str | None          # a key of lab_reference.BUGGY_BACKWARDS, or None for a correct pass
+    case: cases.NetworkCase
+    bug: str | None          # a key of reference.BUGGY_BACKWARDS, or None for a correct pass
     expected_block: str | None
     differences: dict
 
@@ -182,19 +185,19 @@ class BugCase:
         return f"lab.backward.{self.bug}" if self.bug else "lab.backward.correct"
 
     def gradients(self) -> dict:
-        backward = L.BUGGY_BACKWARDS[self.bug][0] if self.bug else R.backward_propagation_n
-        _, cache = R.forward_propagation_n(self.case.X, self.case.Y, self.case.parameters)
+        backward = reference.BUGGY_BACKWARDS[self.bug][0] if self.bug else network.backward_propagation_n
+        _, cache = network.forward_propagation_n(self.case.X, self.case.Y, self.case.parameters)
         return backward(self.case.X, self.case.Y, cache)
 
 
-def _certify_bug(case: C.NetworkCase, bug: str | None, threshold: float) -> BugCase | None:
+def _certify_bug(case: cases.NetworkCase, bug: str | None, threshold: float) -> BugCase | None:
     """Use a (network, bug) pair only when every block is clearly right or clearly wrong."""
-    backward, block, what = L.BUGGY_BACKWARDS[bug] if bug else (R.backward_propagation_n, None, "no bug")
-    _, cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
-    diffs = L.block_differences(case.parameters, backward(case.X, case.Y, cache), case.X, case.Y, case.epsilon)
+    backward, block, what = reference.BUGGY_BACKWARDS[bug] if bug else (network.backward_propagation_n, None, "no bug")
+    _, cache = network.forward_propagation_n(case.X, case.Y, case.parameters)
+    diffs = reference.block_differences(case.parameters, backward(case.X, case.Y, cache), case.X, case.Y, case.epsilon)
     if any(threshold / SAFETY <= d <= threshold * SAFETY for d in diffs.values()):
         return None
-    if L.locate_bug(diffs, threshold) != block:
+    if reference.locate_bug(diffs, threshold) != block:
         return None
     return BugCase(f"{case.name} with {what}", case, bug, block, diffs)
 
@@ -202,9 +205,9 @@ def _certify_bug(case: C.NetworkCase, bug: str | None, threshold: float) -> BugC
 @functools.lru_cache(maxsize=4)
 def bug_cases(tol: Tolerances) -> tuple[BugCase, ...]:
     """A correct pass and every planted bug, each on the first network case that certifies it."""
-    networks = tol.cases()
+    networks = cases.network_cases(tol)
     chosen = []
-    for offset, bug in enumerate([None, *L.BUGGY_BACKWARDS]):
+    for offset, bug in enumerate([None, *reference.BUGGY_BACKWARDS]):
         for k in range(len(networks)):
             network = networks[(offset + k) % len(networks)]
             certified = _certify_bug(network, bug, tol.threshold)
@@ -225,17 +228,17 @@ def check_block_differences(subject: Subject, tol: Tolerances) -> dict:
         got = subject.call("block_differences", args, deps)
         if not isinstance(got, dict):
             raise Failed("block_differences should return a dict {'dW1': difference, ..., 'db3': difference}")
-        missing = [k for k in R.GRAD_KEYS if k not in got]
+        missing = [k for k in network.GRAD_KEYS if k not in got]
         if missing:
             raise Failed(f"the dict has no {', '.join(missing)} (keys: {', '.join(map(repr, got))}); "
                          "use the names of the gradients, dW1 ... db3")
         measured[bc.label] = bc.differences
-        for key in R.GRAD_KEYS:
+        for key in network.GRAD_KEYS:
             value = as_float(got[key], f"the difference of {key}")
             want = bc.differences[key]
             if not diff_close(value, want, tol.threshold):
-                whole = R.relative_difference(R.gradients_to_vector(bc.gradients()),
-                                              L.numerical_gradient(case.parameters, case.X, case.Y, case.epsilon))
+                whole = network.relative_difference(network.gradients_to_vector(bc.gradients()),
+                                              reference.numerical_gradient(case.parameters, case.X, case.Y, case.epsilon))
                 hint = ("the relative difference of this block alone: its slice of grad and of gradapprox, "
                         "‖g − a‖ / (‖g‖ + ‖a‖)")
                 if np.isclose(value, whole, rtol=1e-3):
@@ -256,13 +259,13 @@ def check_locate_bug(subject: Subject, tol: Tolerances) -> dict:
         measured[bc.label] = bc.expected_block
         if got == bc.expected_block:
             continue
-        wrong = [k for k in L.BACKPROP_ORDER if bc.differences[k] > tol.threshold]
+        wrong = [k for k in reference.BACKPROP_ORDER if bc.differences[k] > tol.threshold]
         if bc.expected_block is None:
             hint = "every block is below the threshold here, so there is no bug: return None"
         elif len(wrong) > 1:
             hint = (f"{', '.join(wrong)} all disagree: an error spreads to every block backprop computes "
                     f"after it, so the bug is where the disagreement starts, in the order "
-                    f"{', '.join(L.BACKPROP_ORDER)}")
+                    f"{', '.join(reference.BACKPROP_ORDER)}")
         else:
             hint = f"only {wrong[0]} is above the threshold"
         raise Failed(f"for a backward pass with a hidden bug on {case.name}: returned {got!r}, which is not "
@@ -275,7 +278,7 @@ def check_locate_bug(subject: Subject, tol: Tolerances) -> dict:
 @dataclass(frozen=True)
 class DropoutCase:
     label: str
-    case: C.NetworkCase
+    case: cases.NetworkCase
     keep_prob: float
     epsilon: float
     backward: str   # dependency name
@@ -283,12 +286,12 @@ class DropoutCase:
     new_masks: float  # what a check that draws new masks in every pass returns
 
 
-def _kink_free_with_masks(case: C.NetworkCase, keep_prob: float, masks, eps: float) -> bool:
+def _kink_free_with_masks(case: cases.NetworkCase, keep_prob: float, masks, eps: float) -> bool:
     """No hidden unit changes sign between θ and any θ ± ε e_i, with the masks held fixed."""
-    theta, _ = R.dictionary_to_vector(case.parameters)
+    theta, _ = network.dictionary_to_vector(case.parameters)
 
     def pattern(t):
-        _, cache = L.forward_with_dropout(case.X, case.Y, R.vector_to_dictionary(t), keep_prob, masks)
+        _, cache = reference.forward_with_dropout(case.X, case.Y, network.vector_to_dictionary(t), keep_prob, masks)
         return np.concatenate([(cache["Z1"] > 0).ravel(), (cache["Z2"] > 0).ravel()])
     start = pattern(theta)
     for i in range(theta.size):
@@ -300,29 +303,29 @@ def _kink_free_with_masks(case: C.NetworkCase, keep_prob: float, masks, eps: flo
     return True
 
 
-def _certify_dropout(case: C.NetworkCase, keep_prob: float, backward: str, tol: Tolerances):
-    masks = L.seeded_masks(case.X, case.parameters, keep_prob)
-    if np.max(np.abs(L.dropout_logits(case.X, case.parameters, keep_prob, masks))) > C.MAX_LOGIT:
+def _certify_dropout(case: cases.NetworkCase, keep_prob: float, backward: str, tol: Tolerances):
+    masks = reference.seeded_masks(case.X, case.parameters, keep_prob)
+    if np.max(np.abs(reference.dropout_logits(case.X, case.parameters, keep_prob, masks))) > cases.MAX_LOGIT:
         return None
     best = None
     for eps in tol.epsilons:
         if not _kink_free_with_masks(case, keep_prob, masks, eps):
             continue
-        diff = L.dropout_gradient_check(case.parameters, case.X, case.Y, keep_prob, eps, masks)
+        diff = reference.dropout_gradient_check(case.parameters, case.X, case.Y, keep_prob, eps, masks)
         if best is None or diff < best[1]:
             best = (eps, diff)
     if best is None or best[1] * SAFETY > tol.threshold:
         return None
     eps = best[0]
-    backward_fn = LD.LAB_DEPENDENCIES[backward]
-    expected = L.dropout_gradient_check(case.parameters, case.X, case.Y, keep_prob, eps, masks,
+    backward_fn = dependencies.DEPENDENCIES[backward]
+    expected = reference.dropout_gradient_check(case.parameters, case.X, case.Y, keep_prob, eps, masks,
                                         backward=lambda X, Y, c, kp: backward_fn(X, Y, c, kp))
     if backward != "lab.backward_with_dropout" and expected < tol.threshold * SAFETY:
         return None
-    _, cache = L.forward_with_dropout(case.X, case.Y, case.parameters, keep_prob, masks)
-    grad = R.gradients_to_vector(backward_fn(case.X, case.Y, cache, keep_prob))
-    fresh = lambda X, Y, p: LD.forward_with_dropout(X, Y, p, keep_prob)
-    new_masks = R.relative_difference(grad, L.numerical_gradient(case.parameters, case.X, case.Y, eps, fresh))
+    _, cache = reference.forward_with_dropout(case.X, case.Y, case.parameters, keep_prob, masks)
+    grad = network.gradients_to_vector(backward_fn(case.X, case.Y, cache, keep_prob))
+    fresh = lambda X, Y, p: dependencies.forward_with_dropout(X, Y, p, keep_prob)
+    new_masks = network.relative_difference(grad, reference.numerical_gradient(case.parameters, case.X, case.Y, eps, fresh))
     if keep_prob < 1 and new_masks < tol.threshold * SAFETY:
         return None
     label = f"{case.name}, keep_prob = {keep_prob:g}" + (", backward forgets 1/keep_prob"
@@ -334,7 +337,7 @@ def _certify_dropout(case: C.NetworkCase, keep_prob: float, backward: str, tol: 
 def dropout_cases(tol: Tolerances) -> tuple[DropoutCase, ...]:
     wanted = [(0.8, "lab.backward_with_dropout"), (0.5, "lab.backward_with_dropout"),
               (1.0, "lab.backward_with_dropout"), (0.7, "lab.backward_with_dropout.no_rescale")]
-    networks = [c for c in tol.cases() if c.X.shape[1] >= 3]
+    networks = [c for c in cases.network_cases(tol) if c.X.shape[1] >= 3]
     chosen = []
     for offset, (keep_prob, backward) in enumerate(wanted):
         for k in range(len(networks)):
@@ -385,12 +388,12 @@ class TrainingCase:
     epsilon: float = 1e-5
 
     def data(self):
-        return L.training_data(self.seed)
+        return reference.training_data(self.seed)
 
     def run(self):
         X, Y, parameters = self.data()
-        return L.check_during_training(parameters, X, Y, self.learning_rate, self.num_iterations,
-                                       self.check_every, self.epsilon, LD.LAB_DEPENDENCIES[self.backward])
+        return reference.check_during_training(parameters, X, Y, self.learning_rate, self.num_iterations,
+                                       self.check_every, self.epsilon, dependencies.DEPENDENCIES[self.backward])
 
 
 TRAINING_CASES = (
@@ -411,25 +414,25 @@ def training_cases(tol: Tolerances):
     certified = []
     for tc in TRAINING_CASES:
         X, Y, parameters = tc.data()
-        backward = LD.LAB_DEPENDENCIES[tc.backward]
+        backward = dependencies.DEPENDENCIES[tc.backward]
         differences, final, largest_logit = tc.run()
-        if largest_logit > C.MAX_LOGIT:
+        if largest_logit > cases.MAX_LOGIT:
             raise RuntimeError(f"training case {tc.label!r}: a logit of {largest_logit:.1f} saturates the sigmoid")
         p = {k: v.copy() for k, v in parameters.items()}
         for i in range(tc.num_iterations):
-            _, cache = R.forward_propagation_n(X, Y, p)
+            _, cache = network.forward_propagation_n(X, Y, p)
             if i % tc.check_every == 0:
-                theta, _ = R.dictionary_to_vector(p)
-                steps = tc.epsilon * np.eye(R.N_PARAMS)
-                patterns = C.activation_pattern(X, np.hstack([theta, theta + steps, theta - steps]))
+                theta, _ = network.dictionary_to_vector(p)
+                steps = tc.epsilon * np.eye(network.N_PARAMS)
+                patterns = cases.activation_pattern(X, np.hstack([theta, theta + steps, theta - steps]))
                 if not (patterns == patterns[0]).all():
                     raise RuntimeError(f"training case {tc.label!r} has a ReLU kink within ε at iteration {i}")
-                correct = R.backward_propagation_n(X, Y, cache)
-                if R.gradient_check_n(p, correct, X, Y, tc.epsilon) * SAFETY > tol.threshold:
+                correct = network.backward_propagation_n(X, Y, cache)
+                if network.gradient_check_n(p, correct, X, Y, tc.epsilon) * SAFETY > tol.threshold:
                     raise RuntimeError(f"training case {tc.label!r}: a correct check is too close to the "
                                        f"threshold at iteration {i}")
             gradients = backward(X, Y, cache)
-            p = {k: p[k] - tc.learning_rate * gradients["d" + k] for k in R.PARAM_KEYS}
+            p = {k: p[k] - tc.learning_rate * gradients["d" + k] for k in network.PARAM_KEYS}
         if tc.backward.endswith("clipped_W3") and not (differences[0] * SAFETY < tol.threshold
                                                         < differences[-1] / SAFETY):
             raise RuntimeError(f"training case {tc.label!r} does not show the clipping bug late only")
@@ -457,7 +460,7 @@ def check_check_during_training(subject: Subject, tol: Tolerances) -> dict:
             raise Failed(f"for {tc.label}: {len(differences)} differences, expected {len(expected)}, one per "
                          f"check at iterations {iterations}. Look at: check when i % check_every == 0, "
                          "for i in range(num_iterations)")
-        for key in R.PARAM_KEYS:
+        for key in network.PARAM_KEYS:
             if key not in trained:
                 raise Failed(f"the parameters returned have no {key}")
             try:
@@ -482,8 +485,8 @@ def check_forward_passes_per_check(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
     for dims in LAYER_DIMS_CASES:
         got = as_float(subject.call("forward_passes_per_check", (list(dims),)), f"the count for {dims}")
-        n = L.count_parameters(dims)
-        expected = L.forward_passes_per_check(dims)
+        n = reference.count_parameters(dims)
+        expected = reference.forward_passes_per_check(dims)
         measured[str(dims)] = expected
         if got != expected:
             weights = sum(a * b for a, b in zip(dims[:-1], dims[1:]))

@@ -1,4 +1,4 @@
-"""Reference numerics: the nine assignment functions and the central-difference check.
+"""Reference of gradient_checking: the nine assignment functions and the network's checks (trusted side).
 
 Pure numpy, float64 throughout. These are the answers the judge compares against; they never
 run inside a student's process.
@@ -6,6 +6,9 @@ run inside a student's process.
 from __future__ import annotations
 
 import numpy as np
+
+from autograder.grading.numerics import DEFAULT_EPSILON, central_difference, relative_difference
+from autograder.grading import numerics
 
 #: Parameter blocks of the 3-layer network, in the order theta is flattened (contract).
 PARAM_SHAPES: dict[str, tuple[int, int]] = {
@@ -29,11 +32,8 @@ def _block_slices() -> dict[str, slice]:
 #: Where each parameter block sits in the flattened vector theta (contract order).
 BLOCK_SLICES = _block_slices()
 
-# The two-sided difference has truncation error ~ eps^2 and rounding error ~ u/eps
-# (u = 2.2e-16); their sum is smallest near eps = u^(1/3) ~ 6e-6, so the reference steps there.
-REFERENCE_EPSILON = 1e-6
-#: A backward pass is correct when its relative difference is below this (the course's rule).
-THRESHOLD = 1e-7
+#: The reference's step when a case names none (numerics.DEFAULT_EPSILON says why).
+REFERENCE_EPSILON = DEFAULT_EPSILON
 
 
 def sigmoid(x):
@@ -54,16 +54,6 @@ def forward_propagation(x, theta):
 def backward_propagation(x, theta):
     """dJ/dtheta = x."""
     return x
-
-
-def relative_difference(grad, gradapprox) -> float:
-    """||grad - gradapprox||_2 / (||grad||_2 + ||gradapprox||_2); 0 when both are zero."""
-    grad = np.asarray(grad, dtype=np.float64).ravel()
-    gradapprox = np.asarray(gradapprox, dtype=np.float64).ravel()
-    denominator = np.linalg.norm(grad) + np.linalg.norm(gradapprox)
-    if denominator == 0:
-        return 0.0
-    return float(np.linalg.norm(grad - gradapprox) / denominator)
 
 
 def gradient_check(x, theta, epsilon=1e-7, forward=forward_propagation, backward=backward_propagation):
@@ -153,33 +143,18 @@ def batched_cost(X, Y, thetas):
 def numerical_gradient_n(X, Y, parameters, epsilon=REFERENCE_EPSILON):
     """Two-sided difference of the cost for all 47 parameters: 2N perturbed costs in one batch."""
     theta, _ = dictionary_to_vector(parameters)
-    steps = epsilon * np.eye(N_PARAMS)
-    costs = batched_cost(X, Y, np.hstack([theta + steps, theta - steps]))
-    return ((costs[:N_PARAMS] - costs[N_PARAMS:]) / (2 * epsilon)).reshape(-1, 1)
-
-
-def numerical_gradient_loop(cost, theta, epsilon):
-    """The plain loop: two-sided difference of cost(theta) one component at a time."""
-    theta = np.asarray(theta, dtype=np.float64)
-    gradapprox = np.zeros_like(theta)
-    for i in range(theta.size):
-        plus, minus = theta.copy(), theta.copy()
-        plus.flat[i] += epsilon
-        minus.flat[i] -= epsilon
-        gradapprox.flat[i] = (cost(plus) - cost(minus)) / (2 * epsilon)
-    return gradapprox
+    return central_difference(lambda thetas: batched_cost(X, Y, thetas), theta, epsilon, batched=True)
 
 
 def gradient_check_n(parameters, gradients, X, Y, epsilon=1e-7, forward=forward_propagation_n):
     """Relative difference between the gradients dict and the two-sided difference of forward."""
     theta, _ = dictionary_to_vector(parameters)
     grad = gradients_to_vector(gradients)
-    gradapprox = numerical_gradient_loop(
+    gradapprox = central_difference(
         lambda t: float(np.squeeze(forward(X, Y, vector_to_dictionary(t))[0])), theta, epsilon)
     return relative_difference(grad, gradapprox)
 
 
 def block_differences(grad, gradapprox) -> dict[str, float]:
     """Relative difference of each parameter block of two (47, 1) columns."""
-    grad, gradapprox = np.ravel(grad), np.ravel(gradapprox)
-    return {"d" + key: relative_difference(grad[where], gradapprox[where]) for key, where in BLOCK_SLICES.items()}
+    return numerics.block_differences(grad, gradapprox, {"d" + key: where for key, where in BLOCK_SLICES.items()})

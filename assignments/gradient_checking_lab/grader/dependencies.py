@@ -11,74 +11,78 @@ from typing import Callable
 
 import numpy as np
 
-from . import lab_reference as L
-from . import reference as R
+from ...gradient_checking.grader import dependencies as network_dependencies
+from ...gradient_checking.grader import reference as network
+from . import reference
 
 #: The fixed data behind "lab.network.cost": a draw that no exercise of the notebook uses.
 _NETWORK_RNG = np.random.default_rng(505)
 NETWORK_X = _NETWORK_RNG.standard_normal((4, 6))
 NETWORK_Y = np.array([[1.0, 0.0, 0.0, 1.0, 1.0, 0.0]])
 
-network_cost = L.network_cost(NETWORK_X, NETWORK_Y)
-network_gradient = L.network_gradient(NETWORK_X, NETWORK_Y)
+network_cost = reference.network_cost(NETWORK_X, NETWORK_Y)
+network_gradient = reference.network_gradient(NETWORK_X, NETWORK_Y)
 
 
 def _curve(cost, gradient):
     def error_curve(theta, epsilons):
-        return L.error_curve(cost, gradient, np.asarray(theta, dtype=np.float64), list(epsilons))
+        return reference.error_curve(cost, gradient, np.asarray(theta, dtype=np.float64), list(epsilons))
     return error_curve
 
 
 def gradient_check_n(parameters, gradients, X, Y, epsilon=1e-7, print_msg=False):
     """The first assignment's checker (print_msg is accepted and ignored)."""
-    return R.gradient_check_n(parameters, gradients, X, Y, epsilon)
+    return network.gradient_check_n(parameters, gradients, X, Y, epsilon)
 
 
 def block_differences(parameters, gradients, X, Y, epsilon=1e-6):
-    return L.block_differences(parameters, gradients, X, Y, epsilon)
+    return reference.block_differences(parameters, gradients, X, Y, epsilon)
 
 
 def forward_with_dropout(X, Y, parameters, keep_prob, masks=None):
     """Without masks, a fresh pair for every different input, like a new random draw per pass."""
     if masks is None:
-        masks = L.seeded_masks(X, parameters, keep_prob)
-    return L.forward_with_dropout(X, Y, parameters, keep_prob, masks)
+        masks = reference.seeded_masks(X, parameters, keep_prob)
+    return reference.forward_with_dropout(X, Y, parameters, keep_prob, masks)
 
 
 def backward_with_dropout(X, Y, cache, keep_prob):
-    return L.backward_with_dropout(X, Y, cache, keep_prob)
+    return reference.backward_with_dropout(X, Y, cache, keep_prob)
 
 
 def backward_with_dropout_no_rescale(X, Y, cache, keep_prob):
     """A planted bug: the masks are applied but the 1 / keep_prob of inverted dropout is forgotten."""
-    return L.backward_with_dropout(X, Y, cache, keep_prob, rescale=False)
+    return reference.backward_with_dropout(X, Y, cache, keep_prob, rescale=False)
 
 
-LAB_DEPENDENCIES: dict[str, Callable] = {
+DEPENDENCIES: dict[str, Callable] = {
     # the helpers of lab_utils.py, in their trusted versions
-    "lab.dictionary_to_vector": R.dictionary_to_vector,
-    "lab.vector_to_dictionary": R.vector_to_dictionary,
-    "lab.gradients_to_vector": R.gradients_to_vector,
-    "lab.relative_difference": R.relative_difference,
-    "lab.forward_propagation_n": R.forward_propagation_n,
-    "lab.backward.correct": R.backward_propagation_n,
-    "lab.backward.clipped_W3": L.clipped_W3_backward,
+    "lab.dictionary_to_vector": network.dictionary_to_vector,
+    "lab.vector_to_dictionary": network.vector_to_dictionary,
+    "lab.gradients_to_vector": network.gradients_to_vector,
+    "lab.relative_difference": network.relative_difference,
+    "lab.forward_propagation_n": network.forward_propagation_n,
+    "lab.backward.correct": network.backward_propagation_n,
+    "lab.backward.clipped_W3": reference.clipped_W3_backward,
     "lab.gradient_check_n": gradient_check_n,
     # 1. choosing epsilon: known costs and their error curves
-    "lab.cube.cost": L.cube_cost,
-    "lab.cube.gradient": L.cube_gradient,
-    "lab.wave.cost": L.wave_cost,
-    "lab.wave.gradient": L.wave_gradient,
+    "lab.cube.cost": reference.cube_cost,
+    "lab.cube.gradient": reference.cube_gradient,
+    "lab.wave.cost": reference.wave_cost,
+    "lab.wave.gradient": reference.wave_gradient,
     "lab.network.cost": network_cost,
     "lab.network.gradient": network_gradient,
-    "lab.error_curve.cube": _curve(L.cube_cost, L.cube_gradient),
-    "lab.error_curve.wave": _curve(L.wave_cost, L.wave_gradient),
+    "lab.error_curve.cube": _curve(reference.cube_cost, reference.cube_gradient),
+    "lab.error_curve.wave": _curve(reference.wave_cost, reference.wave_gradient),
     "lab.error_curve.network": _curve(network_cost, network_gradient),
     # 2. look at the components
     "lab.block_differences": block_differences,
-    **{f"lab.backward.{name}": backward for name, (backward, _, _) in L.BUGGY_BACKWARDS.items()},
+    **{f"lab.backward.{name}": backward for name, (backward, _, _) in reference.BUGGY_BACKWARDS.items()},
     # 3. not with dropout
     "lab.forward_with_dropout": forward_with_dropout,
     "lab.backward_with_dropout": backward_with_dropout,
     "lab.backward_with_dropout.no_rescale": backward_with_dropout_no_rescale,
 }
+
+#: The lab's names end in those of the network's functions, whose arguments are checked alike.
+check_arguments = network_dependencies.check_arguments

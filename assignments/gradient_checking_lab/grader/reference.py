@@ -1,9 +1,9 @@
-"""Reference numerics for the gradient-checking lab: the answers its hidden checks compare against.
+"""Reference of gradient_checking_lab: the answers its hidden checks compare against (trusted side).
 
 The lab turns the four pieces of practical advice into experiments. Each section below is the
 trusted version of one experiment's graded functions, plus the networks and planted bugs the
 hidden cases use. Pure numpy, float64 throughout; nothing here runs in a student's process
-except through the named dependencies in lab_dependencies.py.
+except through the named dependencies in dependencies.py.
 """
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import hashlib
 
 import numpy as np
 
-from . import reference as R
+from autograder.grading.numerics import central_difference, nudged_costs, relative_difference
+from autograder.grading.tolerances import THRESHOLD
+
+from ...gradient_checking.grader import reference as network
 
 #: The order backpropagation computes the gradient blocks in: from the output back to the input.
 BACKPROP_ORDER = ("dW3", "db3", "dW2", "db2", "dW1", "db1")
@@ -26,20 +29,15 @@ QUOTIENTS = {
 }
 
 
-def difference_curve(cost, gradient, theta, epsilons, quotient, measure=R.relative_difference):
+def difference_curve(cost, gradient, theta, epsilons, quotient, measure=relative_difference):
     """measure(grad, gradapprox) for each epsilon, gradapprox from quotient on every component."""
     theta = np.asarray(theta, dtype=np.float64)
     grad = np.asarray(gradient(theta), dtype=np.float64)
     J = cost(theta)
     errors = np.zeros(len(epsilons))
     for k, epsilon in enumerate(epsilons):
-        approx = np.zeros_like(theta)
-        for i in range(theta.size):
-            plus, minus = theta.copy(), theta.copy()
-            plus.flat[i] += epsilon
-            minus.flat[i] -= epsilon
-            approx.flat[i] = quotient(cost(plus), J, cost(minus), epsilon)
-        errors[k] = measure(grad, approx)
+        J_plus, J_minus = nudged_costs(cost, theta, epsilon)
+        errors[k] = measure(grad, quotient(J_plus, J, J_minus, epsilon))
     return errors
 
 
@@ -56,11 +54,11 @@ def error_curve(cost, gradient, theta, epsilons):
 #: Mistakes in an error curve, computed exactly, to name them in feedback: hint -> (quotient, measure).
 CURVE_MISTAKES = {
     "the two-sided quotient divides by ε; the two points are 2ε apart":
-        (lambda Jp, J, Jm, e: (Jp - Jm) / e, R.relative_difference),
+        (lambda Jp, J, Jm, e: (Jp - Jm) / e, relative_difference),
     "the one-sided quotient divides by 2ε; J(θ+ε) and J(θ) are ε apart":
-        (lambda Jp, J, Jm, e: (Jp - J) / (2 * e), R.relative_difference),
+        (lambda Jp, J, Jm, e: (Jp - J) / (2 * e), relative_difference),
     "that is the backward difference (J(θ) − J(θ−ε)) / ε; the one-sided one here is (J(θ+ε) − J(θ)) / ε":
-        (lambda Jp, J, Jm, e: (J - Jm) / e, R.relative_difference),
+        (lambda Jp, J, Jm, e: (J - Jm) / e, relative_difference),
     "that is the absolute error ‖grad − gradapprox‖; divide by ‖grad‖ + ‖gradapprox‖ (relative_difference)":
         (QUOTIENTS["two-sided"], lambda g, a: float(np.linalg.norm(g - a))),
     "that is the absolute error ‖grad − gradapprox‖ of the one-sided quotient; divide by ‖grad‖ + ‖gradapprox‖":
@@ -96,37 +94,37 @@ def wave_gradient(theta):
 
 def network_cost(X, Y):
     """The network's cost as a function of the (47, 1) column θ, for fixed data."""
-    return lambda theta: float(R.forward_propagation_n(X, Y, R.vector_to_dictionary(theta))[0])
+    return lambda theta: float(network.forward_propagation_n(X, Y, network.vector_to_dictionary(theta))[0])
 
 
 def network_gradient(X, Y):
     """Backpropagation's gradient as a (47, 1) column, for fixed data."""
     def gradient(theta):
-        _, cache = R.forward_propagation_n(X, Y, R.vector_to_dictionary(theta))
-        return R.gradients_to_vector(R.backward_propagation_n(X, Y, cache))
+        _, cache = network.forward_propagation_n(X, Y, network.vector_to_dictionary(theta))
+        return network.gradients_to_vector(network.backward_propagation_n(X, Y, cache))
     return gradient
 
 
 # ---- 2. Look at the components -------------------------------------------------------------
 
-def numerical_gradient(parameters, X, Y, epsilon, forward=R.forward_propagation_n):
+def numerical_gradient(parameters, X, Y, epsilon, forward=network.forward_propagation_n):
     """The two-sided difference of forward's cost, one component at a time, as a (47, 1) column.
 
     The loop (not the batched version) on purpose: it computes every cost exactly as a
     student's loop does, so block differences agree to the last digits that matter.
     """
-    theta, _ = R.dictionary_to_vector(parameters)
-    cost = lambda t: float(np.squeeze(forward(X, Y, R.vector_to_dictionary(t))[0]))
-    return R.numerical_gradient_loop(cost, theta, epsilon)
+    theta, _ = network.dictionary_to_vector(parameters)
+    cost = lambda t: float(np.squeeze(forward(X, Y, network.vector_to_dictionary(t))[0]))
+    return central_difference(cost, theta, epsilon)
 
 
-def block_differences(parameters, gradients, X, Y, epsilon, forward=R.forward_propagation_n):
+def block_differences(parameters, gradients, X, Y, epsilon, forward=network.forward_propagation_n):
     """{"dW1": d, ..., "db3": d}: the relative difference of each block of the gradient."""
-    grad = R.gradients_to_vector(gradients)
-    return R.block_differences(grad, numerical_gradient(parameters, X, Y, epsilon, forward))
+    grad = network.gradients_to_vector(gradients)
+    return network.block_differences(grad, numerical_gradient(parameters, X, Y, epsilon, forward))
 
 
-def locate_bug(differences, threshold=R.THRESHOLD):
+def locate_bug(differences, threshold=THRESHOLD):
     """The first block, in the order backprop computes them, whose difference is above threshold."""
     for key in BACKPROP_ORDER:
         if differences[key] > threshold:
@@ -180,7 +178,7 @@ BUGGY_BACKWARDS = {
 
 def classic_bugs_backward(X, Y, cache):
     """The first assignment's planted bugs: dW2 doubled and db1 times four."""
-    gradients = R.backward_propagation_n(X, Y, cache)
+    gradients = network.backward_propagation_n(X, Y, cache)
     gradients["dW2"] = gradients["dW2"] * 2
     gradients["db1"] = gradients["db1"] * 4
     return gradients
@@ -206,7 +204,7 @@ def seeded_masks(X, parameters, keep_prob):
     forward pass answers the same call the same way in any process.
     """
     digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes())
-    for key in R.PARAM_KEYS:
+    for key in network.PARAM_KEYS:
         digest.update(np.ascontiguousarray(parameters[key], dtype=np.float64).tobytes())
     digest.update(repr(float(keep_prob)).encode())
     return draw_masks(X, keep_prob, np.random.default_rng(int.from_bytes(digest.digest()[:8], "big")))
@@ -218,14 +216,14 @@ def forward_with_dropout(X, Y, parameters, keep_prob, masks):
     Returns (cost, cache) with cache a dict: Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3.
     """
     D1, D2 = (np.asarray(d, dtype=np.float64) for d in masks)
-    W1, b1, W2, b2, W3, b3 = (parameters[k] for k in R.PARAM_KEYS)
+    W1, b1, W2, b2, W3, b3 = (parameters[k] for k in network.PARAM_KEYS)
     Z1 = W1 @ X + b1
-    A1 = R.relu(Z1) * D1 / keep_prob
+    A1 = network.relu(Z1) * D1 / keep_prob
     Z2 = W2 @ A1 + b2
-    A2 = R.relu(Z2) * D2 / keep_prob
+    A2 = network.relu(Z2) * D2 / keep_prob
     Z3 = W3 @ A2 + b3
-    A3 = R.sigmoid(Z3)
-    cost = float(R.cost_from_activations(A3, Y))
+    A3 = network.sigmoid(Z3)
+    cost = float(network.cost_from_activations(A3, Y))
     cache = {"Z1": Z1, "D1": D1, "A1": A1, "W1": W1, "b1": b1, "Z2": Z2, "D2": D2, "A2": A2,
              "W2": W2, "b2": b2, "Z3": Z3, "A3": A3, "W3": W3, "b3": b3}
     return cost, cache
@@ -252,9 +250,9 @@ def backward_with_dropout(X, Y, cache, keep_prob, rescale=True):
 def dropout_gradient_check(parameters, X, Y, keep_prob, epsilon, masks, backward=backward_with_dropout):
     """The relative difference of backward's gradient, for the masks given, held fixed."""
     _, cache = forward_with_dropout(X, Y, parameters, keep_prob, masks)
-    grad = R.gradients_to_vector(backward(X, Y, cache, keep_prob))
+    grad = network.gradients_to_vector(backward(X, Y, cache, keep_prob))
     forward = lambda X_, Y_, p: forward_with_dropout(X_, Y_, p, keep_prob, masks)
-    return R.relative_difference(grad, numerical_gradient(parameters, X, Y, epsilon, forward))
+    return relative_difference(grad, numerical_gradient(parameters, X, Y, epsilon, forward))
 
 
 def dropout_logits(X, parameters, keep_prob, masks):
@@ -270,12 +268,12 @@ CLIP = 1.0
 
 def clipped_W3_backward(X, Y, cache):
     (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
-    return R.backward_propagation_n(X, Y, (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3,
+    return network.backward_propagation_n(X, Y, (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3,
                                            np.clip(W3, -CLIP, CLIP), b3))
 
 
 def check_during_training(parameters, X, Y, learning_rate, num_iterations, check_every, epsilon,
-                          backward=R.backward_propagation_n, forward=R.forward_propagation_n):
+                          backward=network.backward_propagation_n, forward=network.forward_propagation_n):
     """Gradient descent with a gradient check at iterations 0, check_every, 2 check_every, ...
 
     Each iteration: forward, backward, the check when i % check_every == 0 (on the parameters
@@ -289,8 +287,8 @@ def check_during_training(parameters, X, Y, learning_rate, num_iterations, check
         largest_logit = max(largest_logit, float(np.max(np.abs(cache[8]))))
         gradients = backward(X, Y, cache)
         if i % check_every == 0:
-            differences.append(R.gradient_check_n(parameters, gradients, X, Y, epsilon, forward=forward))
-        for key in R.PARAM_KEYS:
+            differences.append(network.gradient_check_n(parameters, gradients, X, Y, epsilon, forward=forward))
+        for key in network.PARAM_KEYS:
             parameters[key] = parameters[key] - learning_rate * gradients["d" + key]
     return differences, parameters, largest_logit
 
@@ -300,7 +298,7 @@ def training_data(seed, m=20, scale=0.3):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((4, m))
     Y = (X[0] - 0.5 * X[1] + 0.8 * X[2] * X[3] > 0).astype(np.float64).reshape(1, m)
-    parameters = {k: scale * rng.standard_normal(R.PARAM_SHAPES[k]) for k in R.PARAM_KEYS}
+    parameters = {k: scale * rng.standard_normal(network.PARAM_SHAPES[k]) for k in network.PARAM_KEYS}
     return X, Y, parameters
 
 

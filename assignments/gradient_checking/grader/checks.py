@@ -1,25 +1,27 @@
-"""The hidden checks: one function per exercise, judging a student's function through a Subject.
+"""The hidden checks of gradient_checking: one function per exercise, judging a student's function
+through a Subject (trusted side).
 
 The same checks run in the notebook's hidden test cells (for students' and plain nbgrader's
-sake) and in the trusted judge, which is what the grade comes from. A check returns a Result;
-it never trusts anything from the Subject but plain numbers and arrays.
+sake) and in the trusted judge, which is what the grade comes from. A check returns what it
+measured; it never trusts anything from the Subject but plain numbers and arrays.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from . import cases as C
-from . import dependencies as D
-from . import reference as R
-from .mistakes import recognise
-from .subject import StudentError, Subject
+from autograder.grading.compare import (VALUE_ATOL, VALUE_RTOL, as_array, as_float, checker_failure,
+                                        off_by, same_values)
+from autograder.grading.mistakes import recognise
+from autograder.grading.results import Failed
+from autograder.grading.subject import Subject
+from autograder.grading.tolerances import THRESHOLD, Tolerances
 
-# Correct float64 code that orders its operations differently agrees to ~1e-15; every real bug
-# we know of is off by more than 1e-6. 1e-9 sits safely between the two.
-VALUE_RTOL, VALUE_ATOL = 1e-9, 1e-12
+from . import cases
+from . import dependencies
+from . import reference
+
 # A checker's result against the reference checker at the same step: a different but correct
 # order of operations moves it by far less than 1e-4 relative, any mistake in the formula by more.
 CHECKER_RTOL, CHECKER_ATOL = 1e-4, 1e-13
@@ -29,93 +31,6 @@ REFERENCE_DEPS_N = {
     "vector_to_dictionary": "reference.vector_to_dictionary",
     "gradients_to_vector": "reference.gradients_to_vector",
 }
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """The course's threshold and reference steps (from the assignment manifest)."""
-    threshold: float = R.THRESHOLD
-    epsilons: tuple = C.EPSILON_CANDIDATES
-
-    def cases(self):
-        return C.network_cases(tuple(self.epsilons), self.threshold)
-
-
-class Failed(Exception):
-    """A check found a wrong answer; the message is for the student."""
-
-
-@dataclass
-class Result:
-    function: str
-    status: str  # passed, failed, error or timeout
-    message: str
-    measured: dict = field(default_factory=dict)
-
-    @property
-    def exercise(self) -> str:
-        return "test_" + self.function
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-
-def fmt(value) -> str:
-    if isinstance(value, np.ndarray):
-        if value.size <= 6:
-            return np.array2string(value.ravel(), precision=6, separator=", ")
-        return f"array of shape {value.shape}"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return repr(value)
-
-
-def as_array(value, what: str) -> np.ndarray:
-    if isinstance(value, (bool, str)) or value is None or isinstance(value, (list, tuple, dict)):
-        raise Failed(f"{what} should be a number or a numpy array, but it is {type(value).__name__}")
-    return np.asarray(value, dtype=np.float64)
-
-
-def as_float(value, what: str) -> float:
-    array = as_array(value, what)
-    if array.size != 1:
-        raise Failed(f"{what} should be a single number, but it has shape {array.shape}")
-    return float(array.ravel()[0])
-
-
-def same_values(got, expected, what: str, rtol=VALUE_RTOL, atol=VALUE_ATOL, public: bool = True) -> None:
-    """Fail unless got has expected's shape and values (shape (n,) never passes for (n, 1)).
-
-    For a hidden case the message says where and by how much, never the expected value."""
-    got_array = as_array(got, what)
-    expected = np.asarray(expected, dtype=np.float64)
-    if got_array.shape != expected.shape and not (got_array.size == expected.size == 1):
-        raise Failed(f"{what} has shape {got_array.shape}, expected {expected.shape}")
-    if not np.all(np.isfinite(got_array)):
-        raise Failed(f"{what} contains nan or inf")
-    close = np.isclose(got_array.reshape(expected.shape), expected, rtol=rtol, atol=atol)
-    if not close.all():
-        got_array = got_array.reshape(expected.shape)
-        worst = np.unravel_index(np.argmax(np.abs(got_array - expected)), expected.shape)
-        where = f"{what} is wrong at index {tuple(int(i) for i in worst)}"
-        if public:
-            raise Failed(f"{where}: got {got_array[worst]:.10g}, expected {expected[worst]:.10g}")
-        raise Failed(f"{where}: {off_by(got_array[worst], expected[worst])}")
-
-
-def off_by(got: float, expected: float) -> str:
-    """How far a value is from the reference, without saying the reference."""
-    if expected == 0:
-        return "it should be 0"
-    ratio = got / expected
-    if ratio < 0:
-        return "it has the wrong sign"
-    if np.isclose(ratio, round(ratio)) and round(ratio) > 1:
-        return f"it is {round(ratio)} times too large"
-    if ratio > 0 and np.isclose(1 / ratio, round(1 / ratio)) and round(1 / ratio) > 1:
-        return f"it is {round(1 / ratio)} times too small"
-    return f"it is off by {abs(ratio - 1):.2%}"
 
 
 # ---- 1-D model -----------------------------------------------------------------------------
@@ -130,14 +45,14 @@ ONE_D_CASES = [(2.0, 4.0, "x=2, theta=4"), (-3.5, 0.25, "a hidden case with nega
 def check_forward_propagation(subject: Subject, tol: Tolerances) -> dict:
     for x, theta, label in ONE_D_CASES:
         got = subject.call("forward_propagation", (x, theta))
-        same_values(got, R.forward_propagation(x, theta), f"J for {label}", public=label.startswith("x="))
+        same_values(got, reference.forward_propagation(x, theta), f"J for {label}", public=label.startswith("x="))
     return {}
 
 
 def check_backward_propagation(subject: Subject, tol: Tolerances) -> dict:
     for x, theta, label in ONE_D_CASES:
         got = subject.call("backward_propagation", (x, theta))
-        same_values(got, R.backward_propagation(x, theta), f"dtheta for {label}", public=label.startswith("x="))
+        same_values(got, reference.backward_propagation(x, theta), f"dtheta for {label}", public=label.startswith("x="))
     return {}
 
 
@@ -151,22 +66,12 @@ GRADIENT_CHECK_CASES = [
 ]
 
 
-def checker_failure(label: str, eps: float, got: float, expected: float, public: bool, hint: str | None,
-                    advice: str) -> Failed:
-    """The message for a checker whose result differs from the reference checker's."""
-    if public:
-        text = f"for {label} (epsilon={eps:g}): returned {got:.6g}, expected {expected:.6g}"
-    else:
-        text = f"for {label} (epsilon={eps:g}): returned {got:.6g}; {off_by(got, expected)} against the reference checker"
-    return Failed(text + (f". It looks like {hint}." if hint else f". {advice}"))
-
-
 def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
     for label, x, theta, eps, (fwd, bwd), public in GRADIENT_CHECK_CASES:
         deps = {"forward_propagation": fwd, "backward_propagation": bwd}
-        forward, backward = D.resolve(fwd), D.resolve(bwd)
-        expected = R.gradient_check(x, theta, eps, forward=forward, backward=backward)
+        forward, backward = dependencies.resolve(fwd), dependencies.resolve(bwd)
+        expected = reference.gradient_check(x, theta, eps, forward=forward, backward=backward)
         got = as_float(subject.call("gradient_check", (x, theta, eps), deps), f"the difference for {label}")
         measured[label] = expected
         if not np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
@@ -182,13 +87,13 @@ def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
 
 def random_parameters(seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    return {k: rng.standard_normal(R.PARAM_SHAPES[k]) for k in R.PARAM_KEYS}
+    return {k: rng.standard_normal(reference.PARAM_SHAPES[k]) for k in reference.PARAM_KEYS}
 
 
 def locate_blocks(got: np.ndarray, parameters: dict, prefix: str = "") -> str:
     """Say which blocks sit where they should, to explain a wrongly ordered vector."""
     flat, notes = got.ravel(), []
-    for key, where in R.BLOCK_SLICES.items():
+    for key, where in reference.BLOCK_SLICES.items():
         want = parameters[prefix + key]
         chunk = flat[where]
         if chunk.size == want.size and np.allclose(chunk, want.reshape(-1)):
@@ -197,7 +102,7 @@ def locate_blocks(got: np.ndarray, parameters: dict, prefix: str = "") -> str:
             notes.append(f"{prefix + key} is flattened column by column; use reshape(-1, 1)")
         else:
             notes.append(f"rows {where.start}-{where.stop - 1} should hold {prefix + key}")
-    order = ", ".join(prefix + k for k in R.PARAM_KEYS)
+    order = ", ".join(prefix + k for k in reference.PARAM_KEYS)
     return "; ".join(notes) + f" (order: {order})" if notes else ""
 
 
@@ -208,7 +113,7 @@ def check_dictionary_to_vector(subject: Subject, tol: Tolerances) -> dict:
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Failed("dictionary_to_vector should return a pair (theta, keys)")
         theta = as_array(got[0], "theta")
-        expected, _ = R.dictionary_to_vector(parameters)
+        expected, _ = reference.dictionary_to_vector(parameters)
         if theta.shape == expected.shape and not np.allclose(theta, expected, rtol=VALUE_RTOL, atol=VALUE_ATOL):
             raise Failed("theta is in the wrong order: " + locate_blocks(theta, parameters))
         same_values(theta, expected, "theta", public=False)
@@ -217,11 +122,11 @@ def check_dictionary_to_vector(subject: Subject, tol: Tolerances) -> dict:
 
 def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
     for seed in (9, 10):
-        theta = np.random.default_rng(seed).standard_normal((R.N_PARAMS, 1))
+        theta = np.random.default_rng(seed).standard_normal((reference.N_PARAMS, 1))
         got = subject.call("vector_to_dictionary", (theta.copy(),))
         if not isinstance(got, dict):
             raise Failed("vector_to_dictionary should return a dict of parameters")
-        expected = R.vector_to_dictionary(theta)
+        expected = reference.vector_to_dictionary(theta)
         for key, want in expected.items():
             if key not in got:
                 raise Failed(f"the dict has no key {key!r} (keys: {', '.join(map(repr, got))})")
@@ -232,13 +137,13 @@ def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
 def check_gradients_to_vector(subject: Subject, tol: Tolerances) -> dict:
     for seed in (11, 12):
         rng = np.random.default_rng(seed)
-        gradients = {"d" + k: rng.standard_normal(s) for k, s in R.PARAM_SHAPES.items()}
+        gradients = {"d" + k: rng.standard_normal(s) for k, s in reference.PARAM_SHAPES.items()}
         # Extra entries as backward_propagation_n returns them, in an unhelpful order.
         extras = {"dZ3": rng.standard_normal((1, 3)), "dA2": rng.standard_normal((3, 3)),
                   "dZ1": rng.standard_normal((5, 3)), "dA1": rng.standard_normal((5, 3))}
         mixed = dict(sorted({**gradients, **extras}.items(), key=lambda kv: kv[0][::-1]))
         got = as_array(subject.call("gradients_to_vector", (mixed,)), "the gradient vector")
-        expected = R.gradients_to_vector(gradients)
+        expected = reference.gradients_to_vector(gradients)
         if got.shape == expected.shape and not np.allclose(got, expected):
             raise Failed("the gradient vector is in the wrong order: " + locate_blocks(got, gradients, "d"))
         same_values(got, expected, "the gradient vector", public=False)
@@ -251,12 +156,12 @@ CACHE_NAMES = ("Z1", "A1", "W1", "b1", "Z2", "A2", "W2", "b2", "Z3", "A3", "W3",
 
 
 def check_forward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
-    for case in tol.cases():
+    for case in cases.network_cases(tol):
         got = subject.call("forward_propagation_n", (case.X.copy(), case.Y.copy(), case.copy_parameters()))
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Failed("forward_propagation_n should return a pair (cost, cache)")
         cost, cache = got
-        expected_cost, expected_cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
+        expected_cost, expected_cache = reference.forward_propagation_n(case.X, case.Y, case.parameters)
         if not isinstance(cache, (tuple, list)) or len(cache) != 12:
             raise Failed("cache should be the 12-tuple (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)")
         for name, got_entry, want in zip(CACHE_NAMES, cache, expected_cache):
@@ -275,9 +180,9 @@ def check_forward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
     return {}
 
 
-def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = R.THRESHOLD, public: bool = True) -> str:
+def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = THRESHOLD, public: bool = True) -> str:
     """Which parameter blocks disagree with the numerical gradient, and the worst component."""
-    blocks = R.block_differences(grad, approx)
+    blocks = reference.block_differences(grad, approx)
     bad = {k: v for k, v in blocks.items() if v >= threshold}
     good = [k for k in blocks if k not in bad]
     parts = [f"{k}: relative difference {v:.2g}" for k, v in sorted(bad.items(), key=lambda kv: -kv[1])]
@@ -285,15 +190,15 @@ def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = R.THRESHOL
     if good:
         text += " — " + ", ".join(good) + " agree"
     worst = int(np.argmax(np.abs(grad - approx).ravel()))
-    key, where = next((k, w) for k, w in R.BLOCK_SLICES.items() if worst < w.stop)
-    r, c = divmod(worst - where.start, R.PARAM_SHAPES[key][1])
+    key, where = next((k, w) for k, w in reference.BLOCK_SLICES.items() if worst < w.stop)
+    r, c = divmod(worst - where.start, reference.PARAM_SHAPES[key][1])
     block = f"d{key}[{r}, {c}]"
     if public:
         text += f". Worst component {block}: yours {grad.ravel()[worst]:.6g}, numerical {approx.ravel()[worst]:.6g}"
     else:
         text += f". Worst component {block}: {off_by(grad.ravel()[worst], approx.ravel()[worst])}"
     ratios = {}
-    for key, where in R.BLOCK_SLICES.items():
+    for key, where in reference.BLOCK_SLICES.items():
         g, a = grad.ravel()[where], approx.ravel()[where]
         if "d" + key in bad and np.dot(a, a) > 0:
             ratio = float(np.dot(g, a) / np.dot(a, a))
@@ -306,24 +211,24 @@ def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = R.THRESHOL
 
 def check_backward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
-    for case in tol.cases():
-        _, cache = R.forward_propagation_n(case.X, case.Y, case.parameters)
+    for case in cases.network_cases(tol):
+        _, cache = reference.forward_propagation_n(case.X, case.Y, case.parameters)
         got = subject.call("backward_propagation_n", (case.X.copy(), case.Y.copy(), tuple(a.copy() for a in cache)))
         if not isinstance(got, dict):
             raise Failed("backward_propagation_n should return a dict of gradients")
-        missing = [k for k in R.GRAD_KEYS if k not in got]
+        missing = [k for k in reference.GRAD_KEYS if k not in got]
         if missing:
             raise Failed(f"the gradients dict has no {', '.join(missing)}")
-        for key in R.GRAD_KEYS:
-            shape = R.PARAM_SHAPES[key[1:]]
+        for key in reference.GRAD_KEYS:
+            shape = reference.PARAM_SHAPES[key[1:]]
             entry = as_array(got[key], key)
             if entry.shape != shape:
                 raise Failed(f"{key} has shape {entry.shape}, expected {shape} (the shape of {key[1:]})")
             if not np.all(np.isfinite(entry)):
                 raise Failed(f"{key} contains nan or inf (on {case.name})")
-        grad = R.gradients_to_vector(got)
-        approx = R.numerical_gradient_n(case.X, case.Y, case.parameters, case.epsilon)
-        difference = R.relative_difference(grad, approx)
+        grad = reference.gradients_to_vector(got)
+        approx = reference.numerical_gradient_n(case.X, case.Y, case.parameters, case.epsilon)
+        difference = reference.relative_difference(grad, approx)
         measured[case.name] = difference
         if not difference < tol.threshold:
             raise Failed(f"the gradient check fails on {case.name}: difference {difference:.3g} "
@@ -333,26 +238,26 @@ def check_backward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
 
 def _checker_cases(tol: Tolerances):
     """(label, case, gradients, epsilon, forward dependency) for gradient_check_n."""
-    classic = C.classic_case()
-    _, cache = R.forward_propagation_n(classic.X, classic.Y, classic.parameters)
-    network = tol.cases()
+    classic = cases.classic_case()
+    _, cache = reference.forward_propagation_n(classic.X, classic.Y, classic.parameters)
+    network = cases.network_cases(tol)
     smooth_params = random_parameters(21)
-    smooth_bad = D.smooth_gradients(smooth_params)
+    smooth_bad = dependencies.smooth_gradients(smooth_params)
     smooth_bad["dW3"] = smooth_bad["dW3"] + 0.5
     drawn = network[3]
-    _, drawn_cache = R.forward_propagation_n(drawn.X, drawn.Y, drawn.parameters)
-    drawn_bad = R.backward_propagation_n(drawn.X, drawn.Y, drawn_cache)
+    _, drawn_cache = reference.forward_propagation_n(drawn.X, drawn.Y, drawn.parameters)
+    drawn_bad = reference.backward_propagation_n(drawn.X, drawn.Y, drawn_cache)
     drawn_bad["db2"] = -drawn_bad["db2"]
     # The buggy classic case comes first: on it every known checker mistake gives a different
     # value, so the hint names the right one.
     return [
         ("the classic case with dW2 doubled and db1 times 4", classic,
-         C.classic_buggy_gradients(classic), 1e-7, "reference.forward_propagation_n"),
+         cases.classic_buggy_gradients(classic), 1e-7, "reference.forward_propagation_n"),
         ("the classic case with correct gradients", classic,
-         R.backward_propagation_n(classic.X, classic.Y, cache), 1e-7, "reference.forward_propagation_n"),
-        ("a hidden smooth non-linear cost with its exact gradient", C.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
-         D.smooth_gradients(smooth_params), 1e-3, "smooth.forward_n"),
-        ("a hidden smooth non-linear cost with a wrong dW3", C.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
+         reference.backward_propagation_n(classic.X, classic.Y, cache), 1e-7, "reference.forward_propagation_n"),
+        ("a hidden smooth non-linear cost with its exact gradient", cases.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
+         dependencies.smooth_gradients(smooth_params), 1e-3, "smooth.forward_n"),
+        ("a hidden smooth non-linear cost with a wrong dW3", cases.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
          smooth_bad, 1e-3, "smooth.forward_n"),
         (f"{drawn.name}, with db2 of the wrong sign", drawn, drawn_bad, 1e-5, "reference.forward_propagation_n"),
     ]
@@ -361,16 +266,16 @@ def _checker_cases(tol: Tolerances):
 def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
     for label, case, gradients, eps, forward_spec in _checker_cases(tol):
-        forward = D.resolve(forward_spec)
+        forward = dependencies.resolve(forward_spec)
         deps = {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec}
-        expected = R.gradient_check_n(case.parameters, gradients, case.X, case.Y, eps, forward=forward)
+        expected = reference.gradient_check_n(case.parameters, gradients, case.X, case.Y, eps, forward=forward)
         args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
         got = as_float(subject.call("gradient_check_n", args, deps), f"the difference for {label}")
         measured[label] = expected
         if not np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
-            theta, _ = R.dictionary_to_vector(case.parameters)
-            cost = lambda t: float(forward(case.X, case.Y, R.vector_to_dictionary(t))[0])
-            hint = recognise(got, expected, cost, R.gradients_to_vector(gradients), theta, eps)
+            theta, _ = reference.dictionary_to_vector(case.parameters)
+            cost = lambda t: float(forward(case.X, case.Y, reference.vector_to_dictionary(t))[0])
+            hint = recognise(got, expected, cost, reference.gradients_to_vector(gradients), theta, eps)
             raise checker_failure(label, eps, got, expected, case.public, hint,
                                   "Check the loop over the parameters, gradapprox and the relative norm.")
     return measured
@@ -388,15 +293,3 @@ CHECKS: dict[str, Callable[[Subject, Tolerances], dict]] = {
     "gradient_check_n": check_gradient_check_n,
 }
 
-
-def run_check(function: str, subject: Subject, tol: Tolerances | None = None,
-              table: dict[str, Callable] | None = None) -> Result:
-    """Run one exercise's check (from table, by default this assignment's) and return a Result."""
-    try:
-        measured = (table or CHECKS)[function](subject, tol or Tolerances())
-    except Failed as failure:
-        return Result(function, "failed", str(failure))
-    except StudentError as err:
-        message = f"{function} raised an error: {err.message}" if err.status == "error" else err.message
-        return Result(function, err.status, message)
-    return Result(function, "passed", f"{function} passed all hidden checks", measured)

@@ -1,4 +1,4 @@
-"""How a check reaches the student's functions: the Subject interface and plain data.
+"""How a check reaches the student's functions: the Subject interface and plain data (trusted side).
 
 A check asks a Subject to call one student function with inputs the check chose, optionally
 with some of the globals it uses replaced by named dependencies (the reference versions, or a
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import traceback
 import warnings
 from typing import Any, Callable, Mapping, Protocol
@@ -60,12 +61,21 @@ def to_plain(value: Any, depth: int = 0) -> Any:
     raise StudentError(f"returned a {type(value).__name__}; expected numbers or numpy arrays")
 
 
+#: A grader's own files: assignments/<name>/grader/*.py.
+_GRADER_FILE = re.compile(r"[/\\]assignments[/\\][^/\\]+[/\\]grader[/\\][^/\\]+$")
+
+
+def _trusted(filename: str) -> bool:
+    """True for the kit's and the graders' files: an error's line is the student's, not theirs."""
+    return "autograder" in filename or bool(_GRADER_FILE.search(filename))
+
+
 def describe_exception(exc: BaseException, filename_hint: str = "<notebook>") -> str:
     """One readable line for an exception from student code, with the line it came from."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = ""
     for frame in reversed(frames):
-        if "autograder" not in frame.filename:
+        if not _trusted(frame.filename):
             where = f" (line {frame.lineno}: {frame.line.strip()})" if frame.line else f" (line {frame.lineno})"
             break
     return f"{type(exc).__name__}: {exc}{where}"

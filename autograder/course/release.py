@@ -1,4 +1,9 @@
-"""Regenerate release/<assignment>/ from source/<assignment>/ with nbgrader generate_assignment."""
+"""Regenerate release/<assignment>/ from source/<assignment>/ with nbgrader generate_assignment.
+
+The student-side helpers every assignment shares (autograder/student/*.py) are copied in first,
+so each release carries them; `autograder release` also refreshes their copies in source/, so
+the instructor notebook runs there as it is (trusted side: runs nbgrader, never student code).
+"""
 from __future__ import annotations
 
 import shutil
@@ -7,7 +12,26 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .nbgrader_env import with_python_bin
+from ..nbgrader_env import with_python_bin
+
+
+#: Student-side modules shared by every assignment; one home, copied into each source and release.
+SHARED_HELPERS = Path(__file__).resolve().parent.parent / "student"
+
+
+def shared_helpers() -> list[Path]:
+    return sorted(SHARED_HELPERS.glob("*.py"))
+
+
+def refresh_shared_helpers(folder: Path) -> list[Path]:
+    """Copy the shared helpers into folder where they differ; the ones written."""
+    written = []
+    for helper in shared_helpers():
+        target = folder / helper.name
+        if not target.is_file() or target.read_bytes() != helper.read_bytes():
+            shutil.copy2(helper, target)
+            written.append(target)
+    return written
 
 
 class ReleaseError(Exception):
@@ -18,7 +42,8 @@ def generate(assignment: str, root: Path, dest: Path | None = None) -> Path:
     """Run nbgrader generate_assignment for `assignment` of the course at root.
 
     The gradebook it must write to is a throwaway one, so that releasing never touches a real
-    gradebook. With dest, the release is copied there instead of root/release/<assignment>.
+    gradebook. With dest, the release is copied there instead of root/release/<assignment>, and
+    source/ is left as it is; without, source/<assignment>/ gets the shared helpers too.
     """
     source = root / "source" / assignment
     if not source.is_dir():
@@ -27,12 +52,15 @@ def generate(assignment: str, root: Path, dest: Path | None = None) -> Path:
         course = Path(tmp)
         shutil.copytree(source, course / "source" / assignment,
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        refresh_shared_helpers(course / "source" / assignment)
         cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
                f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{course}/gradebook.db"]
         proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=with_python_bin())
         built = course / "release" / assignment
         if proc.returncode != 0 or not built.is_dir():
             raise ReleaseError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stderr[-3000:]}")
+        if dest is None:
+            refresh_shared_helpers(source)
         target = dest or (root / "release" / assignment)
         if target.exists():
             shutil.rmtree(target)

@@ -1,0 +1,1 @@
+"""The grader of gradient_checking: checks.py (CHECKS), reference.py, cases.py, dependencies.py."""

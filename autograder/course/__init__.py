@@ -1,0 +1,1 @@
+"""Course handling on the trusted side: assignment manifests, their graders, release and samples."""

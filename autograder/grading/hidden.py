@@ -1,0 +1,24 @@
+"""Entry point of the hidden test cells: run an exercise's hidden check on the notebook's globals.
+
+    from autograder.grading.hidden import hidden_check
+    hidden_check("forward_propagation", globals(), "gradient_checking")
+
+Inside the student's kernel this is display only (the judge decides the grade outside it), but
+it makes plain `nbgrader autograde` grade the course correctly too. It writes nothing to stderr,
+so a warning from student code can never zero a correct exercise.
+"""
+from __future__ import annotations
+
+from ..course import graders
+from ..course.manifest import tolerances_for
+from .results import run_check
+from .subject import InProcessSubject
+
+
+def hidden_check(function: str, namespace: dict, assignment: str) -> None:
+    """Print the verdict of the hidden check; raise AssertionError when it does not pass."""
+    result = run_check(function, InProcessSubject(namespace, graders.resolve), tolerances_for(assignment),
+                       graders.checks_for(assignment))
+    if not result.passed:
+        raise AssertionError(result.message)
+    print(f"Hidden tests passed for {function}.")
