@@ -70,8 +70,10 @@ class PostgresServer:
         secret = f":{self.password}" if password else ""
         return f"postgresql://{SUPERUSER}{secret}@127.0.0.1:{self.port}/{database}"
 
-    def socket_url(self, database: str) -> str:
-        return f"postgresql://{SUPERUSER}@/{database}?host={self.socket_dir}"
+    def socket_url(self, database: str, password: bool = True) -> str:
+        """SQLAlchemy URL over the unix socket (which needs no password, but may be given one)."""
+        secret = f":{self.password}" if password else ""
+        return f"postgresql://{SUPERUSER}{secret}@/{database}?host={self.socket_dir}&port={self.port}"
 
     def connect(self, database: str = "postgres"):
         import psycopg

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import warnings
 import zlib
 
 import dateutil.parser
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SAWarning
 from sqlalchemy.orm import Session
 from nbgrader.api import Gradebook, MissingEntry, Student
@@ -51,10 +52,14 @@ def password_to_environment(db_url: str) -> str:
         return db_url
     if (url.get_driver_name() or "psycopg") not in LIBPQ_DRIVERS:
         return db_url  # a pure-Python driver does not read PGPASSWORD: keep the URL working
+    # Cut ":password" out of the string itself: re-rendering would %-encode the query (host=%2F...),
+    # which nbgrader's alembic.ini cannot hold (`nbgrader db upgrade` fails on the % sign).
+    without = re.sub(r"^([^/]*://[^:/@]*):[^@/]*@", r"\1@", db_url, count=1)
+    if make_url(without).set(password=url.password) != url:
+        raise GradebookError(f"cannot take the password out of {redacted(db_url)}: put it in PGPASSWORD "
+                             "or ~/.pgpass instead of the URL")
     os.environ["PGPASSWORD"] = url.password
-    without = URL.create(url.drivername, username=url.username, host=url.host, port=url.port,
-                         database=url.database, query=url.query)
-    return without.render_as_string(hide_password=False)
+    return without
 
 
 def due_date_utc(due) -> dt.datetime | None:
