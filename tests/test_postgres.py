@@ -25,7 +25,7 @@ from conftest import ROOT
 from postgres import postgres_server  # noqa: F401 (the fixture)
 
 SAMPLES = ROOT / "samples"
-LIMITS = Limits(wall_seconds=20, memory_mb=1024)
+LIMITS = Limits(wall_seconds=60, memory_mb=1024)  # generous: no student here waits for a limit
 ASSIGNMENT, LAB = "gradient_checking", "gradient_checking_lab"
 #: student: (sample, submission time); bob hands in after the manifest's due date (2026-12-18 23:59 UTC).
 CLASS = {"alice": ("perfect", "2026-12-18 10:00:00 UTC"), "bob": ("bug_backprop_dW2", "2026-12-20 12:00:00 UTC"),
@@ -113,7 +113,7 @@ def runs(postgres_server, tmp_path_factory):
     out = base / "pg"
     lab_out = base / "lab"
     lab = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(lab_in), "--assignment", LAB,
-                            "--out", str(lab_out), "--db", postgres_server.socket_url("course1"), "--jobs", "1", "--time-limit", "20"],
+                            "--out", str(lab_out), "--db", postgres_server.socket_url("course1"), "--jobs", "1", "--time-limit", "60"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     seen, stop = {}, threading.Event()
     killer = threading.Thread(target=kill_workers_when_submission_appears,

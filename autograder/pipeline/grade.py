@@ -138,6 +138,8 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
         record = out / "verdicts" / student / f"{assignment}.json"
         if outcome.ok and not record.is_file():
             outcome.ok, outcome.status, outcome.message = False, "error", "the judge left no verdict"
+        if not outcome.ok:
+            record.unlink(missing_ok=True)  # zero-filled below: the next run must grade it, not keep it
         if outcome.stats.get("note"):
             taken.notes[student] = outcome.stats["note"]
         outcomes[student] = outcome
