@@ -2,6 +2,7 @@
 killed mid-batch, a rerun that resumes, a second assignment in the same database, the due date,
 and a password that is never printed."""
 import csv
+import datetime as dt
 import os
 import shutil
 import signal
@@ -17,9 +18,10 @@ import pytest
 from nbformat.v4 import new_code_cell
 from nbgrader.api import Gradebook
 
+from autograder import manifest as manifests
 from autograder.judge.sandbox import Limits
 from autograder.pipeline import gradebook
-from autograder.pipeline.config import COURSE_ID
+from autograder.pipeline.config import COURSE_ID, sqlite_url
 from autograder.pipeline.grade import grade
 from conftest import ROOT
 from postgres import postgres_server  # noqa: F401 (the fixture)
@@ -27,10 +29,12 @@ from postgres import postgres_server  # noqa: F401 (the fixture)
 SAMPLES = ROOT / "samples"
 LIMITS = Limits(wall_seconds=60, memory_mb=1024)  # generous: no student here waits for a limit
 ASSIGNMENT, LAB = "gradient_checking", "gradient_checking_lab"
-#: student: (sample, submission time); bob hands in after the manifest's due date (2026-12-18 23:59 UTC).
-CLASS = {"alice": ("perfect", "2026-12-18 10:00:00 UTC"), "bob": ("bug_backprop_dW2", "2026-12-20 12:00:00 UTC"),
-         "carol": ("untouched_release", "2026-12-18 23:00:00 UTC"),
-         "erin": ("not_json", None), "sleepy": ("perfect", None)}
+DUE = gradebook.due_date_utc(manifests.load(ASSIGNMENT).due)
+LATE = dt.timedelta(days=1, hours=12, minutes=1)
+#: student: (sample, submitted how long after the due date); only bob hands in late.
+CLASS = {"alice": ("perfect", -dt.timedelta(hours=14)), "bob": ("bug_backprop_dW2", LATE),
+         "carol": ("untouched_release", -dt.timedelta(minutes=59)), "erin": ("not_json", None),
+         "sleepy": ("perfect", None)}
 LAB_CLASS = {"alice": "perfect", "bob": "bug_locate_largest"}  # the same students, the other assignment
 SLEEP_SECONDS = 3  # sleepy's notebook pauses this long while being graded: the moment its worker is killed
 
@@ -57,7 +61,7 @@ def grades(path):
 
 def make_class(folder: Path) -> Path:
     """The class in nbgrader's submitted layout, with timestamp.txt where the student has one."""
-    for student, (sample, stamp) in CLASS.items():
+    for student, (sample, after_due) in CLASS.items():
         target = folder / student / ASSIGNMENT
         target.mkdir(parents=True)
         source = SAMPLES / ASSIGNMENT / f"{sample}.ipynb"
@@ -67,8 +71,8 @@ def make_class(folder: Path) -> Path:
             nbformat.write(nb, target / f"{ASSIGNMENT}.ipynb")
         else:
             shutil.copy(source, target / f"{ASSIGNMENT}.ipynb")
-        if stamp:
-            (target / "timestamp.txt").write_text(stamp)
+        if after_due is not None:
+            (target / "timestamp.txt").write_text((DUE + after_due).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
     return folder
 
 
@@ -201,12 +205,16 @@ def test_a_second_assignment_in_the_same_database_does_not_clash(runs):
 
 
 def test_the_due_date_is_in_the_gradebook_and_a_late_submission_is_late(runs):
-    with Gradebook(runs["url"], COURSE_ID) as gb:
-        assert str(gb.find_assignment(ASSIGNMENT).duedate) == "2026-12-18 23:59:00"
-        assert str(gb.find_assignment(LAB).duedate) == "2027-01-15 23:59:00"
-        assert gb.find_submission(ASSIGNMENT, "bob").total_seconds_late == 36 * 3600 + 60  # 1 day 12 h 1 min
-        for student in ("alice", "carol", "sleepy"):
-            assert gb.find_submission(ASSIGNMENT, student).total_seconds_late == 0, student
+    """In PostgreSQL and in the SQLite default alike (nbgrader keeps naive UTC times)."""
+    lab_due = gradebook.due_date_utc(manifests.load(LAB).due)
+    for url in (runs["url"], sqlite_url(runs["sqlite"].out / "gradebook.db")):
+        with Gradebook(url, COURSE_ID) as gb:
+            assert gb.find_assignment(ASSIGNMENT).duedate == DUE.replace(tzinfo=None)
+            if url == runs["url"]:
+                assert gb.find_assignment(LAB).duedate == lab_due.replace(tzinfo=None)
+            assert gb.find_submission(ASSIGNMENT, "bob").total_seconds_late == LATE.total_seconds()
+            for student in ("alice", "carol", "sleepy"):
+                assert gb.find_submission(ASSIGNMENT, student).total_seconds_late == 0, student
 
 
 def test_nbgrader_db_commands_work_in_the_output_folders(runs):
@@ -219,8 +227,9 @@ def test_nbgrader_db_commands_work_in_the_output_folders(runs):
     listed = subprocess.run(["nbgrader", "db", "assignment", "list"], capture_output=True, text=True,
                             cwd=runs["first"].out, env=env, timeout=300)
     assert listed.returncode == 0, listed.stderr[-2000:]
-    assert f"{ASSIGNMENT} (due: 2026-12-18 23:59:00)" in listed.stdout + listed.stderr
-    assert f"{LAB} (due: 2027-01-15 23:59:00)" in listed.stdout + listed.stderr
+    for name in (ASSIGNMENT, LAB):
+        due = gradebook.due_date_utc(manifests.load(name).due).strftime("%Y-%m-%d %H:%M:%S")
+        assert f"{name} (due: {due})" in listed.stdout + listed.stderr
 
 
 def test_the_password_is_never_printed_nor_on_a_command_line(runs):
