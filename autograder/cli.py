@@ -69,13 +69,14 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
                  executor: str = "sandbox", roster: Path | None = None):
     from .pipeline.grade import GradingError, grade
     from .pipeline.intake import IntakeError
+    from .pipeline.gradebook import GradebookError, redacted
     root = course_root()
     try:
         manifest = manifests.load(assignment, root)
         run = grade(submissions, assignment, out, jobs=jobs, db_url=db,
                     limits=_limits(manifest, time_limit, memory_mb), root=root, executor=executor,
                     roster=roster)
-    except (manifests.ManifestError, GradingError, IntakeError) as exc:
+    except (manifests.ManifestError, GradingError, IntakeError, GradebookError) as exc:
         raise click.ClickException(str(exc))
     click.echo("")
     click.echo(run.summary())
@@ -89,7 +90,7 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
     click.echo(f"  grades:       {run.grades_csv}")
     click.echo(f"  by exercise:  {run.exercises_csv}")
     click.echo(f"  feedback:     {run.out / 'feedback'}/<student>/{assignment}/")
-    click.echo(f"  gradebook:    {db or run.out / 'gradebook.db'}")
+    click.echo(f"  gradebook:    {redacted(db) if db else run.out / 'gradebook.db'}")
     if problems:
         click.echo(f"  with errors or timeouts: {', '.join(problems)} (see the message column)")
     return run

@@ -17,7 +17,8 @@ def _name(requirement: str) -> str:
 
 
 def _spec(requirement: str) -> str:
-    return requirement.split(";")[0].strip().replace(" ", "").lower()
+    """The requirement without its marker and extras (conda has no extras: psycopg[binary] is psycopg there)."""
+    return re.sub(r"\[.*?\]", "", requirement.split(";")[0].split("#")[0]).strip().replace(" ", "").lower()
 
 
 def test_environment_yml_names_the_same_dependencies_as_pyproject():

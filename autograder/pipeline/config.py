@@ -63,4 +63,6 @@ def write_course_config(course: Path, db_url: str) -> None:
         "c = get_config()  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"
         f"c.CourseDirectory.db_url = {db_url!r}\n"
-        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n", encoding="utf-8")
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
+        + ("# The password is not kept here: libpq reads it from PGPASSWORD or ~/.pgpass.\n"
+           if db_url.startswith("postgresql") else ""), encoding="utf-8")

@@ -54,7 +54,7 @@ def _prepare_course(out: Path, assignment: str, db_url: str, root: Path) -> dict
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-    gradebook.prepare(db_url)
+    gradebook.prepare(db_url, assignment, manifests.load(assignment, root).due)  # due date: nbgrader's late handling
     write_course_config(out, db_url)
     config = grading_config(out, db_url, Limits())
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
@@ -96,6 +96,7 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     db_url = db_url or sqlite_url(out / "gradebook.db")
+    db_url = gradebook.password_to_environment(db_url)  # never on a command line or in OUT
     jobs = max(1, jobs or os.cpu_count() or 1)
     # Student code must not see the submissions (a classmate's notebook) or the roster either.
     hide = [Path(submissions).resolve()] + ([Path(roster).resolve()] if roster else [])
@@ -137,6 +138,8 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
         record = out / "verdicts" / student / f"{assignment}.json"
         if outcome.ok and not record.is_file():
             outcome.ok, outcome.status, outcome.message = False, "error", "the judge left no verdict"
+        if not outcome.ok:
+            record.unlink(missing_ok=True)  # zero-filled below: the next run must grade it, not keep it
         if outcome.stats.get("note"):
             taken.notes[student] = outcome.stats["note"]
         outcomes[student] = outcome

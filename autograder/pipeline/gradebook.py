@@ -1,29 +1,148 @@
-"""What the grading run needs from nbgrader's gradebook: zero-fills and reading scores back."""
+"""What the grading run needs from nbgrader's gradebook (trusted side): creating it safely when
+several processes or runs share one database, the assignment's due date, zero-fills, reading
+scores back, and its URL without the password for anything printed or passed on a command line.
+"""
 from __future__ import annotations
 
+import datetime as dt
+import os
+import re
 import warnings
+import zlib
 
+import dateutil.parser
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SAWarning
-from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SAWarning
+from sqlalchemy.orm import Session
+from nbgrader.api import Gradebook, MissingEntry, Student
 
 from .config import COURSE_ID
 
+#: nbgrader's AssignLatePenalties opens the gradebook without a course id, so it creates this
+#: course on first use; made here once, so parallel workers never race to insert it.
+NBGRADER_DEFAULT_COURSE = "default_course"
+#: Drivers that go through libpq, which reads PGPASSWORD (and ~/.pgpass) itself.
+LIBPQ_DRIVERS = {"psycopg", "psycopg2", "psycopg2cffi"}
 
-def prepare(db_url: str) -> None:
-    """Switch an SQLite gradebook to write-ahead logging, so readers never block the writer."""
-    if db_url.startswith("sqlite:"):
+
+class GradebookError(Exception):
+    """The gradebook cannot be opened or set up; the message says what to fix (never the password)."""
+
+
+def redacted(db_url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    try:
+        return make_url(db_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<an unreadable database URL>"
+
+
+def password_to_environment(db_url: str) -> str:
+    """For a PostgreSQL URL with a password: move the password to PGPASSWORD (read by libpq in this
+    process and in the grading workers, which inherit it; the judge's children get a clean
+    environment) and return the URL without it, so it never shows in a worker's command line
+    (visible to every local user) or in the course's nbgrader_config.py."""
+    try:
+        url = make_url(db_url)
+    except ArgumentError:
+        raise GradebookError(f"{redacted(db_url)} is not a database URL: give an SQLAlchemy URL such as "
+                             "postgresql://grader@dbhost/course or sqlite:///path/gradebook.db") from None
+    if url.get_backend_name() != "postgresql" or url.password is None:
+        return db_url
+    if (url.get_driver_name() or "psycopg") not in LIBPQ_DRIVERS:
+        return db_url  # a pure-Python driver does not read PGPASSWORD: keep the URL working
+    # Cut ":password" out of the string itself: re-rendering would %-encode the query (host=%2F...),
+    # which nbgrader's alembic.ini cannot hold (`nbgrader db upgrade` fails on the % sign).
+    without = re.sub(r"^([^/]*://[^:/@]*):[^@/]*@", r"\1@", db_url, count=1)
+    if make_url(without).set(password=url.password) != url:
+        raise GradebookError(f"cannot take the password out of {redacted(db_url)}: put it in PGPASSWORD "
+                             "or ~/.pgpass instead of the URL")
+    os.environ["PGPASSWORD"] = url.password
+    return without
+
+
+def due_date_utc(due) -> dt.datetime | None:
+    """The manifest's due date as an aware UTC datetime; a time without an offset is UTC, as in nbgrader."""
+    if due is None or due == "":
+        return None
+    if isinstance(due, dt.datetime):
+        when = due
+    elif isinstance(due, dt.date):
+        when = dt.datetime.combine(due, dt.time())
+    else:
+        try:
+            when = dateutil.parser.isoparse(str(due))
+        except ValueError:
+            raise GradebookError(f"the due date {due!r} is not an ISO 8601 date and time such as "
+                                 "2026-12-18T23:59:00+00:00; fix it in the assignment's manifest") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc)
+
+
+def _schema_lock(conn, db_url: str) -> None:
+    """Serialise gradebook creation between processes: a PostgreSQL advisory lock for this transaction."""
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(f"autograder-gradebook:{COURSE_ID}".encode())
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def prepare(db_url: str, assignment: str | None = None, due=None) -> None:
+    """Create the gradebook (tables, nbgrader's alembic stamp, the courses) once, then register
+    the assignment with its due date, before any worker opens it.
+
+    nbgrader creates its schema and its course rows on first open by check-then-insert; run by two
+    processes at once on an empty PostgreSQL database, both insert and one fails. Here the first
+    open happens under an advisory lock, so concurrent runs (a second assignment the same night)
+    wait for each other instead. SQLite is switched to write-ahead logging, so readers never block
+    the writer."""
+    due_utc = due_date_utc(due)
+    try:
         engine = create_engine(db_url)
-        with engine.connect() as conn:
-            conn.execute(text("PRAGMA journal_mode=WAL"))
+        try:
+            with engine.connect() as conn:
+                if conn.dialect.name == "sqlite":
+                    conn.execute(text("PRAGMA journal_mode=WAL"))
+                    conn.commit()
+                _schema_lock(conn, db_url)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SAWarning)
+                    for course in (COURSE_ID, NBGRADER_DEFAULT_COURSE):
+                        Gradebook(db_url, course).close()
+                    if assignment:
+                        with Gradebook(db_url, COURSE_ID) as gb:
+                            gb.update_or_create_assignment(assignment, **({"duedate": due_utc} if due_utc else {}))
+                conn.commit()  # releases the advisory lock
+        finally:
+            engine.dispose()
+    except (OperationalError, ArgumentError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise GradebookError(f"cannot open the gradebook {redacted(db_url)}: {reason}") from None
+
+
+def ensure_student(db_url: str, student: str) -> None:
+    """Add the student unless present; safe when another run adds the same student at the same time
+    (nbgrader's own check-then-insert would fail that submission)."""
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            if session.get(Student, student) is not None:
+                return
+            session.add(Student(id=student))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()  # created meanwhile by a concurrent run: what we wanted
+    finally:
         engine.dispose()
 
 
 def zero_fill(db_url: str, assignment: str, student: str) -> None:
     """Record a submission that could not be graded, with zero on every grade cell."""
+    ensure_student(db_url, student)
     with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
         warnings.simplefilter("ignore", SAWarning)  # nbgrader's own autoflush notices
-        gb.update_or_create_student(student)
         submission = gb.update_or_create_submission(assignment, student)
         for notebook in submission.notebooks:
             for grade in notebook.grades:

@@ -20,6 +20,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from ..judge.sandbox import Limits
+from . import gradebook
 from .config import grading_config
 
 RESULT_PREFIX = "WORKER-RESULT "
@@ -42,6 +43,7 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
     config = grading_config(course, db_url, limits, submission_sha256=sha256, executor=executor, hide=hide)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     started = time.monotonic()
+    gradebook.ensure_student(db_url, student)  # safe when another run adds this student at the same time
     result = api.autograde(assignment, student, force=True, create=True)
     note = ""
     if not result.get("success") and executor == "kernel":
