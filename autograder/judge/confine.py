@@ -284,7 +284,7 @@ def confine(spec):
     spec: {"limits": {...}, "scratch": folder, "uid": the uid to become as root (or None),
     "allow": the allowlist, "hide": paths inside the allowlist to cover (the kit's own package)}."""
     measures, limits = [], spec.get("limits", {})
-    scratch = os.path.realpath(spec["scratch"])
+    scratch = os.path.abspath(spec["scratch"])
     libc = _libc()
     if _unshare(libc):
         measures.append(NAMESPACES)
@@ -305,9 +305,11 @@ def confine(spec):
             measures.append(f"WEAK: the file system is NOT restricted ({exc})")
         _fork_and_wait(libc)
     try:
-        os.chdir(scratch)
+        folder = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        os.fchdir(folder)
+        os.close(folder)
     except OSError:
-        pass
+        os._exit(72)  # scratch is not the folder the trusted side made: run nothing
     user = None
     try:
         user = _drop_privileges(libc, spec.get("uid"), limits)

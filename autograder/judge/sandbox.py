@@ -1,6 +1,19 @@
-"""How untrusted code is started: a fresh scratch folder, a clean environment, what it must not see.
+"""How untrusted code is started: a fresh scratch folder, a clean environment, its uid, what it
+must not see, and the sweep after it. Trusted side; the child confines itself with confine.py.
 
-Used for the judge's child; the child confines itself with confine.py.
+Every place the trusted side touches a scratch folder, all of them tested with planted symlinks,
+hard links and FIFOs (tests/data/attacks.toml, rows `scratch_*`):
+  1. `Scratch()`: mkdtemp (ours, 0711), `work/` made in it, the assignment's helper modules
+     copied in and, as root, `work/` given to the child's uid by one fchown of its fd; all before
+     any student code runs. The child cannot rename `work/`, so its path stays ours.
+  2. `confine` in each new child, before it runs student code: `work/` opened with O_NOFOLLOW
+     | O_DIRECTORY and bind-mounted into the child's new root through that fd; chdir into it.
+  3. `Scratch.__exit__`: shutil.rmtree, which works on directory fds and unlinks links and FIFOs
+     without opening or following them.
+Nothing else: the child's stdout/stderr go to a pipe the judge drains, its exit status comes from
+the zygote's waitpid over another pipe, and its outputs and figures arrive over the reply pipe.
+`sweep` (after each submission, as root) works in /tmp, /var/tmp and /dev/shm through directory
+fds and never follows a link either.
 """
 from __future__ import annotations
 
@@ -42,14 +55,15 @@ def clean_env(home: Path) -> dict:
 class Scratch:
     """A fresh working folder for one untrusted process, made and handed over before it runs.
 
-    The trusted side touches it only here: mkdtemp (a new folder only this user can enter), the
-    assignment's helper modules copied in, and, as root, the folder itself (one fchown of an fd,
-    no walk) given to the child's uid; and at the end, `shutil.rmtree`, which works on directory
-    fds and never follows a link. Nothing in it is opened by name while or after student code runs."""
+    `path` is a folder `work` inside a fresh folder of our own (mode 0711): the child owns `work`
+    but cannot rename or replace it, so the path keeps meaning the folder we made."""
 
     def __init__(self, helpers: Path | None = None, prefix: str = "judge-", owner: int | None = None):
         assert shutil.rmtree.avoids_symlink_attacks, "this platform's rmtree follows links"
-        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+        self.outer = Path(tempfile.mkdtemp(prefix=prefix))
+        self.outer.chmod(0o711)
+        self.path = self.outer / "work"
+        self.path.mkdir(mode=0o700)
         if helpers is not None and helpers.is_dir():
             for item in helpers.iterdir():
                 if item.suffix == ".py" and item.is_file():
@@ -66,7 +80,7 @@ class Scratch:
         return self
 
     def __exit__(self, *exc):
-        shutil.rmtree(self.path, ignore_errors=True)
+        shutil.rmtree(self.outer, ignore_errors=True)
 
 
 #: As root, children run as FIRST_CHILD_UID + slot: one uid per grading process, never shared by
@@ -158,6 +172,7 @@ def isolation_in_force(limits: Limits | None = None) -> list[str]:
         args = json.dumps({"limits": spec, "scratch": str(scratch.path), "uid": owner, "hide": hidden_paths()})
         proc = subprocess.run(python_command("-c", program, args), capture_output=True, text=True,
                               cwd=scratch.path, env=clean_env(scratch.path), timeout=60)
+    sweep(owner)
     try:
         measures = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):

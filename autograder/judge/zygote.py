@@ -15,6 +15,7 @@ import socket
 import sys
 
 import numpy  # noqa: F401 (warm: every child gets it for free)
+import numpy.random  # noqa: F401 (numpy loads it lazily; a child may no longer reach the files)
 
 try:
     import matplotlib
