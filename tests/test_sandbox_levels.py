@@ -192,6 +192,7 @@ def test_a_gradescope_submission_cannot_write_its_result_or_stop_the_runner(buil
         command = [sys.executable, str(HERE / "refuse_namespaces.py"), *command]
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
+    assert "Isolation of student code:" in proc.stdout and ("WEAK ISOLATION" in proc.stdout) == (level == "refused")
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == 12, results.get("output")
     assert not (root / "results" / "forged.json").exists()

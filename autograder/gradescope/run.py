@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import manifest as manifests
 from ..checks import Tolerances
 from ..judge.judge import judge_notebook
-from ..judge.sandbox import Limits
+from ..judge.sandbox import Limits, isolation_in_force
 from ..pipeline.intake import read_notebook
 from .build import TABLE
 
@@ -148,6 +148,7 @@ def main(argv=None) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     write_replacing(target, json.dumps(results, indent=1) + "\n")
     print(f"score {results['score']:g}; results written to {target}")
+    print("Isolation of student code: " + "; ".join(isolation_in_force()))
     return 0
 
 
