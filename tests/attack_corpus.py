@@ -377,4 +377,8 @@ def boundary_breaches(context: dict, before: dict, after: dict, out: Path) -> li
     owned = [str(p) for p in Path(out).rglob("*") if p.lstat().st_uid >= FIRST_CHILD_UID]
     if owned:
         breaches.append(f"files in OUT owned by a child's uid: {owned[:10]}")
+    left = [str(p) for shared in ("/tmp", "/var/tmp", "/dev/shm") if Path(shared).is_dir()
+            for p in Path(shared).iterdir() if p.name.startswith("gc-attack-")]
+    if left:
+        breaches.append(f"left in the shared temporary folders: {left[:10]}")
     return breaches

@@ -83,6 +83,7 @@ class Scratch:
         shutil.rmtree(self.outer, ignore_errors=True)
 
 
+_NOBODY = 65534
 #: As root, children run as FIRST_CHILD_UID + slot: one uid per grading process, never shared by
 #: two concurrent children, owning nothing but their scratch folder.
 FIRST_CHILD_UID = 1_900_000_000
@@ -130,8 +131,32 @@ def child_uid() -> int | None:
                 _SLOT.append(fd)  # held open: the lock lasts as long as this process
                 break
             os.close(folder)
-        _SLOT.insert(0, FIRST_CHILD_UID + (slot if slot is not None else SLOTS + os.getpid() % SLOTS))
+        slot = slot if slot is not None else SLOTS + os.getpid() % SLOTS
+        _SLOT.insert(0, _mapped_uid(FIRST_CHILD_UID + slot, slot))
     return _SLOT[0]
+
+
+def _id_ranges(kind: str) -> list[tuple[int, int]]:
+    """(first id, count) of the ids this process's user namespace maps (all of them on a host)."""
+    try:
+        lines = Path(f"/proc/self/{kind}_map").read_text().splitlines()
+        return [(int(line.split()[0]), int(line.split()[2])) for line in lines if line.strip()]
+    except (OSError, ValueError, IndexError):
+        return [(0, 1 << 32)]
+
+
+def _mapped_uid(preferred: int, slot: int) -> int:
+    """preferred if it is a valid uid and gid here, else one near the top of the largest mapped
+    range (root in a rootless container may map only 65536 ids)."""
+    ranges = {kind: _id_ranges(kind) for kind in ("uid", "gid")}
+    usable = lambda i: all(any(s <= i < s + c for s, c in ranges[k]) for k in ranges)
+    if usable(preferred):
+        return preferred
+    for start, count in sorted(ranges["uid"], key=lambda r: -r[1]):
+        candidate = start + count - 3 - slot % max(1, count // 2)  # below 65534 (nobody) and 65535
+        if candidate > start and candidate not in (0, _NOBODY) and usable(candidate):
+            return candidate
+    return _NOBODY
 
 
 def hidden_paths(extra=()) -> list[str]:
