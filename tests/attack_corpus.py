@@ -14,6 +14,11 @@ well-informed attacker would aim at; the placeholders are filled in at build tim
     @TMPMARK@      a file name under /tmp an attack tries to create (it must never appear)
     @CLASSIC_GRADIENTS@  the correct gradients of the notebook's visible test case, as literals
     @PERFECT:<function>@ the perfect sample's solution cell for <function> (correct code to smuggle)
+    @PERFECT_LITERAL:<function>@  the same, as a Python string literal (to exec it inside a body)
+    @CANARY@       a root-owned file outside every sandbox the trusted side must never write to
+    @KITCOPY@      a world-readable copy of the kit's package elsewhere on disk (another checkout)
+    @ROOTCANARY@, @SRVCANARY@  files in /root and in /srv the child must not read
+    @SHMKEY@       a SysV IPC key the batch's attack uses (it must not survive the batch)
 
 Faults are files (or folders) in a submissions folder, made by a builder named in the row.
 """
@@ -24,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -88,6 +94,7 @@ def fill(text: str, context: dict) -> str:
     """text with the placeholders filled in; @PERFECT:<function>@ is the perfect sample's cell."""
     for key, value in context.items():
         text = text.replace(f"@{key}@", str(value))
+    text = re.sub(r"@PERFECT_LITERAL:(\w+)@", lambda m: repr(perfect_source(m.group(1))), text)
     return re.sub(r"@PERFECT:(\w+)@", lambda m: perfect_source(m.group(1)), text)
 
 
@@ -278,3 +285,101 @@ def alive(pid: int) -> bool:
         return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# -- the sandbox boundary: planted targets and what must stay unchanged ------------------------
+
+#: Where the kit's own files live (hashed by stat, so a write, chmod, chown or new hard link shows).
+KIT_PARTS = ["autograder", "source", "release", "assignments", "samples", "nbgrader_config.py", "pyproject.toml"]
+CANARY_TEXT = b"canary: the trusted side must never write here\n"
+
+
+def fingerprint(*paths: Path) -> dict[str, tuple]:
+    """{path: (type and mode, owner, size, mtime, ctime)} of everything below paths, links not
+    followed, caches left out. Any write, chmod, chown or new hard link changes a file's ctime."""
+    out = {}
+    for top in paths:
+        top = Path(top)
+        if not os.path.lexists(top):
+            continue
+        entries = [top] if not top.is_dir() or top.is_symlink() else []
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d not in ("__pycache__", ".pytest_cache")]
+            entries += [Path(folder) / name for name in dirs + files]
+        for path in entries:
+            info = path.lstat()
+            out[str(path)] = (info.st_mode, info.st_uid, info.st_gid, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    return out
+
+
+def guarded_paths() -> list[Path]:
+    """The kit, the course and the interpreter's environment: no submission may change them."""
+    return [ROOT / p for p in KIT_PARTS] + [Path(sys.prefix)]
+
+
+def shm_key(name: str) -> int:
+    """A SysV IPC key for one batch of this test process."""
+    return 0x67630000 + (hash((os.getpid(), name)) & 0xFFFF)
+
+
+def ipc_keys() -> set[int]:
+    """Keys of every SysV shared memory segment and semaphore set on the machine."""
+    keys = set()
+    for kind in ("shm", "sem"):
+        try:
+            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        keys.update(int(line.split()[0]) for line in lines if line.split())
+    return keys
+
+
+def plant_targets(base: Path, name: str) -> dict:
+    """Targets the sandbox attacks aim at, planted around the batch folder `base` (world-readable):
+    a canary only root may write, a readable copy of the kit's package (another checkout), a
+    canary in /root and one in /srv; the placeholders that name them."""
+    canary = base / "canary.txt"
+    canary.write_bytes(CANARY_TEXT)
+    canary.chmod(0o644)
+    copy = base / "kitcopy"
+    shutil.copytree(ROOT / "autograder", copy / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder, dirs, files in os.walk(copy):
+        os.chmod(folder, 0o755)
+        for f in files:
+            os.chmod(os.path.join(folder, f), 0o644)
+    srv = base / "srv-canary.txt"
+    srv.write_bytes(CANARY_TEXT)
+    srv.chmod(0o644)
+    root_canary = Path("/root") / f".gc-canary-{os.getpid()}-{name}"
+    if os.geteuid() == 0 and Path("/root").is_dir():
+        root_canary.write_bytes(CANARY_TEXT)
+        root_canary.chmod(0o644)
+    return {"CANARY": canary, "KITCOPY": copy, "SRVCANARY": srv, "ROOTCANARY": root_canary,
+            "SHMKEY": shm_key(name)}
+
+
+def remove_targets(context: dict) -> None:
+    Path(context["ROOTCANARY"]).unlink(missing_ok=True)
+
+
+def boundary_breaches(context: dict, before: dict, after: dict, out: Path) -> list[str]:
+    """What a batch's submissions changed that no submission may: the canary, the kit, the course
+    and the venv (fingerprints before/after), SysV IPC left behind, files a child uid owns in OUT."""
+    from autograder.judge.sandbox import FIRST_CHILD_UID
+    breaches = []
+    canary = Path(context["CANARY"])
+    if canary.is_symlink() or not canary.is_file() or canary.read_bytes() != CANARY_TEXT or canary.stat().st_uid != os.geteuid():
+        breaches.append(f"the canary {canary} was changed")
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    if changed:
+        breaches.append(f"kit, course or venv changed: {changed[:10]}")
+    if context["SHMKEY"] in ipc_keys():
+        breaches.append(f"SysV IPC key {context['SHMKEY']:#x} outlived the batch")
+    owned = [str(p) for p in Path(out).rglob("*") if p.lstat().st_uid >= FIRST_CHILD_UID]
+    if owned:
+        breaches.append(f"files in OUT owned by a child's uid: {owned[:10]}")
+    left = [str(p) for shared in ("/tmp", "/var/tmp", "/dev/shm") if Path(shared).is_dir()
+            for p in Path(shared).iterdir() if p.name.startswith("gc-attack-")]
+    if left:
+        breaches.append(f"left in the shared temporary folders: {left[:10]}")
+    return breaches

@@ -25,8 +25,9 @@ import pytest
 from autograder.judge.sandbox import Limits
 from autograder.pipeline.grade import GradingRun, grade
 
-from attack_corpus import (EXERCISES, ROOT, build_attack, classic_gradients_literal, expected_statuses,
-                           load_sample, load_table, processes_named, tree_hashes)
+from attack_corpus import (EXERCISES, ROOT, boundary_breaches, build_attack, classic_gradients_literal,
+                           expected_statuses, fingerprint, guarded_paths, load_sample, load_table, plant_targets,
+                           processes_named, remove_targets, tree_hashes)
 
 TABLE = load_table("attacks.toml")
 BASES = TABLE["bases"]
@@ -65,6 +66,7 @@ class Batch:
     totals: dict  # {student: grades.csv row}
     before: dict
     after: dict
+    breaches: list  # what the batch changed across the sandbox boundary (attack_corpus.boundary_breaches)
 
 
 def grade_batch(base: Path, rows: list, executor: str = "sandbox") -> Batch:
@@ -74,17 +76,22 @@ def grade_batch(base: Path, rows: list, executor: str = "sandbox") -> Batch:
     for name in BASES:
         nbformat.write(load_sample(name), submissions / f"{name}.ipynb")
     context = {"ROOT": ROOT, "OUT": out, "SUBMISSIONS": submissions, "TESTPID": os.getpid(),
-               "TMPMARK": TMPMARK, "CLASSIC_GRADIENTS": classic_gradients_literal()}
+               "TMPMARK": TMPMARK, "CLASSIC_GRADIENTS": classic_gradients_literal(),
+               **plant_targets(base, f"{base.name}-{executor}")}
     for row in rows:
         nbformat.write(build_attack(row, {**context, "STUDENT": row["id"]}), submissions / f"{row['id']}.ipynb")
     hashes = lambda: {**{p: tree_hashes(ROOT / p) for p in GUARDED}, "submissions": tree_hashes(submissions)}
-    before = hashes()
-    run = grade(submissions, "gradient_checking", out, jobs=2, limits=LIMITS, progress=False, executor=executor)
+    before, guarded = hashes(), fingerprint(*guarded_paths())
+    try:
+        run = grade(submissions, "gradient_checking", out, jobs=2, limits=LIMITS, progress=False, executor=executor)
+    finally:
+        remove_targets(context)
     by_student: dict = {}
     for r in read_csv(run.exercises_csv):
         by_student.setdefault(r["student_id"], {})[r["exercise"]] = r
     totals = {r["student_id"]: r for r in read_csv(run.grades_csv)}
-    return Batch(run, out, submissions, by_student, totals, before, hashes())
+    breaches = boundary_breaches(context, guarded, fingerprint(*guarded_paths()), out)
+    return Batch(run, out, submissions, by_student, totals, before, hashes(), breaches)
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +169,11 @@ def test_nothing_is_written_outside_the_output_folder(batch):
     assert not TMPMARK.exists(), "the child's private /tmp leaked into the real one"
     for record in (batch.out / "verdicts").glob("*/gradient_checking.json"):
         assert "exercises" in record.read_text() and record.stat().st_size > 200, record
+
+
+def test_nothing_crosses_the_sandbox_boundary(batch):
+    """Canary, kit, course and venv unchanged; no SysV IPC left; nothing in OUT a child's uid owns."""
+    assert batch.breaches == []
 
 
 def test_test_cells_carry_the_judges_verdict_whatever_the_notebook_said(batch):

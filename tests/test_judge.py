@@ -1,5 +1,6 @@
 """The judge: a misbehaving function costs its own exercise, never the others or the judge."""
 import copy
+import re
 
 import pytest
 
@@ -96,3 +97,20 @@ def test_cell_outputs_are_collected_like_a_kernel(solved_notebook):
     assert kinds[:3] == [("stream", "stdout"), ("stream", "stderr"), ("execute_result", None)]
     assert outputs[2]["data"]["text/plain"] == "42"
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_a_students_exception_shows_its_type_and_line_never_its_message(solved_notebook):
+    """Its message can echo a hidden case's inputs; the cell's own output (feedback) keeps it."""
+    nb = with_body(solved_notebook, "forward_propagation", "raise ValueError('THETA=%r' % (theta,))")
+    nb = with_body(nb, "backward_propagation",
+                   "raise type('Leak_%d' % int(abs(x) * 1000), (Exception,), {})('X=%r' % (x,))")
+    nb = with_cell(nb, "raise ValueError('the notebook itself says this')")
+    got, judged = statuses(nb)
+    messages = {r.function: r.message for r in judged.results}
+    assert got["forward_propagation"] == got["backward_propagation"] == "error"
+    assert "ValueError (line" in messages["forward_propagation"]
+    assert "raise ValueError('THETA=%r' % (theta,))" in messages["forward_propagation"]  # the line, as written
+    assert not re.search(r"THETA=[^%]", messages["forward_propagation"])  # never the value
+    assert not re.search(r"Leak_\d", messages["backward_propagation"]) and not re.search(r"X=[^%]", messages["backward_propagation"])
+    assert "a class the notebook defines" in messages["backward_propagation"]
+    assert "the notebook itself says this" in judged.cell_errors[len(nb.cells) - 1]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..course import manifest as manifests
 from ..judge.judge import judge_notebook
-from ..judge.sandbox import Limits
+from ..judge.sandbox import Limits, isolation_in_force
 from ..pipeline.intake import read_notebook
 from .build import TABLE
 
@@ -125,6 +125,16 @@ def grade_submission(root: Path, kit: Path) -> dict:
                           f"{exc}). This is not your fault; please tell your instructor.", started)
 
 
+def write_replacing(target: Path, text: str) -> None:
+    """Write target as a new file renamed over whatever is there (a planted link is replaced,
+    never followed)."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(temporary, target)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, default=Path(os.environ.get(ROOT_ENV, DEFAULT_ROOT)),
@@ -135,8 +145,9 @@ def main(argv=None) -> int:
     results = grade_submission(args.root, args.kit.resolve())
     target = args.root / "results" / "results.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_replacing(target, json.dumps(results, indent=1) + "\n")
     print(f"score {results['score']:g}; results written to {target}")
+    print("Isolation of student code: " + "; ".join(isolation_in_force()))
     return 0
 
 

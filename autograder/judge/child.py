@@ -77,6 +77,20 @@ def _where(exc):
     return f"{type(exc).__name__}: {exc}"
 
 
+def _origin(exc):
+    """A judged call's exception as the judge may show it: its type and the notebook line it came
+    from, never its message (the judge writes the text, from its own copy of the cells)."""
+    origin = {"exception": type(exc).__name__}
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell ")]
+    if frames:
+        try:
+            origin["cell"] = int(frames[-1].filename[len("<cell "):-1])
+            origin["line"] = int(frames[-1].lineno)
+        except (TypeError, ValueError):
+            pass
+    return origin
+
+
 def _clean_source(source):
     """Drop IPython-only lines (magics, shell escapes) so the cell compiles as plain Python."""
     lines = []
@@ -188,8 +202,7 @@ def _serve(namespace):
         function, deps = request["function"], request.get("deps") or {}
         target = namespace.get(function)
         if not callable(target):
-            _send({"type": "error", "kind": "undefined",
-                   "message": f"`{function}` is not defined in the notebook"})
+            _send({"type": "error", "kind": "undefined"})
             continue
         saved = {n: namespace.get(n, missing) for n in deps}
         namespace.update({n: _stub(n) for n in deps})
@@ -201,15 +214,14 @@ def _serve(namespace):
             sys.stdout, sys.stderr = streams
             try:
                 _send({"type": "result", "value": result})
-            except Exception as exc:  # the value is not plain data
-                _send({"type": "error", "kind": "unplain", "message": str(exc)})
+            except Exception:  # the value is not plain data
+                _send({"type": "error", "kind": "unplain"})
         except NotImplementedError:
             sys.stdout, sys.stderr = streams
-            _send({"type": "error", "kind": "not_implemented",
-                   "message": f"`{function}` is not implemented yet (it raises NotImplementedError)"})
+            _send({"type": "error", "kind": "not_implemented"})
         except BaseException as exc:  # noqa: B902
             sys.stdout, sys.stderr = streams
-            _send({"type": "error", "kind": "raised", "message": _where(exc)})
+            _send({"type": "error", "kind": "raised", **_origin(exc)})
         finally:
             for n, old in saved.items():
                 if old is missing:

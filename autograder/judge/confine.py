@@ -1,27 +1,50 @@
-"""Confinement of untrusted code, applied by a process to itself before it runs any.
+"""Confinement of untrusted code, applied by a freshly forked process to itself before it runs any.
 
-Self-contained (no kit imports): the zygote runs it in each child it forks, and a fresh child
-runs it first. What it can do depends on the machine, strongest first:
-  - private mount and network namespaces (as root, or in a user namespace where the kernel
-    allows them): no network; the course, the kit and the gradebook hidden under empty
-    tmpfs; a private /tmp holding only the child's own scratch folder;
-  - as root, then drop to the unprivileged user `nobody`: no write access outside scratch;
-  - always: POSIX rlimits on address space, CPU seconds, file size, core dumps, open files and
-    (as nobody) processes.
-`confine` returns the list of measures in force.
+Trusted code, self-contained (no kit imports): the zygote runs it in each child it forks, and
+`sandbox.isolation_in_force` runs it in a probe. What it can do depends on the machine, strongest
+first; whatever fails, the later steps still run:
+  1. namespaces (as root, or inside a user namespace for an ordinary user): mount, network,
+     process id, SysV IPC and host name. No network, no other process visible, shared memory
+     and semaphores die with the child;
+  2. an allowlisted root file system: a fresh tmpfs holding only the interpreter, its packages
+     and the shared libraries it has loaded (read-only), a private /dev, /tmp and /proc, and the
+     child's own scratch folder; every other path on the machine is absent;
+  3. privileges dropped, always: as root the child becomes the unprivileged uid the trusted side
+     chose for its slot (it owns the scratch folder, nothing else); PR_SET_NO_NEW_PRIVS is set
+     and the capability bounding, ambient, inheritable, permitted and effective sets emptied;
+  4. rlimits on address space, CPU seconds, file size, core dumps, open files and (under a uid
+     of its own) processes.
+`confine` returns the measures in force, for the record (`./kit sandbox`, `grade`'s summary).
 """
 import ctypes
 import os
+import platform
 import resource
 import signal
+import socket
 
-_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWPID = 0x00020000, 0x10000000, 0x40000000, 0x20000000
-_PR_SET_PDEATHSIG = 1
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT = 1, 2, 4, 32
-_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
+_CLONE_NEWNS, _CLONE_NEWUTS, _CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+_CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+_PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 1, 24, 38, 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT = 1, 2, 4, 8, 32
+_MS_NOATIME, _MS_NODIRATIME, _MS_BIND, _MS_REC, _MS_PRIVATE, _MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
+_MNT_DETACH = 2
+#: statvfs flag -> mount flag, for the flags a read-only remount must keep (locked in a user namespace).
+_KEPT_FLAGS = ((1, _MS_RDONLY), (2, _MS_NOSUID), (4, _MS_NODEV), (8, _MS_NOEXEC), (1024, _MS_NOATIME),
+               (2048, _MS_NODIRATIME), (4096, _MS_RELATIME))
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217, "i686": 217}
+_CAP_VERSION_3 = 0x20080522
 _NOBODY = 65534
-#: World-writable places that get a private, empty tmpfs in the child's view.
-_SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+#: Device nodes the child's private /dev holds (bound from the host's).
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+#: System folders of shared libraries: bound whole (a library loaded later sits beside the others).
+_LIBRARY_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib")
+#: Measures, as `confine` reports them.
+NAMESPACES = "namespaces: mount, network, process id, SysV IPC, host name (no network, no other process)"
+ALLOWLIST = "file system: only the interpreter, its packages, the helper modules and scratch"
+NO_PRIVILEGES = "no_new_privs set and every capability dropped"
+RLIMITS = "rlimits: memory, CPU time, file size, open files"
 
 
 def _limit(which, value):
@@ -36,25 +59,32 @@ def _limit(which, value):
 def _libc():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     return libc
+
+
+def _check(result, what):
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
 
 def _mount(libc, source, target, fstype, flags, data=None):
     enc = lambda s: None if s is None else s.encode()
-    if libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
-        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
+    _check(libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
 
 
-def _namespaces(libc):
-    """Enter new mount, network and process-id namespaces; True when it worked."""
+def _unshare(libc):
+    """Enter new mount, network, pid, IPC and UTS namespaces (in a user namespace unless root)."""
     uid, gid = os.getuid(), os.getgid()
-    flags = _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID
-    if uid == 0 and libc.unshare(flags) == 0:
-        return True
+    flags = _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWUTS
+    if uid == 0:
+        return libc.unshare(flags) == 0
     if libc.unshare(_CLONE_NEWUSER | flags) != 0:
         return False
-    try:
-        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+    try:  # the same uid inside as outside: not root there either, only the capabilities of a new namespace
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
             with open(f"/proc/self/{name}", "w") as f:
                 f.write(text)
     except OSError:
@@ -86,121 +116,125 @@ def _mirror(pid):
     os._exit(128 + sig if sig else code)
 
 
-def _die_with_parent(libc):
-    parent = os.getppid()
+def _fork_and_wait(libc):
+    """Fork; the parent mirrors the child's end, the child dies with its parent."""
+    parent = os.getpid()
+    child = os.fork()
+    if child:
+        _mirror(child)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
+    if os.getppid() not in (parent, 0):  # 0: the first process of a pid namespace sees no parent
         os._exit(70)
 
 
-def _enter_pid_namespace(libc):
-    """Become process 2 of the new process-id namespace, under a process 1 that only waits.
-
-    Nothing outside the namespace can be seen or signalled from inside, and when this process
-    or the process that launched it ends, the whole namespace ends with it."""
-    first = os.fork()
-    if first:
-        _mirror(first)
-    _die_with_parent(libc)
+def _kept_flags(path):
     try:
-        _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | 8)  # 8: MS_NOEXEC
+        flags = os.statvfs(path).f_flag
     except OSError:
-        pass
-    second = os.fork()
-    if second:
-        _mirror(second)
-    _die_with_parent(libc)
+        return 0
+    return sum(mount for stat, mount in _KEPT_FLAGS if flags & stat)
 
 
-def _reveal(libc, needed):
-    """Let an unprivileged user reach the interpreter even under a private folder (e.g. a
-    Python installed in /root): cover the closed ancestor with a tmpfs holding only that path."""
-    for path in needed:
-        parts = os.path.abspath(path).split(os.sep)[1:]
-        for depth in range(1, len(parts)):
-            ancestor = os.sep + os.path.join(*parts[:depth])
-            try:
-                if os.stat(ancestor).st_mode & 0o001:
-                    continue
-            except OSError:
-                break
-            keep = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-            _mount(libc, "tmpfs", ancestor, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=4k,mode=0755")
-            os.makedirs(path, exist_ok=True)
-            _mount(libc, f"/proc/self/fd/{keep}", path, None, _MS_BIND | _MS_REC)
-            os.close(keep)
-            break
+def _bind(libc, source, target, writable=False, recursive=True):
+    if os.path.isdir(source):
+        os.makedirs(target, mode=0o755, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
+    _mount(libc, source, target, None, _MS_BIND | (_MS_REC if recursive else 0))
+    flags = _MS_REMOUNT | _MS_BIND | _MS_NOSUID | _MS_NODEV | _kept_flags(target)
+    _mount(libc, None, target, None, flags & ~_MS_RDONLY if writable else flags | _MS_RDONLY)
 
 
-def _cover(libc, target, data, keep, read_only=False):
-    """Mount an empty tmpfs on target, then bind back the paths in keep that lie inside it."""
-    inside = [p for p in keep if p.startswith(target.rstrip("/") + "/")]
-    held = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in inside if os.path.isdir(p)}
-    _mount(libc, "tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, data)
-    for path, fd in held.items():
-        os.makedirs(path, exist_ok=True)
-        _mount(libc, f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC)
-        os.close(fd)
-    if read_only:
-        _mount(libc, None, target, None, _MS_REMOUNT | _MS_NOSUID | _MS_NODEV | _MS_RDONLY, data)
+def _inside(path, folder):
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def _hide_and_privatise(libc, scratch, hide, needed=()):
+def _build_root(libc, scratch, allow, hide):
+    """Mount a tmpfs over scratch and fill it with the allowlist; returns that new root's path."""
+    held = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
-    if os.getuid() == 0:
-        _reveal(libc, needed)
-    keep = [os.path.abspath(scratch)] + [os.path.abspath(p) for p in needed]
+    root = scratch  # covered by the new root's tmpfs; the real folder is reached through `held`
+    _mount(libc, "tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+    for path in allow:
+        if os.path.islink(path):
+            os.makedirs(os.path.dirname(root + path), mode=0o755, exist_ok=True)
+            os.symlink(os.readlink(path), root + path)
+        elif os.path.exists(path):
+            _bind(libc, path, root + path)
     for path in hide:
-        try:
-            if os.path.isdir(path):
-                _cover(libc, path, "size=4k,mode=0555", keep, read_only=True)
-            elif os.path.exists(path):
-                _mount(libc, "/dev/null", path, None, _MS_BIND)
-        except OSError:
-            pass
-    for path in _SHARED_TMP:
-        if os.path.isdir(path) and not os.path.islink(path) and not any(
-                os.path.abspath(n) == path or path.startswith(os.path.abspath(n) + "/") for n in needed):
-            try:
-                _cover(libc, path, "size=256m,mode=1777", keep)
-            except OSError:
-                pass
-    os.chdir(scratch)
+        if any(_inside(path, a) for a in allow) and os.path.exists(root + path):
+            if os.path.isdir(root + path):
+                _mount(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_RDONLY, "size=4k,mode=0555")
+            else:
+                _mount(libc, "/dev/null", root + path, None, _MS_BIND)
+    dev = root + "/dev"
+    os.makedirs(dev, mode=0o755, exist_ok=True)
+    _mount(libc, "tmpfs", dev, "tmpfs", _MS_NOSUID, "size=64k,mode=0755")
+    for name in _DEVICES:
+        if os.path.exists("/dev/" + name):
+            os.close(os.open(f"{dev}/{name}", os.O_WRONLY | os.O_CREAT, 0o666))
+            _mount(libc, "/dev/" + name, f"{dev}/{name}", None, _MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{dev}/{name}")
+    for path, size in (("/dev/shm", "64m"), ("/tmp", "256m")):
+        os.makedirs(root + path, mode=0o755, exist_ok=True)
+        _mount(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode=1777")
+    os.makedirs(root + "/proc", mode=0o555, exist_ok=True)
+    # Not recursive: the new root's own tmpfs sits on top of the real folder.
+    _bind(libc, f"/proc/self/fd/{held}", root + scratch, writable=True, recursive=False)
+    os.close(held)
+    return root
 
 
-def confine(limits, scratch, hide=(), needed=()):
-    """Confine this process (limits: a dict); returns the measures in force, for the record.
+def _enter_root(libc, root):
+    """pivot_root onto the new root and detach the old one (a move and chroot where unknown)."""
+    os.chdir(root)
+    number = _PIVOT_ROOT.get(platform.machine())
+    if number is not None and libc.syscall(number, b".", b".") == 0:
+        _check(libc.umount2(b".", _MNT_DETACH), "detach the old root")
+    else:
+        _mount(libc, root, "/", None, _MS_BIND | _MS_REC)  # pragma: no cover (unknown architecture)
+        os.chroot(".")
+    os.chdir("/")
+    _mount(libc, None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
 
-    hide: paths to cover with an empty tmpfs; needed: the interpreter's folders, which must
-    stay readable after dropping privileges."""
-    measures = []
+
+def _drop_capabilities(libc):
+    """Empty the bounding and ambient sets (where allowed), then every other set; no_new_privs."""
     try:
-        libc = _libc()
-        if _namespaces(libc):
-            measures.append("network and mount namespaces (no network)")
-            try:
-                _hide_and_privatise(libc, scratch, hide, needed)
-                measures.append("course, kit and gradebook hidden; private /tmp")
-            except OSError:
-                pass
-            _enter_pid_namespace(libc)
-            measures.append("own process-id namespace (no other process visible)")
-    except (OSError, AttributeError):
-        pass
-    if os.getuid() == 0 and limits.get("drop_to_nobody", True) and measures:
-        try:
-            for root, dirs, files in os.walk(scratch):
-                for name in dirs + files + [""]:
-                    os.chown(os.path.join(root, name) if name else root, _NOBODY, _NOBODY)
-            _limit(resource.RLIMIT_NPROC, int(limits.get("processes", 256)))
-            os.setgroups([])
-            os.setgid(_NOBODY)
-            os.setuid(_NOBODY)
-            measures.append("unprivileged user nobody (no writes outside scratch)")
-        except OSError:
-            pass
-    memory = int(limits.get("memory_mb", 1024)) * 1024 * 1024
-    _limit(resource.RLIMIT_AS, memory)
+        last = int(open("/proc/sys/kernel/cap_last_cap").read())
+    except (OSError, ValueError):
+        last = 63
+    for cap in range(last + 1):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # EPERM without CAP_SETPCAP: nothing to drop then
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(libc.capset(header, data), "capset")
+    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def _drop_privileges(libc, uid, limits):
+    """As root: become `uid` (nobody if none was given). Always: no capabilities, no_new_privs."""
+    dropped_user = None
+    if os.geteuid() == 0:
+        uid = _NOBODY if uid is None else int(uid)
+        _limit(resource.RLIMIT_NPROC, int(limits.get("processes", 256)))
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        for cap in range(64):  # before setresuid: dropping the bounding set needs CAP_SETPCAP
+            if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                break
+        os.setresuid(uid, uid, uid)
+        dropped_user = f"unprivileged uid {uid}, one per grading slot (writes only to its scratch)"
+    _drop_capabilities(libc)
+    return dropped_user
+
+
+def _rlimits(limits):
+    _limit(resource.RLIMIT_AS, int(limits.get("memory_mb", 1024)) * 1024 * 1024)
     cpu = int(limits.get("cpu_seconds", 300))
     try:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -209,6 +243,83 @@ def confine(limits, scratch, hide=(), needed=()):
     _limit(resource.RLIMIT_FSIZE, int(limits.get("file_size_mb", 16)) * 1024 * 1024)
     _limit(resource.RLIMIT_CORE, 0)
     _limit(resource.RLIMIT_NOFILE, int(limits.get("open_files", 256)))
-    measures.append("rlimits: memory, CPU time, file size, open files" +
-                    (", processes" if "unprivileged user nobody (no writes outside scratch)" in measures else ""))
+
+
+def allowlist(extra=()):
+    """What the child's file system shows, read-only: the interpreter's stdlib and packages, and
+    every file this (warm) process has mapped, by folder for shared libraries. Call it after the
+    imports the children inherit; trusted side only (the zygote, the probe)."""
+    import site
+    import sys
+    import sysconfig
+    paths = {sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    paths.update(site.getsitepackages())
+    paths.update(os.path.realpath(p) for p in list(paths) if p)
+    paths.add(os.path.realpath(sys.executable))
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                parts = line.split(None, 5)
+                mapped = parts[5].rstrip("\n") if len(parts) == 6 else ""
+                if mapped.startswith("/") and not mapped.endswith("(deleted)") and not any(
+                        _inside(mapped, f) for f in ("/proc", "/dev", "/sys", "/tmp", "/run")):
+                    folder = os.path.dirname(mapped)
+                    shared = ".so" in os.path.basename(mapped) and any(_inside(folder, d) for d in _LIBRARY_DIRS)
+                    paths.add(folder if shared else mapped)
+    except OSError:
+        pass
+    paths.update(p for p in ("/lib", "/lib64", "/etc/ld.so.cache", "/etc/localtime") if os.path.lexists(p))
+    paths.update(extra)
+    paths = sorted({p for p in paths if p and os.path.lexists(p) and p != "/"}, key=len)
+    kept = []
+    for path in paths:
+        if not any(_inside(path, k) for k in kept if not os.path.islink(k)):
+            kept.append(path)
+    return kept
+
+
+def confine(spec):
+    """Confine this process; returns the measures in force.
+
+    spec: {"limits": {...}, "scratch": folder, "uid": the uid to become as root (or None),
+    "allow": the allowlist, "hide": paths inside the allowlist to cover (the kit's own package)}."""
+    measures, limits = [], spec.get("limits", {})
+    scratch = os.path.abspath(spec["scratch"])
+    libc = _libc()
+    if _unshare(libc):
+        measures.append(NAMESPACES)
+        try:
+            socket.sethostname("sandbox")
+        except OSError:
+            pass
+        _fork_and_wait(libc)  # process 1 of the new pid namespace: it mounts /proc, then waits
+        try:
+            root = _build_root(libc, scratch, spec.get("allow", []), spec.get("hide", []))
+            try:
+                _mount(libc, "proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+            except OSError:
+                pass  # e.g. a container's masked /proc; the child then has none
+            _enter_root(libc, root)
+            measures.append(ALLOWLIST)
+        except OSError as exc:
+            measures.append(f"WEAK: the file system is NOT restricted ({exc})")
+        _fork_and_wait(libc)
+    try:
+        folder = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        os.fchdir(folder)
+        os.close(folder)
+    except OSError:
+        os._exit(72)  # scratch is not the folder the trusted side made: run nothing
+    user = None
+    try:
+        user = _drop_privileges(libc, spec.get("uid"), limits)
+        if user:
+            measures.append(user)
+        measures.append(NO_PRIVILEGES)
+    except OSError as exc:
+        if os.geteuid() == 0 or os.getuid() == 0:
+            os._exit(71)  # never run student code as root
+        measures.append(f"WEAK: privileges not fully dropped ({exc})")
+    _rlimits(limits)
+    measures.append(RLIMITS + (", processes" if user else ""))
     return measures

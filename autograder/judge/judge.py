@@ -8,9 +8,11 @@ exercise it was working on; the next exercise gets a fresh child.
 from __future__ import annotations
 
 import atexit
+import builtins
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,73 +29,78 @@ from ..grading.results import Result, run_check
 from ..grading.subject import StudentError
 from ..grading.tolerances import Tolerances
 from . import codec
-from .sandbox import Limits, Scratch, clean_env, hidden_paths, needed_paths, python_command
+from .sandbox import Limits, Scratch, child_uid, clean_env, hidden_paths, python_command, sweep
 
 _HERE = Path(__file__).parent
 _PARTS = {name: (_HERE / f"{name}.py").read_text() for name in ("codec", "confine", "child", "zygote")}
-#: A fresh child's program: codec, confinement and the child loop, with nothing to import.
-CHILD_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"], _PARTS["child"].replace(
-    'if __name__ == "__main__" and len(sys.argv) == 3:\n    child_main(int(sys.argv[1]), int(sys.argv[2]))',
-    'if __name__ == "__main__":\n    _spec = __import__("json").loads(sys.argv[3])\n'
-    '    confine(_spec["limits"], os.getcwd(), _spec["hide"], _spec["needed"])\n'
-    '    child_main(int(sys.argv[1]), int(sys.argv[2]))')])
-#: The warm zygote's program: the same parts, then the fork loop.
+#: The warm zygote's program: codec, confinement and the child loop, then the fork loop.
 ZYGOTE_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"],
                             _PARTS["child"].split('if __name__ == "__main__"')[0], _PARTS["zygote"]])
 #: Share of the submission's wall time that one cell (while loading) or one call may take; a
 #: looping cell or call is then cut off while time remains for the other exercises.
 STEP_SHARE = 0.25
+#: Exception types from outside builtins whose names a verdict may show (numpy's).
+KNOWN_EXCEPTIONS = frozenset({"LinAlgError", "AxisError"})
+#: Bytes of the child's own stdout/stderr (fd level, outside any cell) kept for the log.
+OUTPUT_TAIL = 4096
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 class Launched:
-    """A started child: its pid, our ends of its two pipes, and how to learn how it ended."""
+    """A started child: its pid and our ends of its four pipes (requests, replies, its stdout and
+    stderr, and the exit status its parent got from waitpid)."""
 
-    def __init__(self, pid: int, req_w: int, rep_r: int, scratch: Path, proc: subprocess.Popen | None = None):
-        self.pid, self.req_w, self.rep_r, self.scratch, self.proc = pid, req_w, rep_r, scratch, proc
+    def __init__(self, pid: int, req_w: int, rep_r: int, out_r: int, status_r: int):
+        self.pid, self.req_w, self.rep_r, self.out_r, self.status_r = pid, req_w, rep_r, out_r, status_r
+        self.output = bytearray()
+        self._status: int | None = None
+
+    def drain(self) -> None:
+        """Read what the child wrote to its stdout/stderr, keeping only the tail."""
+        try:
+            chunk = os.read(self.out_r, 1 << 16)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            _close(self.out_r)
+            self.out_r = None
+            return
+        self.output += chunk
+        del self.output[:-OUTPUT_TAIL]
 
     def exit_status(self, wait: float = 2.0) -> int | None:
-        if self.proc is not None:
-            try:
-                return self.proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                return None
-        until = time.monotonic() + wait
-        while time.monotonic() < until:
-            try:
-                return int((self.scratch / "exit_status").read_text())
-            except (OSError, ValueError):
-                time.sleep(0.01)
-        return None
+        if self._status is None and self.status_r is not None:
+            ready, _, _ = select.select([self.status_r], [], [], wait)
+            if ready:
+                try:
+                    self._status = int(os.read(self.status_r, 32) or b"x")
+                except (OSError, ValueError):
+                    pass
+        return self._status
 
     def kill(self) -> None:
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        if self.proc is not None:
-            self.proc.wait()
+
+    def close(self) -> None:
+        self.kill()
+        for name in ("req_w", "rep_r", "out_r", "status_r"):
+            _close(getattr(self, name))
+            setattr(self, name, None)
 
 
 def _limits_dict(limits: Limits) -> dict:
     return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
             "file_size_mb": limits.file_size_mb, "open_files": limits.open_files}
-
-
-class FreshLauncher:
-    """Starts each child as a new `python -I` process (simple; pays the interpreter start-up)."""
-
-    def launch(self, scratch: Path, limits: Limits, hide=()) -> Launched:
-        req_r, req_w = os.pipe()
-        rep_r, rep_w = os.pipe()
-        spec = json.dumps({"limits": _limits_dict(limits), "hide": list(hide), "needed": needed_paths()})
-        with open(scratch / "stdout.txt", "wb") as out:
-            proc = subprocess.Popen(
-                python_command("-c", CHILD_PROGRAM, str(req_r), str(rep_w), spec),
-                cwd=scratch, env=clean_env(scratch), stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, pass_fds=(req_r, rep_w), start_new_session=True)
-        os.close(req_r)
-        os.close(rep_w)
-        return Launched(proc.pid, req_w, rep_r, scratch, proc)
 
 
 class ZygoteLauncher:
@@ -103,12 +110,13 @@ class ZygoteLauncher:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._control: socket.socket | None = None
+        self._home: Path | None = None
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        home = Path(tempfile.mkdtemp(prefix="zygote-"))
+        self._home = Path(tempfile.mkdtemp(prefix="zygote-"))
         self._proc = subprocess.Popen(python_command("-c", ZYGOTE_PROGRAM, str(theirs.fileno())),
-                                      env=clean_env(home), cwd=home, stdin=subprocess.DEVNULL,
+                                      env=clean_env(self._home), cwd=self._home, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       pass_fds=(theirs.fileno(),), start_new_session=True)
         theirs.close()
@@ -119,22 +127,28 @@ class ZygoteLauncher:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
-            (scratch / "exit_status").unlink(missing_ok=True)
-            req_r, req_w = os.pipe()
-            rep_r, rep_w = os.pipe()
+            theirs, ours = [], []
+            for _ in range(4):  # requests (they read), replies, stdout/stderr, exit status (they write)
+                r, w = os.pipe()
+                theirs.append(r if not theirs else w)
+                ours.append(w if not ours else r)
             request = {"scratch": str(scratch), "limits": _limits_dict(limits), "hide": list(hide),
-                       "needed": needed_paths(),
+                       "uid": child_uid(),
                        "env": {k: v for k, v in clean_env(scratch).items() if k not in ("PATH",)}}
             try:
-                socket.send_fds(self._control, [json.dumps(request).encode()], [req_r, rep_w])
+                socket.send_fds(self._control, [json.dumps(request).encode()], theirs)
                 reply = json.loads(self._control.recv(4096) or b"{}")
+            except OSError:
+                reply = {}
             finally:
-                os.close(req_r)
-                os.close(rep_w)
-            if "pid" not in reply:
+                for fd in theirs:
+                    os.close(fd)
+            if "pid" not in reply or int(reply["pid"]) <= 0:
+                for fd in ours:
+                    os.close(fd)
                 self.close()
                 raise ChildGone("the warm interpreter did not start a child")
-            return Launched(int(reply["pid"]), req_w, rep_r, scratch)
+            return Launched(int(reply["pid"]), *ours)
 
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -142,7 +156,9 @@ class ZygoteLauncher:
             self._proc.wait()
         if self._control is not None:
             self._control.close()
-        self._proc, self._control = None, None
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
+        self._proc, self._control, self._home = None, None, None
 
 
 _DEFAULT: list = []
@@ -194,6 +210,7 @@ class Child:
         self.limits, self.deadline = limits, deadline
         self.launched = launcher.launch(scratch, limits, hide)
         self.req_w, self.rep_r = self.launched.req_w, self.launched.rep_r
+        self.sources = {index: source for index, source in cells}
         self.cell_errors: dict[int, str] = {}
         self.cell_outputs: dict[int, list] = {}
         self.current_cell: int | None = None
@@ -212,13 +229,17 @@ class Child:
             raise ChildGone(self._death()) from None
 
     def _read_exact(self, n: int, until: float) -> bytes:
-        """n bytes from the child, reading ahead into a buffer (one read often holds a frame)."""
+        """n bytes from the child, reading ahead into a buffer (one read often holds a frame);
+        its stdout/stderr pipe is drained meanwhile, so a child writing there never blocks."""
         while len(self._buffer) < n:
             remaining = until - time.monotonic()
             if remaining <= 0:
                 raise ChildGone("it did not finish within the time limit", "timeout")
-            ready, _, _ = select.select([self.rep_r], [], [], remaining)
-            if not ready:
+            watched = [self.rep_r] + ([self.launched.out_r] if self.launched.out_r is not None else [])
+            ready, _, _ = select.select(watched, [], [], remaining)
+            if self.launched.out_r is not None and self.launched.out_r in ready:
+                self.launched.drain()
+            if self.rep_r not in ready:
                 continue
             chunk = os.read(self.rep_r, max(n - len(self._buffer), 1 << 16))
             if not chunk:
@@ -269,11 +290,31 @@ class Child:
                 return message.get("value")
             if kind == "error":
                 status = "missing" if message.get("kind") in ("undefined", "not_implemented") else "error"
-                raise StudentError(str(message.get("message")), status)
+                raise StudentError(self._error_message(function, message), status)
             if kind == "dep":
                 self._answer_dependency(message, deps)
             else:
                 raise ChildGone("it broke the judge's protocol")
+
+    def _error_message(self, function: str, message: dict) -> str:
+        """What the verdict says about a call that failed, written here from checked fields only:
+        an exception's type and line, never its message (which can echo a hidden case's inputs)."""
+        kind = message.get("kind")
+        if kind == "undefined":
+            return f"`{function}` is not defined in the notebook"
+        if kind == "not_implemented":
+            return f"`{function}` is not implemented yet (it raises NotImplementedError)"
+        if kind == "unplain":
+            return "it returned something that is not numbers or numpy arrays"
+        name = message.get("exception")
+        if not (isinstance(name, str) and (name in KNOWN_EXCEPTIONS or (
+                isinstance(getattr(builtins, name, None), type) and issubclass(getattr(builtins, name), BaseException)))):
+            name = "an exception of a class the notebook defines"
+        cell, line = message.get("cell"), message.get("line")
+        lines = self.sources.get(cell, "").splitlines() if type(cell) is int else []
+        if type(line) is int and 1 <= line <= len(lines):
+            return f"{name} (line {line}: {lines[line - 1].strip()[:200]})"
+        return name
 
     def _answer_dependency(self, message: dict, deps: dict) -> None:
         name = message.get("name")
@@ -293,12 +334,7 @@ class Child:
             self.send({"type": "dep_error", "message": f"{type(exc).__name__}: {exc}"})
 
     def close(self) -> None:
-        for fd in (self.req_w, self.rep_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.launched.kill()
+        self.launched.close()
 
 
 class RemoteSubject:
@@ -380,12 +416,14 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
         nb = nbformat.read(str(nb), as_version=4)
     table = checks_for(assignment)
     started = time.monotonic()
-    with Scratch(helpers) as scratch:
+    uid = child_uid()
+    with Scratch(helpers, owner=uid) as scratch:
         subject = RemoteSubject(code_cells(nb), scratch.path, limits, launcher, hidden_paths(hide_also))
         try:
             subject.call_ready()
             results = [run_check(fn, subject, tolerances, table) for fn in (functions or list(table))]
         finally:
             subject.close()
+            sweep(uid)
     return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started,
                      subject.cell_outputs)

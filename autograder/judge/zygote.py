@@ -1,10 +1,12 @@
-"""A warm interpreter that forks one fresh child per submission.
+"""A warm interpreter that forks one fresh child per submission (trusted side of the boundary).
 
-Started once per grading worker as `python -I` with the codec and the child's code before it,
-it imports numpy and matplotlib once and then, for each request on its control socket, forks a
-child that confines itself, changes to the submission's scratch folder and runs child_main.
-It never runs student code itself, so no state passes from one student to the next. When a
-child ends, its exit status is written to `exit_status` in its scratch folder.
+Started once per grading worker as `python -I` with the codec, the confinement and the child's
+code before it, it imports numpy and matplotlib once, computes the child's file-system allowlist
+from what it has loaded, and then, for each request on its control socket, forks a child that
+confines itself and runs child_main. It never runs student code itself, so no state passes from
+one student to the next, and it never opens a path in a scratch folder: each request brings four
+pipe ends from the judge (requests, replies, the child's stdout/stderr, its exit status), and the
+exit status the zygote gets from waitpid is written to the last of them.
 """
 import json
 import os
@@ -13,6 +15,7 @@ import socket
 import sys
 
 import numpy  # noqa: F401 (warm: every child gets it for free)
+import numpy.random  # noqa: F401 (numpy loads it lazily; a child may no longer reach the files)
 
 try:
     import matplotlib
@@ -27,7 +30,8 @@ except ImportError:  # matplotlib is optional for the judge
     pass
 
 _CONTROL = socket.socket(fileno=int(sys.argv[1]))
-_SCRATCH = {}
+_ALLOW = allowlist()  # noqa: F821 (confine.py is prepended)
+_STATUS = {}  # child pid -> the write end of its exit-status pipe
 
 
 def _reap(signum, frame):
@@ -38,32 +42,36 @@ def _reap(signum, frame):
             return
         if pid == 0:
             return
-        scratch = _SCRATCH.pop(pid, None)
-        if scratch:
+        fd = _STATUS.pop(pid, None)
+        if fd is not None:
             code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             try:
-                with open(os.path.join(scratch, "exit_status"), "w") as f:
-                    f.write(str(code))
+                os.write(fd, str(code).encode())
             except OSError:
                 pass
+            os.close(fd)
 
 
-def _become_child(request, request_fd, reply_fd):
+def _become_child(request, fds):
+    request_fd, reply_fd, output_fd, status_fd = fds
     try:
-        _CONTROL.close()
+        os.close(status_fd)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         os.setsid()
-        os.chdir(request["scratch"])
-        out = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        os.close(out)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
-        os.close(devnull)
+        # Nothing of the zygote's or of other children's stays open: only the two protocol pipes.
+        high = max(request_fd, reply_fd)
+        os.closerange(3, min(request_fd, reply_fd))
+        os.closerange(min(request_fd, reply_fd) + 1, high)
+        os.closerange(high + 1, 1 << 16)
         for key, value in request.get("env", {}).items():
             os.environ[key] = value
-        confine(request["limits"], request["scratch"], request.get("hide", []), request.get("needed", []))  # noqa: F821
+        confine({"limits": request["limits"], "scratch": request["scratch"], "uid": request.get("uid"),  # noqa: F821
+                 "allow": _ALLOW, "hide": request.get("hide", [])})
         child_main(request_fd, reply_fd)  # noqa: F821
     except BaseException:  # noqa: B902 (whatever ends the child, it must not return into the zygote)
         import traceback
@@ -76,17 +84,28 @@ def _zygote_loop():
     signal.signal(signal.SIGCHLD, _reap)
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(_CONTROL, 1 << 20, 2)
+            data, fds, _, _ = socket.recv_fds(_CONTROL, 1 << 20, 4)
         except InterruptedError:
             continue
         if not data:
             os._exit(0)
+        if len(fds) != 4:
+            for fd in fds:
+                os.close(fd)
+            _CONTROL.send(b"{}")
+            continue
         request = json.loads(data)
-        pid = os.fork()
-        if pid == 0:
-            _become_child(request, fds[0], fds[1])
-        _SCRATCH[pid] = request["scratch"]
-        for fd in fds:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # register the pid before it is reaped
+        pid = -1
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _become_child(request, fds)
+            _STATUS[pid] = fds[3]
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        for fd in fds[:3]:
             os.close(fd)
         _CONTROL.send(json.dumps({"pid": pid}).encode())
 
