@@ -18,7 +18,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 from nbgrader.api import Gradebook
 
-from autograder import manifest as manifests
+from autograder.course import manifest as manifests
 from autograder.judge.sandbox import Limits
 from autograder.pipeline import gradebook
 from autograder.pipeline.config import COURSE_ID, sqlite_url
