@@ -1,4 +1,7 @@
-"""The `autograder` command: release, grade and demo."""
+"""The `autograder` command: release, grade, demo, and nbgrader and the tests with the kit's environment.
+
+Everything it prints that came from a submission (ids, file names, notes, messages) goes
+through untrusted_text.printable first: a name can hold terminal escape sequences."""
 from __future__ import annotations
 
 import sys
@@ -15,10 +18,24 @@ def course_root() -> Path:
     return manifests.course_root()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EPILOG = """\b
+The ./kit script in the course root wraps this command: on first use it creates .venv and
+installs the kit, then `./kit ARGS` runs `autograder ARGS` with .venv/bin on PATH.
+  ./kit demo                 grade the bundled samples end to end
+  ./kit test [PYTEST ARGS]   run the kit's test suite
+  ./kit nbgrader ARGS        run nbgrader with the kit's environment, in the current folder,
+                             e.g. cd grading-output && ../kit nbgrader export
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(package_name="gradcheck-autograder")
 def main():
     """Release, grade and give feedback on the course's assignments (an nbgrader course)."""
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
 
 
 @main.command()
@@ -31,7 +48,7 @@ def release(assignment):
     for name in names:
         try:
             manifests.load(name, root)
-            target = generate(name, root)
+            target = generate(name, root, say=_say)
             built = samples.write(name, root)
         except (ReleaseError, manifests.ManifestError) as exc:
             raise click.ClickException(str(exc))
@@ -66,31 +83,33 @@ def _limits(manifest, time_limit, memory_mb):
 
 
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
-                 executor: str = "sandbox", roster: Path | None = None):
+                 executor: str = "sandbox", roster: Path | None = None, regrade: bool = False):
     from .pipeline.grade import GradingError, grade
     from .pipeline.intake import IntakeError
     from .pipeline.gradebook import GradebookError, redacted
+    from .pipeline.untrusted_text import printable
     root = course_root()
     try:
         manifest = manifests.load(assignment, root)
         run = grade(submissions, assignment, out, jobs=jobs, db_url=db,
                     limits=_limits(manifest, time_limit, memory_mb), root=root, executor=executor,
-                    roster=roster)
+                    roster=roster, regrade=regrade)
     except (manifests.ManifestError, GradingError, IntakeError, GradebookError) as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(printable(str(exc), keep_newlines=True))
     click.echo("")
-    click.echo(run.summary())
+    click.echo(printable(run.summary(), keep_newlines=True))
     from .judge.sandbox import isolation_in_force
     if executor == "sandbox":
         click.echo("Isolation of student code: " + "; ".join(isolation_in_force()))
     for student, note in sorted(run.notes.items()):
-        click.echo(f"note: {student}: {note}")
-    problems = sorted({r.student_id for r in run.rows if r.status in ("error", "timeout") and r.message})
-    click.echo(f"\nGraded {len({r.student_id for r in run.rows})} submissions in {run.seconds:.1f} s.")
-    click.echo(f"  grades:       {run.grades_csv}")
+        click.echo(f"note: {printable(student)}: {printable(note)}")
+    problems = sorted({printable(r.student_id) for r in run.rows if r.status in ("error", "timeout") and r.message})
+    click.echo(f"\nDone in {run.seconds:.1f} s: {run.counts()}.")
+    click.echo(f"  scores:       {run.grades_csv}")
     click.echo(f"  by exercise:  {run.exercises_csv}")
     click.echo(f"  feedback:     {run.out / 'feedback'}/<student>/{assignment}/")
-    click.echo(f"  gradebook:    {redacted(db) if db else run.out / 'gradebook.db'}")
+    click.echo(f"  gradebook:    {redacted(db) if db else run.out / 'gradebook.db'}  (nbgrader's own commands: "
+               f"cd {run.out} && {course_root() / 'kit'} nbgrader export, ...)")
     if problems:
         click.echo(f"  with errors or timeouts: {', '.join(problems)} (see the message column)")
     return run
@@ -121,7 +140,11 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
               help="Also write OUT/lms_grades.csv for the LMS's grade import (lms: Canvas or Moodle, as detected).")
 @click.option("--lms-column", default=None,
               help="Canvas: the grade column's header, e.g. 'Gradient Checking (1234)' [default: the title].")
-def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, roster, lms_export, lms_column):
+@click.option("--regrade", is_flag=True,
+              help="Grade every submission again [default: keep the verdicts of notebooks unchanged since the "
+                   "last run in OUT, when the limits, manifest, release and kit are unchanged too].")
+def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, roster, lms_export, lms_column,
+          regrade):
     """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files), a .zip of either, or a
     Canvas or Moodle submissions download (with --roster)."""
     if executor == "kernel" and not trusted:
@@ -130,7 +153,8 @@ def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executo
                                "code, or use the default sandbox executor")
     assignment = assignment or _due_first()
     flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
-    run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster)
+    run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster,
+                       regrade=regrade)
     if flavor:
         _write_lms(run, flavor, roster, lms_column or manifests.load(assignment, course_root()).title)
 
@@ -162,7 +186,8 @@ def _write_lms(run, flavor: str, roster: Path | None, column: str) -> None:
     path, left_out = write_lms_grades(run.out, run.rows, flavor, roster, column)
     click.echo(f"  {flavor} import: {path}")
     if left_out:
-        click.echo(f"  not in the roster, so not in {path.name}: {', '.join(left_out)}")
+        from .pipeline.untrusted_text import printable
+        click.echo(f"  not in the roster, so not in {path.name}: {', '.join(printable(s) for s in left_out)}")
 
 
 @main.command()
@@ -202,6 +227,31 @@ def gradescope(assignment, out):
     except (BuildError, manifests.ManifestError) as exc:
         raise click.ClickException(str(exc))
     click.echo(f"wrote {path}: upload it in Gradescope (Configure Autograder > Zip file upload)")
+
+
+PASS_THROUGH = {"context_settings": {"ignore_unknown_options": True, "allow_extra_args": True,
+                                    "help_option_names": []}}
+
+
+@main.command(**PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def nbgrader(args):
+    """Run nbgrader ARGS with the kit's environment (its python, alembic on PATH) in the current folder.
+
+    In a grading output folder: `nbgrader export` (writes grades.csv beside the kit's scores.csv),
+    `nbgrader db student list`, `nbgrader generate_feedback`, ..."""
+    import subprocess
+    from .nbgrader_env import with_python_bin
+    sys.exit(subprocess.call([sys.executable, "-m", "nbgrader", *args], env=with_python_bin()))
+
+
+@main.command(**PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def test(args):
+    """Run the kit's test suite (pytest ARGS in the course root), e.g. `test tests/test_lms.py -x -q`."""
+    import subprocess
+    from .nbgrader_env import with_python_bin
+    sys.exit(subprocess.call([sys.executable, "-m", "pytest", *args], cwd=course_root(), env=with_python_bin()))
 
 
 if __name__ == "__main__":  # pragma: no cover

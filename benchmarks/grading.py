@@ -499,7 +499,8 @@ def method_b(flat: Path, out: Path, work: Path, jobs: int, interval: float | Non
     run = run_timed(cmd, autograder_root or ROOT, work / "b_grade", interval, "orchestrator", _env(autograder_root))
     run["scores"] = {}
     try:
-        with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        per_student = out / "scores.csv" if (out / "scores.csv").is_file() else out / "grades.csv"  # older kits
+        with open(per_student, newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 run["scores"][row["student_id"]] = (float(row["score"]), float(row["max_score"]))
         with open(out / "grades_by_exercise.csv", newline="", encoding="utf-8") as f:
@@ -885,7 +886,7 @@ def main(argv=None) -> int:
         scores["b"] = b["scores"]
         if b["returncode"] or b.get("csv_error") or len(b["scores"]) != n:
             row["error"] = (b.get("csv_error") or b["stderr_tail"]
-                            or f"grades.csv has {len(b['scores'])} of {n} students")
+                            or f"scores.csv has {len(b['scores'])} of {n} students")
             failed.append("b")
         data["methods"]["b"] = row
         print(f"    {b['seconds']:.1f} s", flush=True)

@@ -11,6 +11,7 @@ from autograder.cli import main
 from autograder.judge.sandbox import Limits
 from autograder.pipeline import intake
 from autograder.pipeline.grade import grade
+from autograder.pipeline.intake import STUDENT_ID as STUDENT_ID_RE
 from autograder.pipeline.lms import RosterError, layout_of, name_keys, read_roster, scan
 from autograder.pipeline.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, choose_flavor, write_lms_grades
 from autograder.pipeline.reports import ExerciseRow
@@ -191,3 +192,139 @@ def test_export_lms_needs_to_know_which_lms(tmp_path):
     roster = write_csv(tmp_path / "r.csv", ["student_id", "name"], [["s1", "A B"]])
     result = CliRunner().invoke(main, ["grade", str(SAMPLES), "--roster", str(roster), "--export", "lms"])
     assert result.exit_code != 0 and "--lms-export canvas" in result.output
+
+
+# -- intake never guesses: ids only from the download's structure (issue 10, item 6) ----------
+
+def write_moodle(folder, entries):
+    """entries: {path below folder: sample stem, or bytes}; returns folder."""
+    for name, content in entries.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else (SAMPLES / f"{content}.ipynb").read_bytes())
+    return folder
+
+
+def sha(stem):
+    return hashlib.sha256((SAMPLES / f"{stem}.ipynb").read_bytes()).hexdigest()
+
+
+def test_a_moodle_flat_file_named_like_another_participants_is_never_filed_under_them(tmp_path):
+    download = write_moodle(tmp_path / "d", {
+        "John Doe_501_assignsubmission_file_gradient_checking.ipynb": "perfect",
+        "Mallory Evil_506_assignsubmission_file_John Doe_501_assignsubmission_file_gradient_checking.ipynb":
+            "bug_backprop_dW2",
+    })
+    roster = write_csv(tmp_path / "r.csv", ["student_id", "moodle_id", "name"],
+                       [["u1", "501", "John Doe"], ["u6", "506", "Mallory Evil"]])
+    for table in (roster, None):
+        taken = take_in(tmp_path / ("a" if table else "b"), download, table)
+        john = "u1" if table else "moodle_501"
+        assert taken.sha256[john] == sha("perfect") and john not in taken.notes  # nothing merged into John's
+        assert "u6" not in taken.students and "moodle_506" not in taken.students
+        refused = [p for p in taken.problems if "names 2 participants" in p.message]
+        assert refused and not STUDENT_ID_RE.match(refused[0].student_id)  # its own row, never a gradebook id
+
+
+def test_a_moodle_full_name_set_to_a_classmates_never_merges_the_two(tmp_path):
+    download = write_moodle(tmp_path / "d", {
+        "John Doe_501_assignsubmission_file_/gradient_checking.ipynb": "perfect",
+        "John Doe_506_assignsubmission_file_/gradient_checking.ipynb": "bug_backprop_dW2",  # Mallory renamed
+    })
+    with_ids = write_csv(tmp_path / "ids.csv", ["student_id", "moodle_id", "name"], [["u1", "501", "John Doe"]])
+    taken = take_in(tmp_path / "a", download, with_ids)
+    assert sorted(taken.students) == ["u1"] and taken.sha256["u1"] == sha("perfect") and "u1" not in taken.notes
+    assert "matches no row" in {p.student_id: p for p in taken.problems}["moodle_506"].message
+
+    names_only = write_csv(tmp_path / "names.csv", ["student_id", "name"], [["u1", "John Doe"], ["u6", "Mallory E"]])
+    taken = take_in(tmp_path / "b", download, names_only)
+    assert taken.students == {}  # which John is John cannot be told from names: neither is graded as u1
+    problems = {p.student_id: p.message for p in taken.problems}
+    assert set(problems) == {"moodle_501", "moodle_506"}
+    assert all("cannot be told from names" in m for m in problems.values())
+
+
+def test_a_name_matching_several_roster_rows_is_refused(tmp_path):
+    download = write_moodle(tmp_path / "d", {"Kim Lee_503_assignsubmission_file_/gradient_checking.ipynb": "perfect"})
+    roster = write_csv(tmp_path / "r.csv", ["student_id", "name"], [["u3", "Kim Lee"], ["u9", "Lee, Kim"]])
+    taken = take_in(tmp_path, download, roster)
+    assert taken.students == {}
+    assert "matches several rows" in taken.problems[0].message and "u3, u9" in taken.problems[0].message
+
+
+def test_a_canvas_file_name_holding_another_users_id_stays_with_its_uploader(tmp_path, canvas_roster):
+    download = make_zip(tmp_path / "c.zip", {
+        "doejohn_111_9001_gradient_checking.ipynb": "perfect",
+        "leekim_333_9007_doejohn_111_9001_gradient_checking.ipynb": "bug_backprop_dW2",
+    })
+    taken = take_in(tmp_path, download, canvas_roster)
+    assert taken.sha256["s1001"] == sha("perfect") and "s1001" not in taken.notes
+    assert taken.sha256["s1003"] == sha("bug_backprop_dW2")  # Kim's own upload, under Kim
+
+
+def test_links_in_an_lms_download_are_refused(tmp_path, canvas_roster):
+    archive = tmp_path / "c.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("doejohn_111_9001_gradient_checking.ipynb", (SAMPLES / "perfect.ipynb").read_bytes())
+        link = zipfile.ZipInfo("leekim_333_9003_gradient_checking.ipynb")
+        link.external_attr = 0o120777 << 16
+        zf.writestr(link, "doejohn_111_9001_gradient_checking.ipynb")
+    taken = take_in(tmp_path, archive, canvas_roster)
+    assert sorted(taken.students) == ["s1001"]
+    assert "is a symbolic link" in {p.student_id: p for p in taken.problems}["s1003"].message
+
+    folder = write_moodle(tmp_path / "m", {"John Doe_501_assignsubmission_file_/gradient_checking.ipynb": "perfect"})
+    (folder / "Kim Lee_503_assignsubmission_file_").mkdir()
+    (folder / "Kim Lee_503_assignsubmission_file_" / "gradient_checking.ipynb").symlink_to(
+        folder / "John Doe_501_assignsubmission_file_" / "gradient_checking.ipynb")
+    taken = take_in(tmp_path / "moodle", folder)
+    assert sorted(taken.students) == ["moodle_501"]
+    assert "is a symbolic link" in {p.student_id: p for p in taken.problems}["moodle_503"].message
+
+
+def test_names_with_escape_sequences_are_never_shown_raw(tmp_path):
+    evil = "Evil\x1b]0;owned\x07\x1b[2J"
+    download = write_moodle(tmp_path / "d", {
+        f"{evil}_507_assignsubmission_file_/notes\x1b[31m.pdf": b"%PDF",
+        "John Doe_501_assignsubmission_file_/gradient_checking.ipynb": "perfect",
+    })
+    roster = write_csv(tmp_path / "r.csv", ["student_id", "moodle_id", "name"], [["u1", "501", "John Doe"]])
+    taken = take_in(tmp_path, download, roster)
+    text = repr(taken.notes) + "".join(p.student_id + p.message for p in taken.problems)
+    assert "\\x1b" in text and "\x1b" not in text and "\x07" not in text
+
+
+def test_lms_export_neutralises_formulas(tmp_path):
+    roster = write_csv(tmp_path / "r.csv", ["student_id", "canvas_id", "name", "section"],
+                       [["s1", "11", '=HYPERLINK("http://evil","x")', "@A1"], ["s2", "22", "-2+3", "+1"]])
+    rows = [ExerciseRow("s1", "gradient_checking", "test_x", 15, 15, "passed", ""),
+            ExerciseRow("s2", "gradient_checking", "test_x", 0, 15, "failed", "")]
+    path, _ = write_lms_grades(tmp_path, rows, "canvas", roster, "=cmd|' /C calc'!A0")
+    with open(path, newline="", encoding="utf-8") as f:
+        cells = [c for row in csv.reader(f) for c in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "@", "-", "\t", "\r"))]
+    assert "'=HYPERLINK(\"http://evil\",\"x\")" in cells and "'-2+3" in cells and "15" in cells
+
+
+# -- the same attacks graded beside honest neighbours ------------------------------------------
+
+def test_lms_attacks_graded_beside_honest_neighbours(tmp_path):
+    download = write_moodle(tmp_path / "d", {
+        "John Doe_501_assignsubmission_file_/gradient_checking.ipynb": "perfect",
+        "Mary Ann Smith_502_assignsubmission_file_/gradient_checking.ipynb": "bug_backprop_dW2",
+        "Mallory Evil_506_assignsubmission_file_John Doe_501_assignsubmission_file_gradient_checking.ipynb":
+            "untouched_release",
+        "Mary Ann Smith_508_assignsubmission_file_/gradient_checking.ipynb": "untouched_release",
+    })
+    roster = write_csv(tmp_path / "r.csv", ["student_id", "moodle_id", "name"], [
+        ["u1", "501", "John Doe"], ["u2", "502", "Mary Ann Smith"], ["u6", "506", "Mallory Evil"],
+        ["u8", "", "Eve Other"]])
+    run = grade(download, "gradient_checking", tmp_path / "out", jobs=2, limits=Limits(wall_seconds=20),
+                progress=False, roster=roster)
+    scores = {r["student_id"]: r for r in read_csv(run.grades_csv)}
+    assert scores["u1"]["score"] == "15" and scores["u2"]["score"] == "12"  # the neighbours keep their marks
+    assert "u6" not in scores and "u8" not in scores  # the attackers gain nothing and no one's place
+    assert scores["moodle_508"]["status"] == "error"  # the name double: refused, with a row of its own
+    unfiled = [s for s in scores if s.startswith("(unfiled")]
+    assert len(unfiled) == 1 and scores[unfiled[0]]["score"] == "0"
+    assert run.notes.get("u1", "") == "" and run.notes.get("u2", "") == ""

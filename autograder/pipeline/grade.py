@@ -1,9 +1,11 @@
 """Grade a class: intake, one isolated worker per student in parallel, then CSVs and a summary.
 
 The steps, in order: copy the assignment's source into the output folder (the course root of
-this run) and register it in the gradebook; take in the submissions; grade each student in its
-own worker process (nbgrader autograde with the judge, then feedback); zero-fill whatever could
-not be graded; write grades.csv and grades_by_exercise.csv from the gradebook and the verdicts.
+this run) and register it in the gradebook; take in the submissions; keep the verdicts an
+earlier run may keep (resume.py); grade each other student in a worker process (nbgrader
+autograde with the judge, then feedback); zero-fill whatever could not be graded; write
+scores.csv and grades_by_exercise.csv from the gradebook and the verdicts. Every step after
+the set-up fails for one student alone: the batch always ends with a row for every student.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -22,9 +24,10 @@ from nbgrader.coursedir import CourseDirectory
 from ..course import manifest as manifests
 from ..nbgrader_env import with_python_bin
 from ..judge.sandbox import Limits
-from . import gradebook, intake, reports
+from . import gradebook, intake, reports, resume
 from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
 from .pool import WorkerOutcome, grade_all, start_workers
+from .untrusted_text import printable
 
 
 class GradingError(Exception):
@@ -35,14 +38,26 @@ class GradingError(Exception):
 class GradingRun:
     out: Path
     rows: list[reports.ExerciseRow]
-    grades_csv: Path
+    grades_csv: Path  # the kit's per-student CSV, OUT/scores.csv (nbgrader export writes grades.csv)
     exercises_csv: Path
     seconds: float
     outcomes: dict[str, WorkerOutcome]
     notes: dict[str, str]
+    kept: list[str] = field(default_factory=list)  # unchanged since the last run: verdicts kept
+    graded: list[str] = field(default_factory=list)  # sent to a worker in this run
+    refused: list[str] = field(default_factory=list)  # refused at intake (no notebook could be graded)
 
     def summary(self) -> str:
         return reports.summary(self.rows)
+
+    def counts(self) -> str:
+        """What this run did, e.g. "13 unchanged, kept; 0 graded" or "10 graded; 2 refused at intake"."""
+        parts = [f"{len(self.graded)} graded"]
+        if self.kept:
+            parts.insert(0, f"{len(self.kept)} unchanged since the last run, kept")
+        if self.refused:
+            parts.append(f"{len(self.refused)} refused at intake")
+        return "; ".join(parts)
 
 
 def _prepare_course(out: Path, assignment: str, db_url: str, root: Path) -> dict[str, float]:
@@ -69,26 +84,30 @@ def _prepare_course(out: Path, assignment: str, db_url: str, root: Path) -> dict
     return cells
 
 
-def _previous_verdict(out: Path, assignment: str, notebook: str, student: str, sha256: str) -> dict | None:
-    """The verdict record of an earlier run on the very same file, if complete (for resuming)."""
-    record = out / "verdicts" / student / f"{assignment}.json"
-    feedback = out / "feedback" / student / assignment / f"{notebook}.html"
-    try:
-        data = json.loads(record.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if data.get("submission_sha256") == sha256 and data.get("complete") and feedback.is_file():
-        return data
-    return None
+def _previous_verdict(out: Path, assignment: str, notebook: str, student: str, sha256: str,
+                      key: str = "") -> dict | None:
+    """The verdict record of an earlier run on the very same file and key, if it may be kept (resume.py)."""
+    return resume.previous_verdict(out, assignment, notebook, student, sha256, key)
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
           limits: Limits | None = None, progress: bool = True, root: Path | None = None,
-          executor: str = "sandbox", roster: Path | None = None) -> GradingRun:
+          executor: str = "sandbox", roster: Path | None = None, regrade: bool = False) -> GradingRun:
     """Grade every submission of `assignment` found in `submissions`; outputs go to `out`.
 
-    `roster` (a CSV) maps a Canvas or Moodle download to student ids; see pipeline/lms.py."""
+    `roster` (a CSV) maps a Canvas or Moodle download to student ids; see pipeline/lms.py.
+    `regrade` grades every submission again, keeping nothing from an earlier run. With
+    `progress`, what is happening goes to stderr: a line per stage, then a progress bar."""
     started = time.monotonic()
+    say = _stderr if progress else _quiet
     os.environ["PATH"] = with_python_bin()["PATH"]  # the in-process generate_assignment needs alembic
     root = root or manifests.course_root()
     manifest = manifests.load(assignment, root)
@@ -100,31 +119,40 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
     jobs = max(1, jobs or os.cpu_count() or 1)
     # Student code must not see the submissions (a classmate's notebook) or the roster either.
     hide = [Path(submissions).resolve()] + ([Path(roster).resolve()] if roster else [])
+    say(f"Starting {jobs} grading worker{'s' if jobs > 1 else ''} (they load nbgrader meanwhile) ...")
     workers = start_workers(out, assignment, db_url, limits, jobs, executor, hide)
     try:
+        say(f"Setting up the course in {out} (nbgrader generate_assignment {assignment}) ...")
         cells = _prepare_course(out, assignment, db_url, root)
         submitted = out / "submitted"
         if submitted.exists():
             shutil.rmtree(submitted)
+        say(f"Taking in the submissions from {printable(submissions)} ...")
         taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out, roster=roster)
+        key = resume.resume_key(root, assignment, manifest.path, limits, executor)
     except BaseException:
         for worker in workers:
             worker.stop(kill=True)
         raise
 
-    todo, outcomes = [], {}
+    todo, outcomes, kept = [], {}, []
     for student in sorted(taken.students):
-        if _previous_verdict(out, assignment, manifest.notebook, student, taken.sha256[student]):
+        if not regrade and _previous_verdict(out, assignment, manifest.notebook, student, taken.sha256[student], key):
             outcomes[student] = WorkerOutcome(student, True, message="unchanged since the last run; kept")
+            kept.append(student)
         else:
             todo.append(student)
+    say(f"{len(taken.students)} notebooks to grade: {len(todo)} new or changed"
+        + (f", {len(kept)} unchanged since the last run (kept; --regrade grades them again)" if kept else "")
+        + (f"; {len(taken.problems)} refused at intake" if taken.problems else ""))
     bar = None
     if progress and todo:
         from tqdm import tqdm
         bar = tqdm(total=len(todo), desc=f"Grading {assignment}", unit="notebook", file=sys.stderr)
-    tasks = [{"student": s, "sha256": taken.sha256[s]} for s in todo]
-    for student in todo:
+    tasks = [{"student": s, "sha256": taken.sha256[s], "resume_key": key} for s in todo]
+    for student in todo:  # nothing of an earlier run may stand for what is graded now
         (out / "verdicts" / student / f"{assignment}.json").unlink(missing_ok=True)
+        (out / "feedback" / student / assignment / f"{manifest.notebook}.html").unlink(missing_ok=True)
 
     def done(outcome):
         if bar:
@@ -134,29 +162,37 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
                        prestarted=workers)
     if bar:
         bar.close()
-    for student, outcome in graded.items():
+    for student in todo:
+        outcome = graded.get(student) or WorkerOutcome(student, False, "error", "no grading worker answered")
         record = out / "verdicts" / student / f"{assignment}.json"
         if outcome.ok and not record.is_file():
             outcome.ok, outcome.status, outcome.message = False, "error", "the judge left no verdict"
         if not outcome.ok:
-            record.unlink(missing_ok=True)  # zero-filled below: the next run must grade it, not keep it
+            record.unlink(missing_ok=True)  # a verdict the environment may have cut short is never kept
         if outcome.stats.get("note"):
-            taken.notes[student] = outcome.stats["note"]
+            taken.notes[student] = "; ".join(filter(None, [taken.notes.get(student), outcome.stats["note"]]))
         outcomes[student] = outcome
 
     problems = {p.student_id: p for p in taken.problems}
     for student in sorted(set(problems) | {s for s, o in outcomes.items() if not o.ok}):
         if student in problems and not intake.STUDENT_ID.match(student):
             continue  # an id that is not safe as a folder name never reaches the gradebook
-        gradebook.zero_fill(db_url, assignment, student)
+        try:
+            gradebook.zero_fill(db_url, assignment, student)
+        except Exception as exc:  # noqa: BLE001 - its row below still says 0 and why
+            taken.notes[student] = "; ".join(filter(None, [taken.notes.get(student),
+                                                           f"the gradebook could not record it ({type(exc).__name__})"]))
 
     scores = gradebook.scores(db_url, assignment)
     rows: list[reports.ExerciseRow] = []
     for student in sorted(set(taken.students) | set(problems)):
         record = {}
         path = out / "verdicts" / student / f"{assignment}.json"
-        if student in outcomes and outcomes[student].ok and path.is_file():
-            record = {e["exercise"]: e for e in json.loads(path.read_text(encoding="utf-8"))["exercises"]}
+        if student in outcomes and outcomes[student].ok:
+            try:
+                record = {e["exercise"]: e for e in json.loads(path.read_text(encoding="utf-8"))["exercises"]}
+            except (OSError, ValueError, KeyError, TypeError):
+                record = {}
         for exercise, max_score in sorted(cells.items()):
             score = scores.get(student, {}).get(exercise, (0.0, max_score))[0]
             if student in problems:
@@ -169,4 +205,5 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
                 status, message = ("passed" if score >= max_score else "failed"), "graded by nbgrader"
             rows.append(reports.ExerciseRow(student, assignment, exercise, score, max_score, status, message))
     grades_csv, exercises_csv = reports.write_csvs(out, rows)
-    return GradingRun(out, rows, grades_csv, exercises_csv, time.monotonic() - started, outcomes, taken.notes)
+    return GradingRun(out, rows, grades_csv, exercises_csv, time.monotonic() - started, outcomes, taken.notes,
+                      kept=kept, graded=todo, refused=sorted(problems))

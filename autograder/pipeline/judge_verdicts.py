@@ -63,6 +63,8 @@ class JudgeVerdicts(NbGraderPreprocessor):
     memory_mb = Integer(1024, help="Memory limit of the judge's child process, in MiB.").tag(config=True)
     results_directory = Unicode("", help="Folder for <student>/<assignment>.json verdict records.").tag(config=True)
     submission_sha256 = Unicode("", help="Hash of the submitted file, stored with the verdicts.").tag(config=True)
+    resume_key = Unicode("", help="Hash of the limits, manifest, release and kit (resume.resume_key), stored "
+                                  "with the verdicts: a rerun keeps them only under the same key.").tag(config=True)
     helpers_directory = Unicode("", help="Folder whose .py files the notebook imports (the release, "
                                          "never the folder a kernel ran in).").tag(config=True)
     hide_paths = List(Unicode(), help="Further paths student code must not see (the submissions, "
@@ -97,7 +99,8 @@ class JudgeVerdicts(NbGraderPreprocessor):
         if self.results_directory:
             record = {
                 "student_id": student, "assignment": assignment, "notebook": info.get("notebook"),
-                "submission_sha256": self.submission_sha256, "judge_seconds": round(judgement.seconds, 3),
+                "submission_sha256": self.submission_sha256, "resume_key": self.resume_key,
+                "judge_seconds": round(judgement.seconds, 3),
                 "exercises": [{"exercise": r.exercise, "function": r.function, "status": r.status,
                                "message": r.message, "measured": r.measured} for r in judgement.results],
                 "cell_errors": {str(k): v for k, v in judgement.cell_errors.items()},
@@ -105,6 +108,8 @@ class JudgeVerdicts(NbGraderPreprocessor):
             }
             out = Path(self.results_directory) / student / f"{assignment}.json"
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(record, indent=1, default=float), encoding="utf-8")
+            partial = out.with_suffix(".tmp")
+            partial.write_text(json.dumps(record, indent=1, default=float), encoding="utf-8")
+            partial.replace(out)  # a killed worker never leaves half a record
         return nb, resources
 

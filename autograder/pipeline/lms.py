@@ -12,8 +12,15 @@ Recognised layouts (detected from the names; a wrapping folder is fine):
 The roster is a CSV with a `student_id` column and at least one of `canvas_id`, `moodle_id`,
 `lms_id` (the number in the download's names) or `name`; optional columns (`email`,
 `sis_user_id`, `sis_login_id`, `section`) are used by the grade export. A submission is matched
-by its LMS id first, then by name. Without a roster the student id is derived from the LMS id
+by its LMS id first; by name only to a roster row that has no id for this LMS, and only when
+exactly one LMS user has that name. Without a roster the student id is derived from the LMS id
 (`canvas_12345`, `moodle_678`).
+
+Trusted side, and it never guesses: ids come only from the structural part of a name (Canvas's
+user id; Moodle's participant folder, or the one participant number of a flat file). The names
+a student chose (their file's name, their LMS full name) can never file a submission under
+someone else: a flat file whose name holds a second participant pattern, a name that matches
+several rows or users, a link among the files: each is refused and reported.
 
 `normalize` turns such a download into a folder of `<student_id>/<notebook>.ipynb`, which the
 intake then reads like any other. Nothing here raises for one bad or unknown file: it becomes a
@@ -31,10 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .intake import STUDENT_ID, IntakeError, Problem
+from .unpack import Unpacked
+from .untrusted_text import printable
 
-CANVAS_FILE = re.compile(r"^(?P<name>.+?)(?P<late>_late)?_(?P<lms_id>\d+)_(?P<submission>\d+)_(?P<filename>.+)$",
+#: Canvas writes the sortable name without underscores, so the first "_" ends it: one parse only.
+CANVAS_FILE = re.compile(r"^(?P<name>[^_]*)(?P<late>_late)?_(?P<lms_id>\d+)_(?P<submission>\d+)_(?P<filename>.+)$",
                          re.IGNORECASE)
-MOODLE_ENTRY = re.compile(r"^(?P<name>.+)_(?P<lms_id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<filename>.*)$")
+#: Moodle's participant marker; a name holding it more than once cannot be parsed without a guess.
+MOODLE_MARK = re.compile(r"_(?P<lms_id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_")
+MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<lms_id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_$")
 #: Canvas's suffix for a re-upload of a file name the student had uploaded before.
 REUPLOAD = re.compile(r"^(?P<base>.+?)-(?P<version>\d+)$")
 #: Roster columns that hold the LMS's own id of a student, per layout, in order of preference.
@@ -92,9 +104,10 @@ class Roster:
     def by_lms_id(self, layout: str, lms_id: str) -> list[RosterEntry]:
         return [e for e in self.entries if e.lms_id(layout) == lms_id]
 
-    def by_name(self, name: str) -> list[RosterEntry]:
+    def by_name(self, name: str, layout: str) -> list[RosterEntry]:
+        """Rows whose name matches and that have no id for this LMS (an id, when given, decides alone)."""
         keys = name_keys(name)
-        return [e for e in self.entries if keys & name_keys(e.name)] if keys else []
+        return [e for e in self.entries if not e.lms_id(layout) and keys & name_keys(e.name)] if keys else []
 
 
 def read_roster(path: Path) -> Roster:
@@ -136,10 +149,11 @@ class LmsFile:
     filename: str  # the name the student uploaded (Canvas's -N re-upload suffix included)
     late: bool = False
     submission: int = 0
-    shown: str = ""  # how the download names it, for messages
+    shown: str = ""  # how the download names it, for messages (control characters escaped)
+    refused: str = ""  # why this file may not be graded (a link), or ""
 
     def __post_init__(self):
-        self.shown = self.shown or self.path.name
+        self.shown = printable(self.shown or self.path.name)
 
     @property
     def base(self) -> str:
@@ -158,10 +172,14 @@ def _entries(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name not in _JUNK and not p.name.startswith("."))
 
 
+def _is_moodle(name: str) -> bool:
+    return MOODLE_MARK.search(name) is not None
+
+
 def _unwrap(folder: Path) -> Path:
     """Skip wrapping folders (one folder and nothing else) that are not a Moodle submission."""
     entries = _entries(folder)
-    if len(entries) == 1 and entries[0].is_dir() and not MOODLE_ENTRY.match(entries[0].name):
+    if len(entries) == 1 and entries[0].is_dir() and not _is_moodle(entries[0].name):
         return _unwrap(entries[0])
     return folder
 
@@ -171,30 +189,54 @@ def _files_below(folder: Path) -> list[Path]:
                   and not any(part in _JUNK or part.startswith(".") for part in p.relative_to(folder).parts))
 
 
-def scan(folder: Path) -> tuple[str, list[LmsFile], list[str]] | None:
-    """(layout, files, names not recognised) when folder is a Canvas or Moodle download, else None."""
+def _moodle_files(entry: Path, unpacked: Unpacked | None) -> list[LmsFile] | str:
+    """The files of one Moodle entry (a participant folder or an older flat file), or why it is refused."""
+    why = unpacked.reason(entry) if unpacked else ""
+    marks = list(MOODLE_MARK.finditer(entry.name))
+    if len(marks) != 1:
+        return (f"{printable(entry.name)} names {len(marks)} participants; it cannot be filed without a guess "
+                "and was not graded (a file name chosen to look like another participant's?)")
+    mark = marks[0]
+    name, lms_id = entry.name[:mark.start()].replace("_", " "), mark.group("lms_id")
+    filename = entry.name[mark.end():]
+    if entry.is_dir():
+        if filename:
+            return f"{printable(entry.name)} is not named like a Moodle participant folder; not graded"
+        return [LmsFile(p, lms_id, name, p.name, shown=f"{entry.name}/{p.relative_to(entry).as_posix()}",
+                        refused=unpacked.reason(p) if unpacked else "") for p in _files_below(entry)]
+    if why and not filename:  # a participant folder that is a link
+        return [LmsFile(entry, lms_id, name, "", refused=why)]
+    return [LmsFile(entry, lms_id, name, filename, refused=why)] if filename else []
+
+
+def scan(folder: Path, unpacked: Unpacked | None = None
+         ) -> tuple[str, list[LmsFile], list[str], list[str]] | None:
+    """(layout, files, skipped, refused) when folder is a Canvas or Moodle download, else None.
+
+    skipped: entries not named like a submission (notes); refused: entries named so that they
+    could belong to more than one participant (problems: never filed under anyone)."""
     entries = _entries(folder)
     if not entries:
         return None
-    moodle = [e for e in entries if MOODLE_ENTRY.match(e.name)]
+    moodle = [e for e in entries if _is_moodle(e.name)]
     canvas = [e for e in entries if e.is_file() and CANVAS_FILE.match(e.name)]
     files: list[LmsFile] = []
     if moodle and 2 * len(moodle) >= len(entries):
+        refused = []
         for entry in moodle:
-            m = MOODLE_ENTRY.match(entry.name)
-            name = m.group("name").replace("_", " ")
-            if entry.is_dir():
-                files += [LmsFile(p, m.group("lms_id"), name, p.name,
-                                  shown=f"{entry.name}/{p.relative_to(entry).as_posix()}") for p in _files_below(entry)]
-            elif m.group("filename"):
-                files.append(LmsFile(entry, m.group("lms_id"), name, m.group("filename")))
-        return "moodle", files, [e.name for e in entries if e not in moodle]
+            found = _moodle_files(entry, unpacked)
+            if isinstance(found, str):
+                refused.append(found)
+            else:
+                files += found
+        return "moodle", files, [printable(e.name) for e in entries if e not in moodle], refused
     if canvas and 2 * len(canvas) >= len(entries):
         for entry in canvas:
             m = CANVAS_FILE.match(entry.name)
             files.append(LmsFile(entry, m.group("lms_id"), m.group("name"), m.group("filename"),
-                                 late=bool(m.group("late")), submission=int(m.group("submission"))))
-        return "canvas", files, [e.name for e in entries if e not in canvas]
+                                 late=bool(m.group("late")), submission=int(m.group("submission")),
+                                 refused=unpacked.reason(entry) if unpacked else ""))
+        return "canvas", files, [printable(e.name) for e in entries if e not in canvas], []
     return None
 
 
@@ -208,14 +250,17 @@ def layout_of(submissions: Path) -> str | None:
         with zipfile.ZipFile(submissions) as zf, tempfile.TemporaryDirectory(prefix="lms-names-") as tmp:
             for info in zf.infolist():  # empty stand-ins with the members' names: enough to detect
                 name = PurePosixPath(info.filename.replace("\\", "/"))
-                if name.is_absolute() or ".." in name.parts:
+                if name.is_absolute() or ".." in name.parts or not name.parts:
                     continue
                 target = Path(tmp).joinpath(*name.parts)
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                else:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.touch()
+                try:
+                    if info.is_dir():
+                        target.mkdir(parents=True, exist_ok=True)
+                    else:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.touch()
+                except OSError:
+                    continue
             found = scan(_unwrap(Path(tmp)))
             return found[0] if found else None
     except (OSError, zipfile.BadZipFile):
@@ -232,67 +277,110 @@ class LmsIntake:
     notes: dict[str, str] = field(default_factory=dict)
 
 
-def _student_for(layout: str, group: list[LmsFile], roster: Roster | None) -> tuple[str, str]:
-    """(student_id, "") for one LMS user's files, or (a stand-in id, why there is none)."""
+def _describe(layout: str, group: list[LmsFile]) -> str:
     first = group[0]
-    standin = f"{layout}_{first.lms_id}"
-    if roster is None:
-        return standin, ""
     files = ", ".join(sorted(f.shown for f in group))
-    matches = roster.by_lms_id(layout, first.lms_id) or roster.by_name(first.name)
-    if len(matches) > 1:
-        ids = ", ".join(e.student_id for e in matches)
-        return standin, (f"{files} ({LAYOUT_NAMES[layout]} user {first.lms_id}, {first.name}) matches several rows "
-                         f"of {roster.path.name} by name ({ids}); add their {ID_COLUMNS[layout][0]} to the roster "
-                         "and grade again")
-    if not matches:
-        return standin, (f"{files} ({LAYOUT_NAMES[layout]} user {first.lms_id}, {first.name}) matches no row of "
-                         f"{roster.path.name}; add them to the roster (student_id and {ID_COLUMNS[layout][0]}) "
-                         "and grade again")
-    student = matches[0].student_id
-    if not STUDENT_ID.match(student):
-        return standin, (f"{roster.path.name} gives {files} the student_id {student!r}, which has characters "
-                         "that are not allowed (letters, digits and . _ @ - only); fix the roster")
-    return student, ""
+    return f"{files} ({LAYOUT_NAMES[layout]} user {first.lms_id}, {printable(first.name)})"
 
 
-def normalize(top: Path, notebook: str, roster: Path | None, work: Path) -> LmsIntake | None:
-    """A Canvas or Moodle download in `top` as student folders under `work`; None for other layouts."""
-    found = scan(_unwrap(Path(top)))
+def _match(layout: str, group: list[LmsFile], roster: Roster) -> tuple[list[RosterEntry], str]:
+    """(matching roster rows, "id" or "name") for one LMS user's files."""
+    first = group[0]
+    by_id = roster.by_lms_id(layout, first.lms_id)
+    if by_id:
+        return by_id, "id"
+    return roster.by_name(first.name, layout), "name"
+
+
+def assign_students(layout: str, by_user: dict[str, list[LmsFile]], roster: Roster | None
+                    ) -> tuple[dict[str, list[LmsFile]], list[Problem]]:
+    """{student_id: files} for the LMS users the roster identifies without a guess, and problems.
+
+    A user matched by several rows, a row matched by several users (two users giving the same
+    name), and a name match to a row that has an id for this LMS are all refused and reported."""
+    if roster is None:
+        return {f"{layout}_{lms_id}": group for lms_id, group in by_user.items()}, []
+    column = ID_COLUMNS[layout][0]
+    matched: dict[str, tuple[list[RosterEntry], str]] = {u: _match(layout, g, roster) for u, g in by_user.items()}
+    claims: dict[str, list[str]] = {}
+    for user, (rows, how) in matched.items():
+        if len(rows) == 1:
+            claims.setdefault(rows[0].student_id, []).append(user)
+    students, problems = {}, []
+    for user, group in sorted(by_user.items()):
+        rows, how = matched[user]
+        standin = f"{layout}_{user}"
+        if len(rows) > 1:
+            ids = ", ".join(e.student_id for e in rows)
+            problems.append(Problem(standin, "error", f"{_describe(layout, group)} matches several rows of "
+                                    f"{roster.path.name} by {how} ({ids}); give each row its own {column} and "
+                                    "grade again"))
+        elif not rows:
+            problems.append(Problem(standin, "error", f"{_describe(layout, group)} matches no row of "
+                                    f"{roster.path.name}; add them to the roster (student_id and {column}) and "
+                                    "grade again"))
+        elif len(claims[rows[0].student_id]) > 1:
+            others = ", ".join(f"{LAYOUT_NAMES[layout]} user {u}" for u in claims[rows[0].student_id] if u != user)
+            problems.append(Problem(standin, "error", f"{_describe(layout, group)} matches {rows[0].student_id} of "
+                                    f"{roster.path.name} by name, and so does {others}: which is which cannot be "
+                                    f"told from names; add their {column} to the roster and grade again"))
+        elif not STUDENT_ID.match(rows[0].student_id):
+            problems.append(Problem(standin, "error", f"{roster.path.name} gives {_describe(layout, group)} the "
+                                    f"student_id {printable(rows[0].student_id)!r}, which has characters that are "
+                                    "not allowed (letters, digits and . _ @ - only); fix the roster"))
+        else:
+            students[rows[0].student_id] = group
+    return students, problems
+
+
+def normalize(top: Path, notebook: str, roster: Path | None, work: Path,
+              unpacked: Unpacked | None = None) -> LmsIntake | None:
+    """A Canvas or Moodle download in `top` as student folders under `work`; None for other layouts.
+
+    `unpacked` says which entries of top are placeholders for links (see unpack.py)."""
+    found = scan(_unwrap(Path(top)), unpacked)
     table = read_roster(roster) if roster else None
     if found is None:
         return None
-    layout, files, unknown = found
+    layout, files, skipped, refused = found
     staging = Path(tempfile.mkdtemp(prefix="lms-", dir=work))
     result = LmsIntake(layout, staging)
-    for name in unknown:
+    for name in skipped:
         result.notes[name] = f"not named like a {LAYOUT_NAMES[layout]} submission; skipped"
     by_user: dict[str, list[LmsFile]] = {}
     for f in files:
         by_user.setdefault(f.lms_id, []).append(f)
-    by_student: dict[str, list[LmsFile]] = {}
-    for lms_id, group in sorted(by_user.items()):
-        student, problem = _student_for(layout, group, table)
-        if problem:
-            result.problems.append(Problem(student, "error", problem))
-        else:
-            by_student.setdefault(student, []).extend(group)
+    by_student, result.problems = assign_students(layout, by_user, table)
+    # An entry that cannot be filed has no student: a row of its own (never a gradebook id).
+    result.problems += [Problem(f"(unfiled {index})", "error", message) for index, message in enumerate(refused, 1)]
     for student, group in sorted(by_student.items()):
+        linked = [f for f in group if f.refused]
+        if linked:
+            result.problems.append(Problem(student, "error", linked[0].refused))
+            continue
         notebooks = [f for f in group if f.filename.lower().endswith(".ipynb")]
         if not notebooks:
-            uploaded = ", ".join(sorted(f.filename for f in group))
+            uploaded = ", ".join(sorted(printable(f.filename) for f in group))
             result.problems.append(Problem(student, "missing", f"{student} uploaded no notebook ({uploaded}); "
                                            f"expected {notebook}.ipynb"))
             continue
-        chosen = max(notebooks, key=lambda f: (f.base == notebook, f.version, f.submission, f.filename))
-        name = f"{notebook}.ipynb" if chosen.base == notebook else (chosen.filename.lstrip(".") or "submission.ipynb")
+        expected = [f for f in notebooks if f.base == notebook]
+        if not expected and len(notebooks) > 1:
+            names = ", ".join(sorted(printable(f.filename) for f in notebooks))
+            result.problems.append(Problem(student, "error", f"{student} uploaded several notebooks ({names}) and "
+                                           f"none is named {notebook}.ipynb; which to grade cannot be told"))
+            continue
+        chosen = max(expected or notebooks, key=lambda f: (f.version, f.submission, f.filename))
+        name = f"{notebook}.ipynb" if chosen.base == notebook else "submission.ipynb"
         dest = staging / student / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(chosen.path, dest)
         notes = []
+        if chosen.base != notebook:
+            notes.append(f"graded {printable(chosen.filename)} (expected {notebook}.ipynb)")
         if len(notebooks) > 1:
-            others = ", ".join(sorted(f.filename for f in notebooks if f is not chosen))
-            notes.append(f"graded {chosen.filename}; also uploaded {others} (not graded)")
+            others = ", ".join(sorted(printable(f.filename) for f in notebooks if f is not chosen))
+            notes.append(f"graded {printable(chosen.filename)}; also uploaded {others} (not graded)")
         if chosen.late:
             notes.append(f"{LAYOUT_NAMES[layout]} marked the submission LATE")
         if notes:

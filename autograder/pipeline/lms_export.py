@@ -13,7 +13,8 @@
 
 With a roster, every roster student gets a row: their score, or an empty grade (the LMS leaves it
 unchanged) when nothing of theirs was graded. Graded ids that are not in the roster are left out
-and returned, so the caller can say so. Without a roster, a row per graded student.
+and returned, so the caller can say so. Without a roster, a row per graded student. Names come
+from the LMS, where students set them: every cell is neutralised against spreadsheet formulas.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from .lms import Roster, layout_of, read_roster
 from .reports import ExerciseRow
+from .untrusted_text import csv_row
 
 FLAVORS = ("canvas", "moodle")
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -83,21 +85,24 @@ def write_lms_grades(out: Path, rows: list[ExerciseRow], flavor: str, roster: Pa
     path = Path(out) / FILE_NAME
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
+
+        def writerow(values):
+            writer.writerow(csv_row(values))
+
         if flavor == "canvas":
-            writer.writerow(CANVAS_COLUMNS + [column or "Assignment"])
-            writer.writerow(["    Points Possible", "", "", "", "", f"{maximum:g}"])
+            writerow(CANVAS_COLUMNS + [column or "Assignment"])
+            writerow(["    Points Possible", "", "", "", "", f"{maximum:g}"])
         else:
-            writer.writerow(MOODLE_COLUMNS)
+            writerow(MOODLE_COLUMNS)
         for student, fields in students:
             grade = f"{scores[student][0]:g}" if student in scores else ""
             if flavor == "canvas":
                 canvas_id = fields.get("canvas_id") or fields.get("lms_id") or _standin_id(student, "canvas")
-                writer.writerow([fields.get("name", ""), canvas_id, fields.get("sis_user_id", ""),
-                                 fields.get("sis_login_id") or fields.get("login_id", ""), fields.get("section", ""),
-                                 grade])
+                writerow([fields.get("name", ""), canvas_id, fields.get("sis_user_id", ""),
+                          fields.get("sis_login_id") or fields.get("login_id", ""), fields.get("section", ""), grade])
             else:
                 moodle_id = (fields.get("moodle_id") or fields.get("lms_id") or _standin_id(student, "moodle"))
                 moodle_id = re.sub(r"(?i)^participant\s*", "", moodle_id)
-                writer.writerow([f"Participant {moodle_id}" if moodle_id else "", student, fields.get("name", ""),
-                                 fields.get("email", ""), grade, f"{maximum:g}"])
+                writerow([f"Participant {moodle_id}" if moodle_id else "", student, fields.get("name", ""),
+                          fields.get("email", ""), grade, f"{maximum:g}"])
     return path, left_out

@@ -1,8 +1,8 @@
 """A pool of long-lived grading workers, each a separate process fed one student at a time.
 
-Workers pay nbgrader's import once, not once per student. A worker that dies or overruns a
-student's time budget is killed and replaced; that student gets an error or timeout status and
-the batch goes on.
+Workers pay nbgrader's import once, not once per student. A worker that dies, overruns a
+student's time budget or retires after a failure (see worker.serve) is replaced, never reused;
+that student gets an error or timeout status and the batch goes on. Every task gets an outcome.
 """
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs:
 def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: list[dict], jobs: int,
               executor: str = "sandbox", on_done=None, hide=(), prestarted: list[_Worker] | None = None
               ) -> dict[str, WorkerOutcome]:
-    """Grade every task ({"student", "sha256"}) with `jobs` workers; {student: outcome}."""
+    """Grade every task ({"student", "sha256", "resume_key"}) with `jobs` workers; {student: outcome}."""
     command = _command(out, assignment, db_url, limits, executor, hide)
     prestarted = list(prestarted or [])
     # The judge and a kernel each get the submission's wall time; nbgrader's own work on top.
@@ -118,24 +118,29 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
                 task = todo.get_nowait()
             except queue.Empty:
                 break
-            if worker is None:
-                worker = _Worker(command, logs / f"worker-{slot}.log")
             started = time.monotonic()
             try:
+                if worker is None:
+                    worker = _Worker(command, logs / f"worker-{slot}.log")
                 answer = worker.ask(task, budget)
             except TimeoutError:
-                worker.stop(kill=True)
-                worker = None
                 answer = {"ok": False, "stage": "timeout"}
+            except Exception as exc:  # noqa: BLE001 - no worker could be started or asked: this task only
+                answer = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"}
             if answer is None:
-                worker.stop(kill=True)
-                worker = None
                 answer = {"ok": False, "stage": "worker", "error": "the grading worker stopped unexpectedly"}
+            if not answer.get("ok") or answer.get("retire"):
+                if worker is not None:  # never reuse a worker after a failure: start a fresh one
+                    worker.stop(kill=not answer.get("retire"))  # a retiring worker exits by itself
+                worker = None
             outcome = _outcome(task["student"], answer, time.monotonic() - started, budget)
             with lock:
                 outcomes[task["student"]] = outcome
             if on_done:
-                on_done(outcome)
+                try:
+                    on_done(outcome)
+                except Exception:  # noqa: BLE001 - a progress display never stops the batch
+                    pass
         if worker is not None:
             worker.stop()
 
@@ -154,7 +159,8 @@ def _outcome(student: str, answer: dict, seconds: float, budget: float) -> Worke
     if answer.get("ok"):
         return WorkerOutcome(student, True, seconds=seconds, stats=answer)
     if answer.get("stage") == "timeout":
-        return WorkerOutcome(student, False, "timeout", f"grading did not finish within {budget:.0f} s", seconds)
+        return WorkerOutcome(student, False, "timeout", f"grading did not finish within {budget:.0f} s", seconds,
+                             answer)
     detail = str(answer.get("error") or "no details").strip().splitlines()[-1:] or ["no details"]
     return WorkerOutcome(student, False, "error", f"nbgrader could not grade this submission "
-                         f"({answer.get('stage', 'worker')}): {detail[0][-400:]}", seconds)
+                         f"({answer.get('stage', 'worker')}): {detail[0][-400:]}", seconds, answer)

@@ -5,6 +5,7 @@ metadata on purpose. nbgrader then refuses the whole notebook, or grades a cell 
 count. Here every known grade id gets the release's metadata on its first cell of the right
 type; copies and unknown ids become ordinary cells; deleted test cells are restored after their
 exercise (nbgrader then puts back their source from the gradebook, and the judge decides).
+Trusted side: the metadata it reads is the student's, so any shape of it must be survived.
 """
 from __future__ import annotations
 
@@ -12,9 +13,16 @@ import copy
 
 import nbformat
 
+from .untrusted_text import printable
+
+#: More repairs than this are summed up in one line (a notebook may forge thousands).
+MAX_NOTES = 10
+
 
 def _grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
+    meta = cell.metadata.get("nbgrader")
+    grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
 
 
 def repair_metadata(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
@@ -31,8 +39,9 @@ def repair_metadata(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -
             seen.add(grade_id)
         else:
             del cell.metadata["nbgrader"]
-            notes.append(f"a copy of cell {grade_id!r} was graded as an ordinary cell" if grade_id in seen
-                         else f"cell {grade_id!r} is not in the assignment and was graded as an ordinary cell")
+            shown = printable(grade_id)[:80] if grade_id else "(no grade id)"
+            notes.append(f"a copy of cell {shown!r} was graded as an ordinary cell" if grade_id in seen
+                         else f"cell {shown!r} is not in the assignment and was graded as an ordinary cell")
     for grade_id, original in known.items():
         meta = original.metadata["nbgrader"]
         if grade_id in seen or not meta.get("grade") or meta.get("solution"):
@@ -42,4 +51,6 @@ def repair_metadata(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -
         after = next((i for i, c in enumerate(nb.cells) if exercise and _grade_id(c) == exercise), None)
         nb.cells.insert(len(nb.cells) if after is None else after + 1, restored)
         notes.append(f"test cell {grade_id!r} was missing and was restored")
+    if len(notes) > MAX_NOTES:
+        notes = notes[:MAX_NOTES] + [f"and {len(notes) - MAX_NOTES} more cells like these"]
     return notes

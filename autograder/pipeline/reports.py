@@ -1,4 +1,9 @@
-"""The grading run's outputs: grades.csv, grades_by_exercise.csv and the closing summary."""
+"""The grading run's outputs: scores.csv, grades_by_exercise.csv and the closing summary (trusted side).
+
+The per-student CSV is scores.csv, not grades.csv, so that `nbgrader export` (which writes
+grades.csv in the folder it runs in) can run in the output folder without overwriting it. Every
+cell goes through untrusted_text.csv_cell: ids and messages can carry text a student chose.
+"""
 from __future__ import annotations
 
 import csv
@@ -6,7 +11,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from .untrusted_text import csv_row
+
 GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status"]
+SCORES_FILE = "scores.csv"
+EXERCISES_FILE = "grades_by_exercise.csv"
 EXERCISE_COLUMNS = ["student_id", "assignment", "exercise", "score", "max_score", "status", "message"]
 
 
@@ -39,19 +48,19 @@ def write_csvs(out: Path, rows: list[ExerciseRow]) -> tuple[Path, Path]:
     by_student: dict[tuple[str, str], list[ExerciseRow]] = {}
     for row in rows:
         by_student.setdefault((row.student_id, row.assignment), []).append(row)
-    grades, exercises = out / "grades.csv", out / "grades_by_exercise.csv"
+    grades, exercises = out / SCORES_FILE, out / EXERCISES_FILE
     with open(grades, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(GRADES_COLUMNS)
         for (student, assignment), group in sorted(by_student.items()):
-            writer.writerow([student, assignment, f"{sum(r.score for r in group):g}",
-                             f"{sum(r.max_score for r in group):g}", overall_status(group)])
+            writer.writerow(csv_row([student, assignment, f"{sum(r.score for r in group):g}",
+                                     f"{sum(r.max_score for r in group):g}", overall_status(group)]))
     with open(exercises, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(EXERCISE_COLUMNS)
         for r in rows:
-            writer.writerow([r.student_id, r.assignment, r.exercise, f"{r.score:g}", f"{r.max_score:g}",
-                             r.status, r.message])
+            writer.writerow(csv_row([r.student_id, r.assignment, r.exercise, f"{r.score:g}", f"{r.max_score:g}",
+                                     r.status, r.message]))
     return grades, exercises
 
 

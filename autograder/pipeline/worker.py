@@ -4,13 +4,19 @@ among its steps) and feedback.
 The orchestrator starts a few of these (`python -m autograder.pipeline.worker --serve ...`) and
 sends one JSON task per line on stdin; the worker answers one `WORKER-RESULT {...}` line per task.
 Student code never runs in the worker itself (it runs in the judge's confined children, or in a
-kernel), so a submission that crashes cannot take the worker down; if nbgrader itself fails, the
-orchestrator restarts the worker and the batch goes on.
+kernel), but nbgrader parses and renders the student's notebook here (trusted side). So each
+step fails alone: the feedback is rendered in a forked child with its own memory and time cap,
+and after any failure (nbgrader's, a MemoryError, anything unexpected) the worker answers with
+"retire" and exits, so the orchestrator replaces it rather than reuse a broken gradebook session.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import resource
+import signal
 import sys
 import time
 import warnings
@@ -27,7 +33,7 @@ RESULT_PREFIX = "WORKER-RESULT "
 
 
 def mark_complete(record: Path) -> None:
-    """Mark a verdict record complete once its grades are saved, so a killed batch resumes from it."""
+    """Mark a verdict record complete once its grades and feedback are saved (a rerun may keep it)."""
     if not record.is_file():
         return
     data = json.loads(record.read_text(encoding="utf-8"))
@@ -37,40 +43,122 @@ def mark_complete(record: Path) -> None:
     partial.replace(record)  # atomic: a kill never leaves half a record
 
 
+#: A worker holds nbgrader, numpy and one notebook at a time (about 160 MiB resident, 310 MiB of
+#: address space); this cap only stops a runaway, e.g. a gradebook query gone wrong.
+WORKER_ADDRESS_SPACE_MB = 2048
+#: Address space the feedback child may add to what it inherits (a 15 MB markdown table once
+#: took the whole worker's 2 GiB); honest feedback needs well under 100 MiB.
+FEEDBACK_EXTRA_MB = 768
+#: Wall seconds for one student's feedback (about 0.1 s when honest).
+FEEDBACK_SECONDS = 90.0
+
+
+def _address_space_bytes() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 512 * 1024 * 1024
+
+
+def in_limited_child(step, extra_mb: int = FEEDBACK_EXTRA_MB, seconds: float = FEEDBACK_SECONDS) -> str:
+    """Run step() in a forked child capped at extra_mb more memory and `seconds`; "" or what went wrong.
+
+    The child shares nothing back but a short message, so whatever it exhausts or breaks (memory,
+    a session, a template cache) ends with it."""
+    read_end, write_end = os.pipe()
+    cap = _address_space_bytes() + extra_mb * 1024 * 1024
+    pid = os.fork()
+    if pid == 0:  # the child: run the step, report, and leave without running any cleanup
+        status = 1
+        try:
+            os.close(read_end)
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            limit = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            message = step() or ""
+            status = 0 if not message else 1
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
+            message = f"{type(exc).__name__}: {exc}"
+        try:
+            os.write(write_end, message.encode("utf-8", "replace")[-4000:])
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return f"it took longer than {seconds:.0f} s"
+            time.sleep(0.01)
+        message = os.read(read_end, 8192).decode("utf-8", "replace")
+    finally:
+        os.close(read_end)
+    if os.WIFSIGNALED(status):
+        return message or f"it was ended by signal {os.WTERMSIG(status)}"
+    return message or ("" if os.WEXITSTATUS(status) == 0 else f"it exited with status {os.WEXITSTATUS(status)}")
+
+
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(?P<name>\w+(?:Error|Exception|Exit))\b:?(?P<detail>.*)$")
+
+
+def _cause(text: str) -> str:
+    """The most telling line of an nbgrader failure: its last exception other than nbgrader's wrapper."""
+    lines = [m for m in (_EXCEPTION_LINE.match(line.strip()) for line in text.splitlines()) if m]
+    real = [m for m in lines if m.group("name") != "NbGraderException"] or lines
+    if not real:
+        return (text.strip().splitlines() or ["no details"])[-1][-300:]
+    return f"{real[-1].group('name')}{':' + real[-1].group('detail')[:200] if real[-1].group('detail').strip() else ''}"
+
+
 def grade_student(course: Path, assignment: str, student: str, db_url: str, limits: Limits,
-                  sha256: str = "", executor: str = "sandbox", hide=()) -> dict:
+                  sha256: str = "", executor: str = "sandbox", hide=(), resume_key: str = "") -> dict:
     """Autograde one student's submission (already in course/submitted/) and write feedback."""
     config = grading_config(course, db_url, limits, submission_sha256=sha256, executor=executor, hide=hide)
+    config.JudgeVerdicts.resume_key = resume_key
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     started = time.monotonic()
     gradebook.ensure_student(db_url, student)  # safe when another run adds this student at the same time
     result = api.autograde(assignment, student, force=True, create=True)
-    note = ""
     if not result.get("success") and executor == "kernel":
         # The kernel died or nbgrader's Execute gave up (os._exit, a killed kernel): the judge
         # still runs the notebook in its own child, so the honest code keeps its points.
-        outcome = grade_student(course, assignment, student, db_url, limits, sha256, "sandbox", hide)
-        outcome["note"] = "its Jupyter kernel died, so it was run and judged in the sandbox instead"
+        outcome = grade_student(course, assignment, student, db_url, limits, sha256, "sandbox", hide, resume_key)
+        outcome["note"] = "; ".join(filter(None, ["its Jupyter kernel died, so it was run and judged in the "
+                                                  "sandbox instead", outcome.get("note")]))
         return outcome
     if not result.get("success"):
-        return {"ok": False, "stage": "autograde", "error": (result.get("error") or result.get("log") or "")[-2000:]}
+        return {"ok": False, "stage": "autograde", "retire": True,
+                "error": (result.get("error") or result.get("log") or "")[-2000:]}
     autograded = time.monotonic()
-    mark_complete(course / "verdicts" / student / f"{assignment}.json")  # grades are in the gradebook
-    feedback = api.generate_feedback(assignment, student, force=True)
-    if not feedback.get("success"):
-        return {"ok": False, "stage": "feedback", "error": (feedback.get("error") or "")[-2000:]}
-    return {"ok": True, "autograde_seconds": round(autograded - started, 3),
-            "feedback_seconds": round(time.monotonic() - autograded, 3), "note": note}
+    record = course / "verdicts" / student / f"{assignment}.json"
 
+    def feedback() -> str:
+        answer = api.generate_feedback(assignment, student, force=True)
+        return "" if answer.get("success") else _cause(f"{answer.get('log') or ''}\n{answer.get('error') or ''}")
 
-#: A worker holds nbgrader, numpy and one notebook at a time (about 160 MiB resident, 310 MiB of
-#: address space); this cap only stops a runaway, e.g. a gradebook query gone wrong.
-WORKER_ADDRESS_SPACE_MB = 2048
+    failure = in_limited_child(feedback)
+    outcome = {"ok": True, "autograde_seconds": round(autograded - started, 3),
+               "feedback_seconds": round(time.monotonic() - autograded, 3), "note": ""}
+    if failure:  # the grades stand; the record stays incomplete, so the next run tries again
+        outcome["note"] = f"its feedback page could not be written ({_cause(failure)}); its grades stand"
+    else:
+        mark_complete(record)
+    return outcome
 
 
 def serve(args) -> int:
-    """Grade the students named on stdin, one JSON task per line, until stdin closes."""
-    import resource
+    """Grade the students named on stdin, one JSON task per line, until stdin closes.
+
+    After a failed task the worker answers with "retire" and exits: whatever broke (a gradebook
+    session, memory) leaves with it, and the orchestrator starts a fresh worker."""
     cap = WORKER_ADDRESS_SPACE_MB * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, resource.getrlimit(resource.RLIMIT_AS)[1]))
     from sqlalchemy.exc import SAWarning
@@ -82,12 +170,14 @@ def serve(args) -> int:
         task = json.loads(line)
         try:
             outcome = grade_student(args.course, args.assignment, task["student"], args.db, limits,
-                                    task.get("sha256", ""), args.executor, args.hide)
-        except Exception as exc:  # nbgrader failed on this submission; the next one still runs
-            outcome = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"}
-        outcome["student"] = task["student"]
+                                    task.get("sha256", ""), args.executor, args.hide, task.get("resume_key", ""))
+        except BaseException as exc:  # noqa: BLE001 - MemoryError too: answer, then make way for a fresh worker
+            outcome = {"ok": False, "stage": "worker", "retire": True, "error": f"{type(exc).__name__}: {exc}"[-2000:]}
+        outcome["student"], outcome["worker_pid"] = task["student"], os.getpid()
         sys.stdout.write(RESULT_PREFIX + json.dumps(outcome) + "\n")
         sys.stdout.flush()
+        if outcome.get("retire"):
+            return 3
     return 0
 
 
