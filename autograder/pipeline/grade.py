@@ -22,7 +22,7 @@ from nbgrader.coursedir import CourseDirectory
 from .. import manifest as manifests
 from ..nbgrader_env import with_python_bin
 from ..judge.sandbox import Limits
-from . import gradebook, intake, reports
+from . import gradebook, intake, problem_feedback, reports
 from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
 from .pool import WorkerOutcome, grade_all, start_workers
 
@@ -147,6 +147,7 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
             continue  # an id that is not safe as a folder name never reaches the gradebook
         gradebook.zero_fill(db_url, assignment, student)
 
+    problem_feedback.write_problem_pages(out, assignment, manifest.notebook, taken.problems, outcomes, cells)
     scores = gradebook.scores(db_url, assignment)
     rows: list[reports.ExerciseRow] = []
     for student in sorted(set(taken.students) | set(problems)):
