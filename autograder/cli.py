@@ -1,4 +1,4 @@
-"""The `autograder` command: release, grade and demo."""
+"""The `autograder` command: release, grade, demo, formgrader."""
 from __future__ import annotations
 
 import sys
@@ -163,6 +163,24 @@ def gradescope(assignment, out):
     except (BuildError, manifests.ManifestError) as exc:
         raise click.ClickException(str(exc))
     click.echo(f"wrote {path}: upload it in Gradescope (Configure Autograder > Zip file upload)")
+
+
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=Path("grading-output"))
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, help="Port [default: a free one].")
+@click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def formgrader(out, port, ip):
+    """Review and manually grade OUT (a folder `grade` wrote) in nbgrader's formgrader, in a browser."""
+    import os
+    from .formgrader import FormgraderError, prepare
+    try:
+        argv, env, url = prepare(out, port or None, host=ip)
+    except FormgraderError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"Formgrader for {Path(out).resolve()}: open\n\n    {url}\n\n(Ctrl-C stops it.)", err=True)
+    sys.stderr.flush()
+    os.chdir(Path(out).resolve())
+    os.execvpe(argv[0], argv, env)
 
 
 if __name__ == "__main__":  # pragma: no cover
