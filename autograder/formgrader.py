@@ -39,7 +39,6 @@ def write_config(out: Path) -> Path:
     """A Jupyter config folder for this server: nbgrader's exchange in OUT/exchange."""
     exchange = out / "exchange"
     exchange.mkdir(exist_ok=True)
-    os.chmod(exchange, 0o777 | 0o1000)  # nbgrader's own requirement: world-writable, sticky
     config = out / ".formgrader"
     config.mkdir(exist_ok=True)
     (config / "nbgrader_config.py").write_text(

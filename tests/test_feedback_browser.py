@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -14,6 +17,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from autograder.judge.sandbox import Limits
+from autograder.nbgrader_env import with_python_bin
 from autograder.pipeline.config import grading_config, sqlite_url
 from autograder.pipeline.grade import grade
 
@@ -75,7 +79,11 @@ def hostile_outputs(url: str) -> list:
 def batch(tmp_path_factory):
     """An attacker (the dW2 bug: the judge gives it 12 / 15), an honest student and an unreadable file."""
     submissions = tmp_path_factory.mktemp("submissions")
-    log = RequestLog().__enter__()
+    with RequestLog() as log:
+        yield from _graded_batch(tmp_path_factory, submissions, log)
+
+
+def _graded_batch(tmp_path_factory, submissions, log):
     nb = nbformat.read(SAMPLES / "bug_backprop_dW2.ipynb", as_version=4)
     markup = attacks(log.url)
     nb.cells[1:1] = [new_markdown_cell("\n\n".join(markup[:8]))]
@@ -96,7 +104,6 @@ def batch(tmp_path_factory):
         ASSIGNMENT, "attacker", force=True)
     assert result["success"], result.get("error")
     yield run, log
-    log.__exit__(None, None, None)
 
 
 def page_of(run, student):
@@ -198,3 +205,14 @@ def test_an_unreadable_submission_gets_a_page_that_says_what_to_do(batch):
         assert row.message in problem and "not valid JSON" in problem
         assert "hand it in again" in page.locator(".kit-advice").inner_text()
         assert page.locator(".kit-toc li").count() == 9 and page.locator("script").count() == 0
+
+
+def test_nbgraders_own_generate_feedback_in_out_writes_the_kits_page(batch):
+    run, _ = batch
+    nbgrader = shutil.which("nbgrader", path=str(Path(sys.executable).parent))
+    result = subprocess.run([nbgrader, "generate_feedback", ASSIGNMENT, "--student", "honest", "--force"],
+                            cwd=run.out, capture_output=True, text=True, env=with_python_bin())
+    assert result.returncode == 0, result.stderr[-2000:]
+    html = page_of(run, "honest").read_text(encoding="utf-8")
+    assert 'class="kit-summary"' in html and "Content-Security-Policy" in html
+    assert "Score: <strong>15 / 15 points</strong>" in html and "HIDDEN TESTS" not in html

@@ -87,7 +87,9 @@ def test_formgrader_lists_the_judges_scores_and_saves_a_manual_grade(graded, for
         assert "Loading, please wait" not in page.locator("body").inner_text()
 
         page.get_by_role("link", name="alice").first.click()
-        page.wait_for_load_state("load")  # its scripts bind the inputs only then
+        # Its script binds the inputs once the page has loaded and the grades came back from the API.
+        page.wait_for_function("() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
+                               " && formgrader.comments.loaded", timeout=90_000)
         score = page.locator("#test_backward_propagation_n")
         with page.expect_response(lambda r: "/api/grade/" in r.url and r.request.method == "PUT") as saved:
             score.fill("1.5")
