@@ -3,8 +3,10 @@
 Trusted side, for the instructor: a Jupyter server rooted at OUT with nbgrader's server
 extensions, on localhost, with a fresh token in the URL it prints (the first page sets the login
 cookie, so the formgrader's own API calls and their XSRF header work), `--allow-root` when run as
-root, and nbgrader's exchange pointed at OUT/exchange, a folder it can write. Its settings go in
-a private Jupyter config folder, so OUT/nbgrader_config.py (written by `grade`) stays as it is.
+root, no terminals, and nbgrader's exchange pointed at OUT/exchange, a folder it can write. The
+token is passed in the server's environment, never on its command line, which any local user can
+read. Its settings go in a private Jupyter config folder (OUT/.formgrader), so
+OUT/nbgrader_config.py (written by `grade`) stays as it is.
 """
 from __future__ import annotations
 
@@ -47,10 +49,10 @@ def write_config(out: Path) -> Path:
     return config
 
 
-def command(out: Path, port: int, token: str, host: str = "127.0.0.1") -> list[str]:
+def command(out: Path, port: int, host: str = "127.0.0.1") -> list[str]:
     args = [sys.executable, "-m", "jupyter_server", f"--ServerApp.root_dir={out}",
             f"--ServerApp.ip={host}", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            "--ServerApp.open_browser=False", f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False", "--ServerApp.terminals_enabled=False",
             "--ServerApp.jpserver_extensions={'nbgrader.server_extensions.formgrader': True}"]
     if os.geteuid() == 0:
         args.append("--allow-root")
@@ -65,5 +67,6 @@ def prepare(out: Path, port: int | None = None, token: str | None = None, host: 
     token = token or secrets.token_urlsafe(24)
     env = with_python_bin()
     env["JUPYTER_CONFIG_DIR"] = str(config)
+    env["JUPYTER_TOKEN"] = token  # not on the command line, where any local user could read it
     url = f"http://{host}:{port}/formgrader?token={token}"
-    return command(out, port, token, host), env, url
+    return command(out, port, host), env, url

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from nbgrader.api import Gradebook
@@ -59,6 +60,8 @@ def formgrader(graded, tmp_path):
                     pass
             time.sleep(0.5)
         assert url and server.poll() is None, log.read_text(errors="replace")[-3000:]
+        token = url.split("token=")[1]
+        assert token not in (Path("/proc") / str(server.pid) / "cmdline").read_text(errors="replace")
         yield url, log
     finally:
         os.killpg(server.pid, signal.SIGTERM)
