@@ -1,4 +1,4 @@
-"""The `autograder` command: release, grade, demo, and nbgrader and the tests with the kit's environment.
+"""The `autograder` command: release, grade, demo, formgrader, and nbgrader and the tests with the kit's environment.
 
 Everything it prints that came from a submission (ids, file names, notes, messages) goes
 through untrusted_text.printable first: a name can hold terminal escape sequences."""
@@ -252,6 +252,24 @@ def test(args):
     import subprocess
     from .nbgrader_env import with_python_bin
     sys.exit(subprocess.call([sys.executable, "-m", "pytest", *args], cwd=course_root(), env=with_python_bin()))
+
+
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=Path("grading-output"))
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, help="Port [default: a free one].")
+@click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def formgrader(out, port, ip):
+    """Review and manually grade OUT (a folder `grade` wrote) in nbgrader's formgrader, in a browser."""
+    import os
+    from .formgrader import FormgraderError, prepare
+    try:
+        argv, env, url = prepare(out, port or None, host=ip)
+    except FormgraderError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"Formgrader for {Path(out).resolve()}: open\n\n    {url}\n\n(Ctrl-C stops it.)", err=True)
+    sys.stderr.flush()
+    os.chdir(Path(out).resolve())
+    os.execvpe(argv[0], argv, env)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -57,6 +57,11 @@ def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path 
     return c
 
 
+FEEDBACK_STEPS = ["nbgrader.preprocessors.GetGrades", "nbgrader.preprocessors.ClearHiddenTests",
+                  "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+FEEDBACK_EXPORTER = "autograder.pipeline.feedback_exporter.FeedbackExporter"
+
+
 def write_course_config(course: Path, db_url: str) -> None:
     """An nbgrader_config.py in the output folder, so `nbgrader export` etc. work there too."""
     (course / "nbgrader_config.py").write_text(
@@ -64,5 +69,8 @@ def write_course_config(course: Path, db_url: str) -> None:
         f"c.CourseDirectory.root = {str(course)!r}\n"
         f"c.CourseDirectory.db_url = {db_url!r}\n"
         f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
+        # nbgrader's own generate_feedback there (after a manual regrade) writes the kit's pages.
+        f"c.GenerateFeedback.preprocessors = {FEEDBACK_STEPS!r}\n"
+        f"c.GenerateFeedback.exporter_class = {FEEDBACK_EXPORTER!r}\n"
         + ("# The password is not kept here: libpq reads it from PGPASSWORD or ~/.pgpass.\n"
            if db_url.startswith("postgresql") else ""), encoding="utf-8")

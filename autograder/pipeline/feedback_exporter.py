@@ -1,21 +1,38 @@
-"""nbgrader's feedback HTML, rendered faster in a long-lived grading worker.
+"""nbgrader's feedback HTML, made inert, offline and readable, rendered fast in a long-lived worker.
 
-nbgrader builds a new HTMLExporter for every student, so Jinja compiles the same templates
-again each time, and nbconvert then re-parses its own output with BeautifulSoup to add
-accessibility attributes. This exporter keeps the compiled templates in memory for the worker's
-life and adds the missing alt texts with one substitution (nbgrader's feedback template is the
-classic one, which the other attributes' selectors never match). It is plugged in through nbgrader's
-own setting, `GenerateFeedback.exporter_class`.
+Trusted side: renders the autograded notebook, which holds the student's markup. The page is
+nbgrader's feedback template extended by the kit's (feedback_templates/autograder_feedback): the
+kit's summary comes first, outside the student's part, with the total, every exercise by name with
+its points and the judge's message (from the gradebook and the verdict record, never from the
+notebook's text). Student markup is sanitised piece by piece (nbconvert's `clean_html` seam) and
+the whole student part once more (feedback_sanitiser); a Content-Security-Policy and the offline
+MathJax copied to feedback/_static come from feedback_static.
+
+Speed: nbgrader builds a new exporter per student, so compiled templates are kept in memory for
+the worker's life, and nbconvert's BeautifulSoup re-parse is replaced by one substitution for
+missing alt texts. Plugged in through nbgrader's own setting, `GenerateFeedback.exporter_class`.
 """
 from __future__ import annotations
 
+import json
 import re
+import secrets
+from pathlib import Path
 
+import nbgrader
 from jinja2 import BytecodeCache
 from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.templateexporter import TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+from traitlets import Bool
+
+from . import feedback_static
+from .feedback_sanitiser import clean_notebook_html, clean_student_html
+
+TEMPLATES = Path(__file__).parent / "feedback_templates"
+NBGRADER_TEMPLATES = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+BOOTSTRAP_CSS = NBGRADER_TEMPLATES.parent / "static" / "node_modules" / "bootstrap" / "dist" / "css"
 
 
 class _MemoryBytecodeCache(BytecodeCache):
@@ -34,15 +51,105 @@ class _MemoryBytecodeCache(BytecodeCache):
 
 _CACHE = _MemoryBytecodeCache()
 _IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
+_STATIC_INSTALLED: set[Path] = set()
+
+
+def number(value) -> str:
+    return f"{float(value or 0):g}"
+
+
+def points(score, max_score) -> str:
+    """'1 / 1 point', '0 / 3 points'."""
+    return f"{number(score)} / {number(max_score)} point{'' if float(max_score or 0) == 1 else 's'}"
+
+
+def exercise_name(grade_id: str, verdict: dict | None) -> str:
+    """The function a test cell judges (from the verdict), else its grade id without `test_`."""
+    if verdict and verdict.get("function"):
+        return str(verdict["function"])
+    return grade_id[5:] if grade_id.startswith("test_") else grade_id
 
 
 class FeedbackExporter(HTMLExporter):
-    """HTMLExporter with compiled templates shared across students and no second parse."""
+    """nbgrader's feedback exporter with the kit's template, sanitiser and policy."""
+
+    sanitize_html = Bool(True, help="Always: student markup goes through the kit's sanitiser.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # GenerateFeedback configures nbgrader's own template; the kit's extends it.
+        self.extra_template_basedirs = [str(TEMPLATES), str(NBGRADER_TEMPLATES)]
+        self.extra_template_paths = [str(NBGRADER_TEMPLATES), str(BOOTSTRAP_CSS)]
+        self.template_name = "autograder_feedback"
+        self.template_paths = self._template_paths()
+        self.sanitize_html = True
 
     def _create_environment(self):
         environment = super()._create_environment()
         environment.bytecode_cache = _CACHE
         return environment
+
+    def default_filters(self):
+        yield from super().default_filters()
+        yield ("clean_html", clean_student_html)
+
+    def _feedback_directory(self) -> Path | None:
+        coursedir = getattr(self.parent, "coursedir", None)
+        if coursedir is None:
+            return None
+        return Path(coursedir.root) / coursedir.feedback_directory
+
+    def _verdicts(self, resources) -> dict[str, dict]:
+        """The judge's record for this student: {grade id: {function, status, message}}."""
+        info = resources.get("nbgrader", {})
+        folder = None
+        if "JudgeVerdicts" in self.config and "results_directory" in self.config.JudgeVerdicts:
+            folder = self.config.JudgeVerdicts.results_directory
+        elif getattr(self.parent, "coursedir", None) is not None:
+            folder = Path(self.parent.coursedir.root) / "verdicts"
+        if not folder or not info.get("student"):
+            return {}
+        try:
+            record = json.loads((Path(folder) / info["student"] / f"{info['assignment']}.json").read_text("utf-8"))
+            return {e["exercise"]: e for e in record.get("exercises", [])}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
+    def _summary(self, nb, resources) -> dict:
+        verdicts = self._verdicts(resources)
+        exercises, headings = [], {}
+        for cell in nb.cells:
+            info = cell.metadata.get("nbgrader", {})
+            if not info.get("grade"):
+                continue
+            grade_id = str(info.get("grade_id", ""))
+            score, max_score = info.get("score", 0), info.get("points", 0)
+            verdict = verdicts.get(grade_id)
+            if cell.cell_type == "code" and not info.get("solution"):
+                name = exercise_name(grade_id, verdict)
+                full = float(score or 0) >= float(max_score or 0)
+                status = verdict["status"] if verdict else ("passed" if full else "failed")
+                if verdict and (status == "passed") != full:
+                    status = "graded"  # a grader changed the score after the judge
+
+            else:
+                name, status = grade_id, "graded"
+            exercises.append({"grade_id": grade_id, "name": name, "points": points(score, max_score),
+                              "status": status, "message": (verdict or {}).get("message", "")})
+            headings[grade_id] = f"{name} — {points(score, max_score)}"
+        info = resources.get("nbgrader", {})
+        total = points(info.get("score", 0), info.get("max_score", 0))
+        token = secrets.token_hex(16)
+        return {"csp": feedback_static.CSP, "mathjax_url": feedback_static.MATHJAX_URL,
+                "mathjax_config_url": feedback_static.CONFIG_URL, "total": total,
+                "exercises": exercises, "headings": headings,
+                "begin": f"<!--kit-student-begin-{token}-->", "end": f"<!--kit-student-end-{token}-->"}
+
+    def _preprocess(self, nb, resources):
+        """nbgrader's steps (GetGrades puts the gradebook's scores in), then the kit's summary."""
+        nb, resources = super()._preprocess(nb, resources)
+        resources["kit"] = self._summary(nb, resources)
+        return nb, resources
 
     def from_notebook_node(self, nb, resources=None, **kw):
         langinfo = nb.metadata.get("language_info", {})
@@ -52,6 +159,14 @@ class FeedbackExporter(HTMLExporter):
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+        feedback = self._feedback_directory()
+        if feedback is not None and feedback not in _STATIC_INSTALLED:
+            feedback_static.install_static(feedback)
+            _STATIC_INSTALLED.add(feedback)
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        kit = resources["kit"]
+        head, rest = html.split(kit["begin"], 1)
+        student, tail = rest.split(kit["end"], 1)
+        html = head + clean_notebook_html(student) + tail
         html = _IMG_WITHOUT_ALT.sub('<img alt="No description has been provided for this image"', html)
         return html, resources

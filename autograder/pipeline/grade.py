@@ -24,7 +24,7 @@ from nbgrader.coursedir import CourseDirectory
 from ..course import manifest as manifests
 from ..nbgrader_env import with_python_bin
 from ..judge.sandbox import Limits
-from . import gradebook, intake, reports, resume
+from . import gradebook, intake, problem_feedback, reports, resume
 from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
 from .pool import WorkerOutcome, grade_all, start_workers
 from .untrusted_text import printable
@@ -183,6 +183,7 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
             taken.notes[student] = "; ".join(filter(None, [taken.notes.get(student),
                                                            f"the gradebook could not record it ({type(exc).__name__})"]))
 
+    problem_feedback.write_problem_pages(out, assignment, manifest.notebook, taken.problems, outcomes, cells)
     scores = gradebook.scores(db_url, assignment)
     rows: list[reports.ExerciseRow] = []
     for student in sorted(set(taken.students) | set(problems)):
