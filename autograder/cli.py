@@ -41,7 +41,7 @@ def _limits(manifest, time_limit, memory_mb):
 
 
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
-                 executor: str = "sandbox", roster: Path | None = None):
+                 executor: str = "sandbox", roster: Path | None = None, cluster: str | None = None):
     from .pipeline.grade import GradingError, grade
     from .pipeline.intake import IntakeError
     root = course_root()
@@ -49,7 +49,7 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
         manifest = manifests.load(assignment, root)
         run = grade(submissions, assignment, out, jobs=jobs, db_url=db,
                     limits=_limits(manifest, time_limit, memory_mb), root=root, executor=executor,
-                    roster=roster)
+                    roster=roster, cluster=cluster)
     except (manifests.ManifestError, GradingError, IntakeError) as exc:
         raise click.ClickException(str(exc))
     click.echo("")
@@ -88,6 +88,9 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
 @click.option("--trusted", is_flag=True,
               help="Required with --executor kernel: the kernel runs under rlimits only, so a notebook there "
                    "could write to the gradebook. Only for a class whose code you trust.")
+@click.option("--cluster", default=None, metavar="local|tcp://HOST:PORT",
+              help="Grade on a Dask cluster: 'local' (worker processes on this machine, --jobs of them) or an "
+                   "existing scheduler's address (SLURM, Kubernetes: see the README) [default: the local pool].")
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV mapping a Canvas or Moodle download to student ids: student_id and canvas_id, moodle_id, "
                    "lms_id or name.")
@@ -95,7 +98,8 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
               help="Also write OUT/lms_grades.csv for the LMS's grade import (lms: Canvas or Moodle, as detected).")
 @click.option("--lms-column", default=None,
               help="Canvas: the grade column's header, e.g. 'Gradient Checking (1234)' [default: the title].")
-def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, roster, lms_export, lms_column):
+def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, cluster, roster, lms_export,
+          lms_column):
     """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files), a .zip of either, or a
     Canvas or Moodle submissions download (with --roster)."""
     if executor == "kernel" and not trusted:
@@ -103,7 +107,8 @@ def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executo
                                "(it could write to the gradebook); add --trusted if you trust this class's "
                                "code, or use the default sandbox executor")
     flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
-    run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster)
+    run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster,
+                       cluster=cluster)
     if flavor:
         _write_lms(run, flavor, roster, lms_column or manifests.load(assignment, course_root()).title)
 
