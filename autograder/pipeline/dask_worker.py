@@ -50,6 +50,7 @@ class CoursePlugin(WorkerPlugin):
     def setup(self, worker):
         local = Path(worker.local_directory)
         self.course = local / self.name
+        self.address = worker.address
         for relative, data in self.bundle.items():
             target = self.course.joinpath(*_safe_parts(relative))
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +94,7 @@ class CoursePlugin(WorkerPlugin):
                 process.stop(kill=True)
                 process = self._start(slot)[1]
                 answer = answer or {"ok": False, "stage": "worker", "error": "the grading worker stopped unexpectedly"}
+            answer.update(worker=self.address, scratch=str(self.course))
             result = {"answer": answer, "seconds": time.monotonic() - started, "files": {}, "rows": None}
             if answer.get("ok"):
                 for kind in RETURNED:
