@@ -3,6 +3,7 @@ a SLURM or Kubernetes course runs them, see the README), and a worker killed mid
 must give byte-identical CSVs to the local pool's and grade each student exactly once."""
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -45,15 +46,30 @@ def pool_run(klass, tmp_path_factory):
     return grade(klass, "gradient_checking", tmp_path_factory.mktemp("pool"), jobs=2, limits=LIMITS, progress=False)
 
 
+def readme_slurm_commands(scheduler_file: Path, local_directory: Path) -> dict[str, list[str]]:
+    """{"scheduler": argv, "worker": argv}: the `dask` lines of the README's SLURM script, with its
+    variables set (srun and the trailing & are the batch system's part, not Dask's)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    script = readme.split("# slurm-workers.sh", 1)[1].split("```", 1)[0]
+    commands = {}
+    for line in script.splitlines():
+        line = line.replace("$SCHEDULER_FILE", str(scheduler_file)).replace("$TMPDIR", str(local_directory))
+        words = shlex.split(line.rstrip("& "))
+        if "dask" in words:
+            words = words[words.index("dask"):]
+            commands[words[1]] = [DASK, *words[1:]]
+    assert set(commands) == {"scheduler", "worker"}, script
+    return commands
+
+
 @pytest.fixture(scope="module")
 def scheduler(tmp_path_factory):
     """`dask scheduler` and two `dask worker`s on 127.0.0.1, each a process of its own with its
-    own local directory, as the README's SLURM script starts them."""
+    own local directory, started with the README's SLURM script's own command lines."""
     folder = tmp_path_factory.mktemp("dask")
     info = folder / "scheduler.json"
-    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                          "--no-dashboard", "--scheduler-file", str(info)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    command = readme_slurm_commands(info, folder)["scheduler"] + ["--host", "127.0.0.1", "--port", "0"]
+    procs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
     workers = []
     try:
         deadline = time.monotonic() + 120
@@ -71,7 +87,7 @@ def scheduler(tmp_path_factory):
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, signal.SIGKILL)  # the run is over: nothing to shut down gracefully
         for proc in procs:
             try:
                 proc.wait(timeout=30)
@@ -83,9 +99,8 @@ def scheduler(tmp_path_factory):
 def start_worker(folder: Path, info: Path, name: str):
     local = folder / name
     local.mkdir()
-    proc = subprocess.Popen([DASK, "worker", "--scheduler-file", str(info), "--nthreads", "1",
-                                        "--no-nanny", "--no-dashboard", "--local-directory", str(local), "--name", name],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command = readme_slurm_commands(info, local)["worker"] + ["--name", name]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     return proc, local
 
 
@@ -156,7 +171,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(klass, pool_run, scheduler, tmp
                 busy = [p.name for p in local.glob("**/autograder-*/submitted/*")]
                 if busy:
                     seen["student"] = busy[0]
-                    os.killpg(victim.pid, signal.SIGKILL)
+                    os.killpg(victim.pid, signal.SIGKILL)  # the nanny and the worker it started
                     return
                 time.sleep(0.05)
 

@@ -126,9 +126,12 @@ class DaskCluster:
                                   "seconds": 0.0, "files": {}, "rows": None}
                     future.release()
                     if result["answer"].get("ok"):
-                        store(out, gb, assignment, student, result)
+                        try:
+                            store(out, gb, assignment, student, result)
+                        except (OSError, ValueError, KeyError) as exc:  # this student only; the batch goes on
+                            gb.db.rollback()
+                            result["answer"] = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"}
                     outcome = outcome_of(student, result, limits)
-                    outcome.stats.pop("files", None)
                     outcomes[student] = outcome
                     if on_done:
                         on_done(outcome)
