@@ -1,3 +1,4 @@
 from .cli import main
 
-main()
+if __name__ == "__main__":  # a Dask LocalCluster's spawned workers import this module again
+    main()

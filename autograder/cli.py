@@ -83,7 +83,8 @@ def _limits(manifest, time_limit, memory_mb):
 
 
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
-                 executor: str = "sandbox", roster: Path | None = None, regrade: bool = False):
+                 executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
+                 cluster: str | None = None):
     from .pipeline.grade import GradingError, grade
     from .pipeline.intake import IntakeError
     from .pipeline.gradebook import GradebookError, redacted
@@ -93,7 +94,7 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
         manifest = manifests.load(assignment, root)
         run = grade(submissions, assignment, out, jobs=jobs, db_url=db,
                     limits=_limits(manifest, time_limit, memory_mb), root=root, executor=executor,
-                    roster=roster, regrade=regrade)
+                    roster=roster, regrade=regrade, cluster=cluster)
     except (manifests.ManifestError, GradingError, IntakeError, GradebookError) as exc:
         raise click.ClickException(printable(str(exc), keep_newlines=True))
     click.echo("")
@@ -133,6 +134,9 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
 @click.option("--trusted", is_flag=True,
               help="Required with --executor kernel: the kernel runs under rlimits only, so a notebook there "
                    "could write to the gradebook. Only for a class whose code you trust.")
+@click.option("--cluster", default=None, metavar="local|tcp://HOST:PORT",
+              help="Grade on a Dask cluster: 'local' (worker processes on this machine, --jobs of them) or an "
+                   "existing scheduler's address (SLURM, Kubernetes: see the README) [default: the local pool].")
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV mapping a Canvas or Moodle download to student ids: student_id and canvas_id, moodle_id, "
                    "lms_id or name.")
@@ -143,8 +147,8 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
 @click.option("--regrade", is_flag=True,
               help="Grade every submission again [default: keep the verdicts of notebooks unchanged since the "
                    "last run in OUT, when the limits, manifest, release and kit are unchanged too].")
-def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, roster, lms_export, lms_column,
-          regrade):
+def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, cluster, roster, lms_export,
+          lms_column, regrade):
     """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files), a .zip of either, or a
     Canvas or Moodle submissions download (with --roster)."""
     if executor == "kernel" and not trusted:
@@ -154,7 +158,7 @@ def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executo
     assignment = assignment or _due_first()
     flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
     run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster,
-                       regrade=regrade)
+                       regrade=regrade, cluster=cluster)
     if flavor:
         _write_lms(run, flavor, roster, lms_column or manifests.load(assignment, course_root()).title)
 

@@ -1,7 +1,7 @@
 """Smoke test of the grading benchmark (benchmarks/grading.py), so it cannot rot unnoticed.
 
 Note: the second test runs the real thing end to end on 2 submissions — plain nbgrader,
-`autograder grade` and the floor — in a temp folder; it takes 30-60 s (most of it the fixed
+`autograder grade` on the local pool and on a Dask LocalCluster, and the floor — in a temp folder; it takes 30-60 s (most of it the fixed
 set-up of nbgrader and of the grading command, not the 2 notebooks), and it never writes
 benchmarks/results/. The first test only builds a class of submissions (a second or two).
 """
@@ -40,7 +40,8 @@ def test_quick_run_measures_all_three_methods(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     data = json.loads((results / "grading.json").read_text())
     assert data["n"] == 2 and data["failed_methods"] == []
-    assert set(data["methods"]) == {"a", "b", "c"}
+    assert set(data["methods"]) == {"a", "b", "c", "d"}
+    assert data["methods"]["d"]["same_csvs_as_b"] is True
     for method in data["methods"].values():
         assert method["submissions_per_minute"] > 0 and method["seconds"] > 0
     assert data["methods"]["c"]["sequential"]["submissions_per_minute"] > 0

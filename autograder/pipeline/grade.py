@@ -24,7 +24,7 @@ from nbgrader.coursedir import CourseDirectory
 from ..course import manifest as manifests
 from ..nbgrader_env import with_python_bin
 from ..judge.sandbox import Limits
-from . import gradebook, intake, problem_feedback, reports, resume
+from . import assignment_cache, gradebook, intake, problem_feedback, reports, resume
 from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
 from .pool import WorkerOutcome, grade_all, start_workers
 from .untrusted_text import printable
@@ -61,21 +61,29 @@ class GradingRun:
 
 
 def _prepare_course(out: Path, assignment: str, db_url: str, root: Path) -> dict[str, float]:
-    """Copy source/<assignment> into out, register it in the gradebook; {grade cell: points}."""
+    """Copy source/<assignment> into out, register it in the gradebook; {grade cell: points}.
+
+    A new SQLite gradebook is a copy of the cached template (assignment_cache); any other
+    gradebook gets the assignment from nbgrader generate_assignment, as before."""
     source = root / "source" / assignment
     if not source.is_dir():
         raise GradingError(f"no source folder {source} for assignment {assignment!r}")
-    target = out / "source" / assignment
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    try:
+        cached = assignment_cache.template(source, assignment)
+    except assignment_cache.TemplateError as exc:
+        raise GradingError(str(exc)) from None
+    assignment_cache.install(cached, assignment, out)
+    new_sqlite = db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):].split("?")[0]).exists()
+    if new_sqlite:
+        shutil.copyfile(cached / assignment_cache.GRADEBOOK, db_url[len("sqlite:///"):].split("?")[0])
     gradebook.prepare(db_url, assignment, manifests.load(assignment, root).due)  # due date: nbgrader's late handling
     write_course_config(out, db_url)
-    config = grading_config(out, db_url, Limits())
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    result = api.generate_assignment(assignment, force=True, create=True)
-    if not result.get("success"):
-        raise GradingError(f"nbgrader generate_assignment {assignment} failed:\n{result.get('error') or result.get('log')}")
+    if not new_sqlite:
+        config = grading_config(out, db_url, Limits())
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        result = api.generate_assignment(assignment, force=True, create=True)
+        if not result.get("success"):
+            raise GradingError(f"nbgrader generate_assignment {assignment} failed:\n{result.get('error') or result.get('log')}")
     cells = {}
     with Gradebook(db_url, COURSE_ID) as gb:
         for notebook in gb.find_assignment(assignment).notebooks:
@@ -98,13 +106,26 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _dask_cluster(cluster: str | None, jobs: int):
+    """The Dask cluster to grade on (started in the background), or None for the local pool."""
+    if not cluster:
+        return None
+    from .dask_executor import ClusterError, DaskCluster
+    try:
+        return DaskCluster(cluster, jobs)
+    except ClusterError as exc:
+        raise GradingError(str(exc)) from None
+
+
 def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
           limits: Limits | None = None, progress: bool = True, root: Path | None = None,
-          executor: str = "sandbox", roster: Path | None = None, regrade: bool = False) -> GradingRun:
+          executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
+          cluster: str | None = None) -> GradingRun:
     """Grade every submission of `assignment` found in `submissions`; outputs go to `out`.
 
     `roster` (a CSV) maps a Canvas or Moodle download to student ids; see pipeline/lms.py.
-    `regrade` grades every submission again, keeping nothing from an earlier run. With
+    `regrade` grades every submission again, keeping nothing from an earlier run. `cluster`
+    ("local" or tcp://HOST:PORT) grades on Dask workers instead of the local pool. With
     `progress`, what is happening goes to stderr: a line per stage, then a progress bar."""
     started = time.monotonic()
     say = _stderr if progress else _quiet
@@ -119,8 +140,12 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
     jobs = max(1, jobs or os.cpu_count() or 1)
     # Student code must not see the submissions (a classmate's notebook) or the roster either.
     hide = [Path(submissions).resolve()] + ([Path(roster).resolve()] if roster else [])
-    say(f"Starting {jobs} grading worker{'s' if jobs > 1 else ''} (they load nbgrader meanwhile) ...")
-    workers = start_workers(out, assignment, db_url, limits, jobs, executor, hide)
+    remote = _dask_cluster(cluster, jobs)
+    if remote:
+        say(f"Grading on the Dask cluster {cluster} ...")
+    else:
+        say(f"Starting {jobs} grading worker{'s' if jobs > 1 else ''} (they load nbgrader meanwhile) ...")
+    workers = [] if remote else start_workers(out, assignment, db_url, limits, jobs, executor, hide)
     try:
         say(f"Setting up the course in {out} (nbgrader generate_assignment {assignment}) ...")
         cells = _prepare_course(out, assignment, db_url, root)
@@ -133,6 +158,8 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
     except BaseException:
         for worker in workers:
             worker.stop(kill=True)
+        if remote:
+            remote.close()
         raise
 
     todo, outcomes, kept = [], {}, []
@@ -158,8 +185,18 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
         if bar:
             bar.update(1)
 
-    graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor, on_done=done, hide=hide,
-                       prestarted=workers)
+    if remote:
+        from .dask_executor import ClusterError
+        try:
+            graded = remote.grade_all(out, assignment, manifest.notebook, db_url, limits, tasks, executor,
+                                      on_done=done, hide=hide)
+        except ClusterError as exc:
+            raise GradingError(str(exc)) from None
+        finally:
+            remote.close()
+    else:
+        graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor, on_done=done, hide=hide,
+                           prestarted=workers)
     if bar:
         bar.close()
     for student in todo:

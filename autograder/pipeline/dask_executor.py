@@ -1,0 +1,188 @@
+"""Grade a class on a Dask cluster: `autograder grade ... --cluster local|tcp://HOST:PORT`.
+
+The process running `grade` sends each submission to the cluster as bytes (dask_worker.py grades
+it in a scratch course of the worker's own) and gets back the autograded notebook, the feedback,
+the judge's verdict record and the gradebook rows as data. It is the gradebook's one writer and
+writes each student's files and rows as soon as they arrive, so no shared file system is
+needed. Only a bounded window of submissions is in flight, so memory stays flat however large
+the class. A worker that dies mid-batch loses nothing: Dask runs its tasks again elsewhere and
+each result is written once, when it arrives. Trusted side.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+from ..judge.sandbox import Limits
+from . import assignment_cache, submission_rows
+from .config import COURSE_ID
+from .pool import WorkerOutcome
+from .worker import mark_complete
+
+
+class ClusterError(Exception):
+    """The cluster named by --cluster cannot be reached or started; the message says why."""
+
+
+def parse_cluster(spec: str) -> str:
+    """'local' or a scheduler address (tcp:// or tls://); anything else is a clear error."""
+    if spec == "local" or spec.startswith(("tcp://", "tls://")) and len(spec.split("://", 1)[1]) > 0:
+        return spec
+    raise ClusterError(f"--cluster {spec!r}: use 'local' or a scheduler address such as tcp://HOST:8786")
+
+
+class DaskCluster:
+    """A Dask client, started in the background so workers start while the course is set up."""
+
+    def __init__(self, spec: str, jobs: int):
+        self.spec = parse_cluster(spec)
+        self.jobs = jobs
+        self.client = None
+        self.cluster = None
+        self.folder: Path | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._connect, daemon=True)
+        self._thread.start()
+
+    def _connect(self):
+        from distributed import Client, LocalCluster
+        try:
+            if self.spec == "local":
+                # Each worker makes its own folder under this one (dask-scratch-space/worker-*).
+                self.folder = Path(tempfile.mkdtemp(prefix="autograder-dask-"))
+                self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
+                                            local_directory=str(self.folder), dashboard_address=None,
+                                            silence_logs=logging.ERROR)
+                self.client = Client(self.cluster)
+            else:
+                self.client = Client(self.spec, timeout="30s")
+        except BaseException as exc:  # reported to the caller in ready()
+            self.error = exc
+
+    def ready(self):
+        self._thread.join()
+        if self.error is not None:
+            raise ClusterError(f"cannot use the Dask cluster {self.spec}: {self.error}") from self.error
+        return self.client
+
+    def close(self):
+        self._thread.join()
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def grade_all(self, out: Path, assignment: str, notebook: str, db_url: str, limits: Limits,
+                  tasks: list[dict], executor: str = "sandbox", on_done=None, hide=()
+                  ) -> dict[str, WorkerOutcome]:
+        """Grade every task ({"student", "sha256"}) on the cluster; {student: outcome}."""
+        from distributed import as_completed
+        from .dask_worker import CoursePlugin, grade_submission, outcome_of
+        client = self.ready()
+        if not tasks:
+            return {}
+        plugin = CoursePlugin(f"autograder-{uuid.uuid4().hex[:12]}", assignment, notebook,
+                              course_bundle(out, assignment), limits, executor,
+                              [str(Path(p).resolve()) for p in (*hide, out)])
+        client.register_plugin(plugin)
+        outcomes: dict[str, WorkerOutcome] = {}
+        pending = iter(tasks)
+        in_flight: dict[str, dict] = {}
+        window = as_completed()
+
+        def submit_next() -> bool:
+            task = next(pending, None)
+            if task is None:
+                return False
+            folder = out / "submitted" / task["student"] / assignment
+            stamp = folder / "timestamp.txt"
+            future = client.submit(grade_submission, plugin.name, task["student"], task["sha256"],
+                                   (folder / f"{notebook}.ipynb").read_bytes(),
+                                   stamp.read_text(encoding="utf-8") if stamp.is_file() else None,
+                                   key=f"grade-{plugin.name}-{task['student']}", pure=False)
+            in_flight[future.key] = task
+            window.add(future)
+            return True
+
+        try:
+            with Gradebook(db_url, COURSE_ID) as gb:
+                while len(in_flight) < _window_size(client) and submit_next():
+                    pass
+                for future in window:
+                    task = in_flight.pop(future.key)
+                    student = task["student"]
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # KilledWorker: the task took several workers down with it
+                        result = {"answer": {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"},
+                                  "seconds": 0.0, "files": {}, "rows": None}
+                    future.release()
+                    if result["answer"].get("ok"):
+                        try:
+                            store(out, gb, assignment, student, result)
+                        except (OSError, ValueError, KeyError) as exc:  # this student only; the batch goes on
+                            gb.db.rollback()
+                            result["answer"] = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"}
+                    outcome = outcome_of(student, result, limits)
+                    outcomes[student] = outcome
+                    if on_done:
+                        on_done(outcome)
+                    while len(in_flight) < _window_size(client) and submit_next():
+                        pass
+        finally:
+            try:
+                client.unregister_worker_plugin(plugin.name)
+            except Exception:  # a worker gone for good: nothing of the run is left on it to clean
+                pass
+        return outcomes
+
+
+def _window_size(client) -> int:
+    """Submissions in flight: two per worker thread, so no worker waits and memory stays flat."""
+    return max(4, 2 * sum(client.nthreads().values()))
+
+
+def course_bundle(out: Path, assignment: str) -> dict[str, bytes]:
+    """What a worker needs to grade (see assignment_cache.template): relative path -> bytes."""
+    template = assignment_cache.template(out / "source" / assignment, assignment)
+    bundle = {assignment_cache.GRADEBOOK: (template / assignment_cache.GRADEBOOK).read_bytes()}
+    for kind in ("source", "release"):
+        folder = template / kind / assignment
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            bundle[path.relative_to(template).as_posix()] = path.read_bytes()
+    return bundle
+
+
+def store(out: Path, gb: Gradebook, assignment: str, student: str, result: dict) -> None:
+    """Write one student's result: gradebook rows, then files, then the verdict record marked
+    complete last (so a run killed in between grades this student again, never half)."""
+    from .dask_worker import _safe_parts
+    submission_rows.write(gb, assignment, student, result["rows"])
+    for kind in ("autograded", "feedback"):
+        shutil.rmtree(out / kind / student / assignment, ignore_errors=True)  # an earlier run's files
+    record = None
+    for relative, data in result["files"].items():
+        parts = _safe_parts(relative)
+        if parts[0] not in ("autograded", "feedback", "verdicts") or len(parts) < 3 or parts[1] != student:
+            raise ValueError(f"a grading result for {student} names a file outside its folders: {relative}")
+        target = out.joinpath(*parts)
+        if parts[0] == "verdicts":
+            record = (target, data)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    if record is not None:
+        target, data = record
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+        mark_complete(target)
