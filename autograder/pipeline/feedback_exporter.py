@@ -131,7 +131,6 @@ class FeedbackExporter(HTMLExporter):
                 status = verdict["status"] if verdict else ("passed" if full else "failed")
                 if verdict and (status == "passed") != full:
                     status = "graded"  # a grader changed the score after the judge
-
             else:
                 name, status = grade_id, "graded"
             exercises.append({"grade_id": grade_id, "name": name, "points": points(score, max_score),
