@@ -270,7 +270,10 @@ def allowlist(extra=()):
         pass
     paths.update(p for p in ("/lib", "/lib64", "/etc/ld.so.cache", "/etc/localtime") if os.path.lexists(p))
     paths.update(extra)
-    paths = sorted({p for p in paths if p and os.path.lexists(p) and p != "/"}, key=len)
+    # Only paths without a link on the way (a link itself only where its folder has none): the new
+    # root is built by joining them, and must never meet a link it made itself.
+    real = lambda p: os.path.realpath(p) == p or (os.path.islink(p) and os.path.realpath(os.path.dirname(p)) == os.path.dirname(p))
+    paths = sorted({p for p in paths if p and p != "/" and os.path.lexists(p) and real(p)}, key=len)
     kept = []
     for path in paths:
         if not any(_inside(path, k) for k in kept if not os.path.islink(k)):
