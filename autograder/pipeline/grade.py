@@ -169,7 +169,7 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
             kept.append(student)
         else:
             todo.append(student)
-    say(f"{len(taken.students)} notebooks to grade: {len(todo)} new or changed"
+    say(f"{len(taken.students)} notebooks taken in: {len(todo)} to grade"
         + (f", {len(kept)} unchanged since the last run (kept; --regrade grades them again)" if kept else "")
         + (f"; {len(taken.problems)} refused at intake" if taken.problems else ""))
     bar = None
