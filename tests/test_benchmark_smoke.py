@@ -36,7 +36,7 @@ def test_quick_run_measures_all_three_methods(tmp_path):
     results = tmp_path / "results"
     run = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--n", "2", "--jobs", "2",
                           "--out", str(tmp_path / "work"), "--results", str(results)],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     data = json.loads((results / "grading.json").read_text())
     assert data["n"] == 2 and data["failed_methods"] == []
