@@ -1,38 +1,43 @@
-"""A real PostgreSQL server for the tests: initdb into a temporary folder, pg_ctl start, stop at the end.
+"""A real PostgreSQL server for the tests: initdb into a temporary folder, start it, stop it at the end.
 
 Trusted test-side code. The server runs as an unprivileged user (postgres refuses root), listens
-on a unix socket in its folder (trust) and on 127.0.0.1 at a free port (password required), and
-is stopped and removed when the session ends. Missing binaries fail the tests: no skip in CI.
+on a unix socket in its folder (trust) and on 127.0.0.1 at a free port (password required), is
+stopped and removed when the session ends, and dies with the test process if that is killed.
+Missing binaries fail the tests: no skip in CI.
 """
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import pwd
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 SUPERUSER = "grader"
+_PR_SET_PDEATHSIG = 1
 
 
 def server_binaries() -> Path:
     """The bin folder of the newest PostgreSQL server installed (Debian's layout, or on PATH)."""
-    found = glob.glob("/usr/lib/postgresql/*/bin/pg_ctl")
+    found = glob.glob("/usr/lib/postgresql/*/bin/postgres")
     if found:
         newest = max(found, key=lambda p: [int(n) for n in re.findall(r"\d+", Path(p).parent.parent.name)] or [0])
         return Path(newest).parent
-    on_path = shutil.which("pg_ctl")
+    on_path = shutil.which("postgres")
     if on_path and shutil.which("initdb"):
         return Path(on_path).parent
-    pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found: install postgresql "
+    pytest.fail("PostgreSQL server binaries (initdb, postgres) not found: install postgresql "
                 "(Debian/Ubuntu: apt-get install postgresql; .ci/run does this)", pytrace=False)
 
 
@@ -122,21 +127,45 @@ def start_server() -> tuple[PostgresServer, callable]:
         pytest.fail(f"initdb failed:\n{init.stdout}\n{init.stderr}", pytrace=False)
     (folder / "pwfile").unlink()
 
-    def stop():
-        _run_as(account, [str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], cwd=folder)
-        shutil.rmtree(folder, ignore_errors=True)
+    log = open(folder / "server.log", "ab")
+
+    def die_with_us():  # in the child: if the test process dies without stopping it, the server stops too
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT, 0, 0, 0)
 
     for _attempt in range(3):  # a free port can be taken by someone else before the server binds it
         port = _free_port()
-        options = (f"-p {port} -k {folder / 'socket'} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off "
-                   f"-c full_page_writes=off -c max_connections=100")
-        started = _run_as(account, [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
-                                    "-o", options, "-w", "-t", "120", "start"], cwd=folder)
-        if started.returncode == 0:
-            return PostgresServer(folder, port, password), stop
-    log = (folder / "server.log").read_text(errors="replace")[-3000:] if (folder / "server.log").exists() else ""
+        command = [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-k", str(folder / "socket"),
+                   "-h", "127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                   "-c", "max_connections=100"]
+        extra = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if account else {}
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=folder,
+                                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"},
+                                preexec_fn=die_with_us, **extra)
+        server = PostgresServer(folder, port, password)
+
+        def stop(proc=proc):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGQUIT)  # immediate shutdown: the data is thrown away anyway
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log.close()
+            shutil.rmtree(folder, ignore_errors=True)
+
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                server.connect().close()
+                return server, stop
+            except Exception:
+                time.sleep(0.1)
+        if proc.poll() is None:
+            break
+    text = (folder / "server.log").read_text(errors="replace")[-3000:]
     stop()
-    pytest.fail(f"pg_ctl start failed:\n{started.stdout}\n{started.stderr}\n{log}", pytrace=False)
+    pytest.fail(f"the PostgreSQL server did not start:\n{text}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,7 @@ def password_to_environment(db_url: str) -> str:
         return db_url  # a pure-Python driver does not read PGPASSWORD: keep the URL working
     # Cut ":password" out of the string itself: re-rendering would %-encode the query (host=%2F...),
     # which nbgrader's alembic.ini cannot hold (`nbgrader db upgrade` fails on the % sign).
-    without = re.sub(r"^([^/]*://[^:/@]*):[^@/]*@", r"\1@", db_url, count=1)
+    without = re.sub(r"^([^/]*://[^:/]*):[^@]*@", r"\1@", db_url, count=1)  # SQLAlchemy's own split
     if make_url(without).set(password=url.password) != url:
         raise GradebookError(f"cannot take the password out of {redacted(db_url)}: put it in PGPASSWORD "
                              "or ~/.pgpass instead of the URL")
@@ -81,7 +81,7 @@ def due_date_utc(due) -> dt.datetime | None:
     return when.astimezone(dt.timezone.utc)
 
 
-def _schema_lock(conn, db_url: str) -> None:
+def _schema_lock(conn) -> None:
     """Serialise gradebook creation between processes: a PostgreSQL advisory lock for this transaction."""
     if conn.dialect.name == "postgresql":
         key = zlib.crc32(f"autograder-gradebook:{COURSE_ID}".encode())
@@ -105,7 +105,7 @@ def prepare(db_url: str, assignment: str | None = None, due=None) -> None:
                 if conn.dialect.name == "sqlite":
                     conn.execute(text("PRAGMA journal_mode=WAL"))
                     conn.commit()
-                _schema_lock(conn, db_url)
+                _schema_lock(conn)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", SAWarning)
                     for course in (COURSE_ID, NBGRADER_DEFAULT_COURSE):
