@@ -36,6 +36,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell
 
+from autograder.course import notebook
+
 from conftest import ROOT
 
 if sys.version_info >= (3, 11):
@@ -45,9 +47,12 @@ else:  # pragma: no cover
 
 SAMPLES = ROOT / "samples" / "gradient_checking"
 DATA = Path(__file__).parent / "data"
-EXERCISES = ["test_forward_propagation", "test_backward_propagation", "test_gradient_check",
-             "test_dictionary_to_vector", "test_vector_to_dictionary", "test_gradients_to_vector",
-             "test_forward_propagation_n", "test_backward_propagation_n", "test_gradient_check_n"]
+POINTS = notebook.points(ROOT / "source" / "gradient_checking" / "gradient_checking.ipynb")
+EXERCISES = list(POINTS)
+#: The grades.csv totals of the honest bases, read from the source notebook's points.
+HONEST_TOTALS = {"perfect": f"{sum(POINTS.values()):g}",
+                 "bug_backprop_dW2": f"{sum(POINTS.values()) - POINTS['test_backward_propagation_n']:g}"}
+MAX_SCORE = HONEST_TOTALS["perfect"]
 
 
 def load_table(name: str) -> dict:

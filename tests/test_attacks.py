@@ -1,8 +1,8 @@
 """Nothing gained by cheating: the tamper attacks of tests/data/attacks.toml, graded as one batch.
 
 Each attack is a demo sample with one change (tests/attack_corpus.py builds it). The batch holds
-every attack and the two honest bases as neighbours (`perfect`, 15/15, and `bug_backprop_dW2`,
-12/15), graded by `grade()` exactly as `autograder grade` would. An attack must get exactly its
+every attack and the two honest bases as neighbours (`perfect`, full marks, and `bug_backprop_dW2`,
+all but backprop's points), graded by `grade()` exactly as `autograder grade` would. An attack must get exactly its
 row's statuses and never more points on any exercise than its honest base gets in the same
 batch; the neighbours keep their grades; and nothing is written where a submission must not
 write. The rows marked `kernel = true` are graded again with executor="kernel", and the one
@@ -25,9 +25,9 @@ import pytest
 from autograder.judge.sandbox import Limits
 from autograder.pipeline.grade import GradingRun, grade
 
-from attack_corpus import (EXERCISES, ROOT, boundary_breaches, build_attack, classic_gradients_literal,
-                           expected_statuses, fingerprint, guarded_paths, load_sample, load_table, plant_targets,
-                           processes_named, remove_targets, tree_hashes)
+from attack_corpus import (EXERCISES, HONEST_TOTALS, MAX_SCORE, ROOT, boundary_breaches, build_attack,
+                           classic_gradients_literal, expected_statuses, fingerprint, guarded_paths, load_sample,
+                           load_table, plant_targets, processes_named, remove_targets, tree_hashes)
 
 TABLE = load_table("attacks.toml")
 BASES = TABLE["bases"]
@@ -151,12 +151,12 @@ def test_the_honest_neighbours_keep_their_grades(batch, name):
     for exercise, r in batch.rows[name].items():
         assert r["status"] == expected[exercise], (exercise, r["message"])
         assert float(r["score"]) == (float(r["max_score"]) if r["status"] == "passed" else 0.0)
-    assert batch.totals[name]["score"] == {"perfect": "15", "bug_backprop_dW2": "12"}[name]
+    assert batch.totals[name]["score"] == HONEST_TOTALS[name]
 
 
 def test_forged_points_never_change_the_maximum(batch):
-    """Cells with raised or invented points count for what the assignment says: 15 in all."""
-    assert {r["max_score"] for r in batch.totals.values()} == {"15"}
+    """Cells with raised or invented points count for what the assignment says: its total in all."""
+    assert {r["max_score"] for r in batch.totals.values()} == {MAX_SCORE}
     assert set(batch.totals) == set(BASES) | {row["id"] for row in ATTACKS}
 
 
@@ -194,7 +194,7 @@ def test_an_attack_gains_nothing_with_a_jupyter_kernel(kernel_batch, row):
 
 @pytest.mark.parametrize("name", sorted(BASES))
 def test_the_honest_neighbours_keep_their_grades_with_a_jupyter_kernel(kernel_batch, name):
-    assert kernel_batch.totals[name]["score"] == {"perfect": "15", "bug_backprop_dW2": "12"}[name]
+    assert kernel_batch.totals[name]["score"] == HONEST_TOTALS[name]
 
 
 def end_attack_processes(name: str, quiet_seconds: float = 2.0) -> None:

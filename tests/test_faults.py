@@ -27,7 +27,7 @@ from autograder.judge.sandbox import Limits
 from autograder.pipeline.grade import GradingRun, grade
 from autograder.pipeline.intake import IntakeError
 
-from attack_corpus import (EXERCISES, FAULT_BYTES, ROOT, SAMPLES, alive, descendants, expected_statuses,
+from attack_corpus import (EXERCISES, FAULT_BYTES, HONEST_TOTALS, ROOT, SAMPLES, alive, descendants, expected_statuses,
                            load_sample, load_table, write_fault)
 
 TABLE = load_table("faults.toml")
@@ -187,7 +187,7 @@ def test_the_honest_neighbours_keep_their_grades(batch, name):
     expected = expected_statuses({"expect": NEIGHBOURS[name]})
     for exercise, r in batch.rows[name].items():
         assert r["status"] == expected[exercise], (exercise, r["message"])
-    assert batch.totals[name]["score"] == {"perfect": "15", "bug_backprop_dW2": "12"}[name]
+    assert batch.totals[name]["score"] == HONEST_TOTALS[name]
 
 
 def test_every_submission_is_in_the_grades_and_nothing_else(batch):
@@ -237,7 +237,7 @@ def test_a_huge_markdown_table_costs_at_most_its_own_feedback(batch):
     feedback = batch.out / "feedback" / "markdown_table" / "gradient_checking" / "gradient_checking.html"
     note = batch.run.notes.get("markdown_table", "")
     assert feedback.is_file() or "feedback page could not be written" in note, note
-    assert batch.totals["markdown_table"]["score"] == "15"
+    assert batch.totals["markdown_table"]["score"] == HONEST_TOTALS["perfect"]
 
 
 # -- a zip whose members would be written outside its folder ---------------------------------
@@ -273,7 +273,7 @@ def test_a_zip_member_that_escapes_its_folder_costs_only_itself(zip_batch):
     _, mark, outcome = zip_batch
     assert not isinstance(outcome, IntakeError), f"one escaping member stopped the whole zip: {outcome}"
     totals = {r["student_id"]: r for r in read_csv(outcome.grades_csv)}
-    assert totals["perfect"]["score"] == "15" and totals["bug_backprop_dW2"]["score"] == "12"
+    assert {name: totals[name]["score"] for name in HONEST_TOTALS} == HONEST_TOTALS
     assert any(mark in r.message for r in outcome.rows if r.status == "error"), "the escaping members go unreported"
 
 

@@ -36,8 +36,12 @@ def exercises(nb) -> list[Exercise]:
     """Every autograded test cell of a notebook (a NotebookNode or a path), in notebook order."""
     if not isinstance(nb, nbformat.NotebookNode):
         nb = nbformat.read(str(nb), as_version=4)
-    return [Exercise(cell.metadata["nbgrader"].get("grade_id", ""), function_of(cell.metadata["nbgrader"].get("grade_id", "")),
-                     float(cell.metadata["nbgrader"].get("points", 0))) for cell in nb.cells if is_test_cell(cell)]
+    found = []
+    for cell in filter(is_test_cell, nb.cells):
+        meta = cell.metadata["nbgrader"]
+        grade_id = meta.get("grade_id", "")
+        found.append(Exercise(grade_id, function_of(grade_id), float(meta.get("points", 0))))
+    return found
 
 
 def source_notebook(assignment: str, root: Path, notebook: str | None = None) -> Path:
