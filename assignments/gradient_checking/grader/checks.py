@@ -107,14 +107,14 @@ def _unused_dependency(outcomes: list) -> str | None:
         if probe is None:
             continue
         base_got, base_expected, _ = outcomes[probe[0]]
-        if isinstance(got, Exception) or isinstance(base_got, Exception):
-            continue
+        if isinstance(got, Exception) or isinstance(base_got, Exception) or shared_value_text(got):
+            continue  # a difference of 1 stays 1 whatever changes: it tells nothing
         if not np.isclose(expected, base_expected, rtol=1e-3) and np.isclose(got, base_got, rtol=1e-9, atol=0):
             return UNUSED[probe[1]]
     return None
 
 
-def _checker_verdict(function: str, runs: list, outcomes: list, observations: list, mistakes, hints=None):
+def _checker_verdict(runs: list, outcomes: list, observations: list, mistakes, hints=None):
     """Raise the failure of the first case a checker gets wrong, naming a mistake only when the
     rule of autograder.grading.mistakes allows it. runs: (label, eps, public, advice) per case."""
     for (label, eps, public, advice), (got, expected, _) in zip(runs, outcomes):
@@ -130,9 +130,23 @@ def _checker_verdict(function: str, runs: list, outcomes: list, observations: li
         raise checker_failure(label, eps, got, expected, public, hint, (unused + ".") if unused else advice)
 
 
+def _check_print_msg(subject: Subject, function: str, args: tuple, deps: dict, expected: float, label: str) -> None:
+    """The same call with print_msg=True must run and return the same difference (it only prints).
+    An older signature without print_msg (the course's earlier versions) is accepted."""
+    try:
+        got = as_float(subject.call(function, (*args, True), deps), f"the difference for {label} with print_msg=True")
+    except StudentError as err:
+        if f"{function}() takes" in err.message and "positional argument" in err.message:
+            return
+        raise StudentError(f"with print_msg=True: {err.message}", err.status) from None
+    if not np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
+        raise Failed(f"with print_msg=True, for {label}, it returns {got:.6g} instead of {expected:.6g}: "
+                     "print_msg should only print a verdict, not change the difference")
+
+
 def _call_checker(subject: Subject, function: str, args: tuple, deps: dict, label: str):
-    """The checker's result as a float, or the Failed/StudentError it ended with (raised later,
-    in case order, so that every case's result is there to recognise a mistake)."""
+    """The checker's result as a float, or the Failed/StudentError it ended with (raised after
+    the cases before it are judged, so that their results are there to recognise a mistake)."""
     try:
         return as_float(subject.call(function, args, deps), f"the difference for {label}")
     except (Failed, StudentError) as exc:
@@ -149,12 +163,16 @@ def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
         measured[label] = expected
         runs.append((label, eps, public, "Check gradapprox = (J(θ+ε) − J(θ−ε)) / (2ε) and the relative norm."))
         outcomes.append((got, expected, probe))
-        if not isinstance(got, Exception):
-            observations.append(Observation(got, expected, lambda t, x=x, f=forward: f(x, float(t.ravel()[0])),
-                                            np.array([backward(x, theta)]), np.array([theta]), eps,
-                                            _one_d_extra(x, theta, eps, forward, backward)))
-    _checker_verdict("gradient_check", runs, outcomes, observations,
+        if isinstance(got, Exception):
+            break  # raised in its turn; no more calls (a loop would cost every case its time)
+        observations.append(Observation(got, expected, lambda t, x=x, f=forward: f(x, float(t.ravel()[0])),
+                                        np.array([backward(x, theta)]), np.array([theta]), eps,
+                                        _one_d_extra(x, theta, eps, forward, backward)))
+    _checker_verdict(runs, outcomes, observations,
                      ("one_sided", "plus_for_minus", "eps_not_2eps", "squared_norms", "no_denominator"), ONE_D_HINTS)
+    label, x, theta, eps, (fwd, bwd), _, _ = GRADIENT_CHECK_CASES[2]
+    _check_print_msg(subject, "gradient_check", (x, theta, eps), {"forward_propagation": fwd, "backward_propagation": bwd},
+                     measured[label], label)
     return measured
 
 
@@ -182,9 +200,9 @@ def locate_blocks(got: np.ndarray, parameters: dict, prefix: str = "") -> str:
 
 
 def check_dictionary_to_vector(subject: Subject, tol: Tolerances) -> dict:
-    for seed in (7, 8):
-        parameters = random_parameters(seed)
-        got = subject.call("dictionary_to_vector", ({k: v.copy() for k, v in parameters.items()},))
+    for seed, order in ((7, reference.PARAM_KEYS), (8, ("b3", "W2", "b1", "W3", "W1", "b2"))):
+        parameters = random_parameters(seed)  # the second in another insertion order: theta's order is fixed
+        got = subject.call("dictionary_to_vector", ({k: parameters[k].copy() for k in order},))
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Failed("dictionary_to_vector should return a pair (theta, keys)")
         theta = as_array(got[0], "theta")
@@ -253,10 +271,11 @@ def check_gradients_to_vector(subject: Subject, tol: Tolerances) -> dict:
     for seed in (11, 12):
         rng = np.random.default_rng(seed)
         gradients = {"d" + k: rng.standard_normal(s) for k, s in reference.PARAM_SHAPES.items()}
-        # Extra entries as backward_propagation_n returns them, in an unhelpful order.
+        # Extra entries as backward_propagation_n returns them, all in an unhelpful order.
         extras = {"dZ3": rng.standard_normal((1, 3)), "dA2": rng.standard_normal((3, 3)),
                   "dZ1": rng.standard_normal((5, 3)), "dA1": rng.standard_normal((5, 3))}
-        mixed = dict(sorted({**gradients, **extras}.items(), key=lambda kv: kv[0][::-1]))
+        everything = {**gradients, **extras}
+        mixed = {k: everything[k] for k in ("dZ3", "db3", "dA2", "dW2", "dZ1", "db1", "dW3", "dA1", "db2", "dW1")}
         got = as_array(subject.call("gradients_to_vector", (mixed,)), "the gradient vector")
         expected = reference.gradients_to_vector(gradients)
         if got.shape == expected.shape and not np.allclose(got, expected):
@@ -285,7 +304,7 @@ def check_forward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
         if not np.isclose(got_cost, expected_cost, rtol=VALUE_RTOL, atol=VALUE_ATOL):
             m = case.X.shape[1]
             hint = ""
-            if np.isclose(got_cost * m, expected_cost):
+            if np.isclose(got_cost, expected_cost * m):
                 hint = " It looks like the sum is not divided by m (the number of examples)."
             elif np.isclose(-got_cost, expected_cost):
                 hint = " The sign is flipped: cross-entropy is −(Y log A3 + (1−Y) log(1−A3))."
@@ -403,7 +422,8 @@ def _checker_cases(tol: Tolerances):
         ("the classic case with dW2 doubled and db1 times 4", classic,
          cases.classic_buggy_gradients(classic), 1e-7, "reference.forward_propagation_n", None),
         ("the classic case with correct gradients", classic,
-         reference.backward_propagation_n(classic.X, classic.Y, cache), 1e-7, "reference.forward_propagation_n", None),
+         reference.backward_propagation_n(classic.X, classic.Y, cache), 1e-7, "reference.forward_propagation_n",
+         (0, "gradients")),
         ("a hidden smooth non-linear cost with its exact gradient", smooth,
          dependencies.smooth_gradients(smooth_params), 1e-3, "smooth.forward_n", None),
         ("a hidden smooth non-linear cost with a wrong dW3", smooth, smooth_bad, 1e-3, "smooth.forward_n", (2, "gradients")),
@@ -424,11 +444,16 @@ def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
         measured[label] = expected
         runs.append((label, eps, case.public, "Check the loop over the parameters, gradapprox and the relative norm."))
         outcomes.append((got, expected, probe))
-        if not isinstance(got, Exception):
-            theta, _ = reference.dictionary_to_vector(case.parameters)
-            cost = (lambda t, c=case, f=forward: float(f(c.X, c.Y, reference.vector_to_dictionary(t))[0]))
-            observations.append(Observation(got, expected, cost, reference.gradients_to_vector(gradients), theta, eps))
-    _checker_verdict("gradient_check_n", runs, outcomes, observations, tuple(MISTAKE_HINTS))
+        if isinstance(got, Exception):
+            break  # raised in its turn; no more calls (a loop would cost every case its time)
+        theta, _ = reference.dictionary_to_vector(case.parameters)
+        cost = (lambda t, c=case, f=forward: float(f(c.X, c.Y, reference.vector_to_dictionary(t))[0]))
+        observations.append(Observation(got, expected, cost, reference.gradients_to_vector(gradients), theta, eps))
+    _checker_verdict(runs, outcomes, observations, tuple(MISTAKE_HINTS))
+    label, case, gradients, eps, forward_spec, _ = _checker_cases(tol)[-1]
+    args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
+    _check_print_msg(subject, "gradient_check_n", args, {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec},
+                     measured[label], label)
     return measured
 
 
