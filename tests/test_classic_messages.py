@@ -128,3 +128,27 @@ def test_the_judge_names_a_cell_that_does_not_compile_and_a_refused_call_plainly
     assert "the call forward_propagation(...) was refused" in refused and "_DependencyError" not in refused, refused
     assert results["gradient_check"].status == "error"
     assert {f for f, r in results.items() if not r.passed} == {"gradient_check", "gradient_check_n"}
+
+
+def test_an_untouched_notebook_fails_each_test_cell_with_one_short_line(tmp_path):
+    """Restart & Run All on the notebook as handed out: every test cell ends in an error (so
+    `nbgrader validate` reports it) whose traceback is one line, "<function>: not implemented
+    yet" where the function is the cell's own."""
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder = tmp_path / ASSIGNMENT
+    shutil.copytree(ROOT / "release" / ASSIGNMENT, folder)
+    nb = nbformat.read(folder / f"{ASSIGNMENT}.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, allow_errors=True, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    test_cells = [c for c in nb.cells if notebook.is_test_cell(c)]
+    assert test_cells
+    for cell in test_cells:
+        function = cell.metadata["nbgrader"]["grade_id"][len("test_"):]
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert len(errors) == 1 and len(errors[0].traceback) == 1, (function, errors)
+        line = errors[0].traceback[0]
+        assert f"{function}: not implemented yet" in line or "did not run" in line, line

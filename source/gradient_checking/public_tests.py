@@ -36,12 +36,19 @@ def _failing(namespace, *names):
     return failing
 
 
-def _not_run(exercise, failing):
+def _not_run(exercise, failing, namespace):
+    """Fail the cell: these tests could not judge the exercise. When the notebook carries the
+    hidden tests (autograding: an earlier test cell imported hidden_check), print instead and
+    leave the verdict to them, which use correct versions of what the exercise needs."""
     verb = "does" if len(failing) == 1 else "do"
-    raise VisibleTestFailure(
+    failure = VisibleTestFailure(
         f"The visible tests of {exercise} did not run: it needs {', '.join(failing)}, which {verb} not pass "
         f"{'its' if len(failing) == 1 else 'their'} own visible tests yet. Fix that first. (The hidden tests "
         f"grade {exercise} with correct versions of the functions it needs.)")
+    if "hidden_check" in namespace:
+        print(failure)
+        return
+    raise failure
 
 
 def _relative(grad, gradapprox, squared=False, denominator=True):
@@ -267,7 +274,7 @@ def test_forward_propagation_n(forward_propagation_n):
 def test_backward_propagation_n(backward_propagation_n, forward_propagation_n):
     failing = _failing({"forward_propagation_n": forward_propagation_n}, "forward_propagation_n")
     if failing:
-        _not_run("backward_propagation_n", failing)
+        return _not_run("backward_propagation_n", failing, getattr(backward_propagation_n, "__globals__", {}))
     X, Y, parameters = gradient_check_n_test_case()
     _, cache = call(forward_propagation_n, X, Y, parameters)
     gradients = call(backward_propagation_n, X, Y, cache)
@@ -313,7 +320,7 @@ def test_gradient_check_n(gradient_check_n, forward_propagation_n=None, backward
     failing = _failing(namespace, "dictionary_to_vector", "vector_to_dictionary",
                        "gradients_to_vector", "forward_propagation_n")
     if failing:
-        _not_run("gradient_check_n", failing)
+        return _not_run("gradient_check_n", failing, namespace)
     X, Y, parameters = gradient_check_n_test_case()
     correct = {k: np.array(v) for k, v in CLASSIC_GRADIENTS.items()}
     buggy = dict(correct, dW2=correct["dW2"] * 2, db1=correct["db1"] * 4)
