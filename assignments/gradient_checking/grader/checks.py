@@ -130,17 +130,17 @@ def _checker_verdict(runs: list, outcomes: list, observations: list, mistakes, h
         raise checker_failure(label, eps, got, expected, public, hint, (unused + ".") if unused else advice)
 
 
-def _check_print_msg(subject: Subject, function: str, args: tuple, deps: dict, expected: float, label: str) -> None:
-    """The same call with print_msg=True must run and return the same difference (it only prints).
-    An older signature without print_msg (the course's earlier versions) is accepted."""
+def _check_print_msg(subject: Subject, function: str, args: tuple, deps: dict, own: float, label: str) -> None:
+    """The same call with print_msg=True must run and return what the student's checker returned
+    without it (it only prints). An older signature without print_msg is accepted."""
     try:
         got = as_float(subject.call(function, (*args, True), deps), f"the difference for {label} with print_msg=True")
     except StudentError as err:
         if f"{function}() takes" in err.message and "positional argument" in err.message:
             return
         raise StudentError(f"with print_msg=True: {err.message}", err.status) from None
-    if not np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
-        raise Failed(f"with print_msg=True, for {label}, it returns {got:.6g} instead of {expected:.6g}: "
+    if not np.isclose(got, own, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
+        raise Failed(f"for {label} it returns {got:.6g} with print_msg=True and {own:.6g} without: "
                      "print_msg should only print a verdict, not change the difference")
 
 
@@ -172,7 +172,7 @@ def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
                      ("one_sided", "plus_for_minus", "eps_not_2eps", "squared_norms", "no_denominator"), ONE_D_HINTS)
     label, x, theta, eps, (fwd, bwd), _, _ = GRADIENT_CHECK_CASES[2]
     _check_print_msg(subject, "gradient_check", (x, theta, eps), {"forward_propagation": fwd, "backward_propagation": bwd},
-                     measured[label], label)
+                     outcomes[2][0], label)
     return measured
 
 
@@ -453,7 +453,7 @@ def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
     label, case, gradients, eps, forward_spec, _ = _checker_cases(tol)[-1]
     args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
     _check_print_msg(subject, "gradient_check_n", args, {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec},
-                     measured[label], label)
+                     outcomes[-1][0], label)
     return measured
 
 
