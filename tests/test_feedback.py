@@ -52,7 +52,7 @@ def hidden_reference_strings() -> set[str]:
     for x, theta, label in checks.ONE_D_CASES:
         if not label.startswith("x="):
             found |= _numbers(x) | _numbers(theta) | _numbers(reference.forward_propagation(x, theta))
-    for label, x, theta, eps, (fwd, bwd), public in checks.GRADIENT_CHECK_CASES:
+    for label, x, theta, eps, (fwd, bwd), public, *_ in checks.GRADIENT_CHECK_CASES:
         if not public:
             found |= _numbers(reference.gradient_check(x, theta, eps, dependencies.resolve(fwd), dependencies.resolve(bwd)))
     for case in cases.network_cases():

@@ -70,11 +70,13 @@ class _Capped(io.TextIOBase):
 
 def _where(exc):
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell")]
+    # our own _DependencyError is shown by its message alone: its name means nothing to a student
+    what = str(exc) if isinstance(exc, _DependencyError) else f"{type(exc).__name__}: {exc}"
     if frames:
         f = frames[-1]
         line = f" (line {f.lineno}: {f.line.strip()})" if f.line else f" (line {f.lineno})"
-        return f"{type(exc).__name__}: {exc}{line}"
-    return f"{type(exc).__name__}: {exc}"
+        return what + line
+    return what
 
 
 def _origin(exc):
@@ -170,7 +172,7 @@ def _run_cell(index, source, namespace):
 
 
 class _DependencyError(Exception):
-    pass
+    """A trusted stand-in refused a call; shown to the student by its message alone."""
 
 
 def _stub(name):
@@ -180,17 +182,34 @@ def _stub(name):
         reply = _recv()
         if reply.get("type") == "dep_result":
             return reply["value"]
-        raise _DependencyError(reply.get("message", "the trusted function refused this call"))
+        raise _DependencyError(f"the call {name}(...) was refused: "
+                               + str(reply.get("message", "the arguments are not what it takes")))
     call_trusted.__name__ = name
     return call_trusted
+
+
+#: Cells that did not compile: (index, source, line, exception type), to say why a function is not defined.
+_UNCOMPILED = []
 
 
 def _load(cells, namespace):
     for index, source in cells:
         _send({"type": "loading", "cell": index})
         outputs, message = _run_cell(index, source, namespace)
+        try:
+            ast.parse(_clean_source(source))
+        except SyntaxError as exc:
+            _UNCOMPILED.append((index, source, exc.lineno, type(exc).__name__))
         _send({"type": "cell_done", "cell": index, "outputs": outputs, "error": message})
     _send({"type": "loaded"})
+
+
+def _undefined(function):
+    """Where `function` failed to compile, as checked fields (the judge writes the words), or {}."""
+    for index, source, line, exception in _UNCOMPILED:
+        if f"def {function}(" in source.replace(f"def {function} (", f"def {function}("):
+            return {"cell": index, "line": line, "exception": exception}
+    return {}
 
 
 def _serve(namespace):
@@ -202,7 +221,7 @@ def _serve(namespace):
         function, deps = request["function"], request.get("deps") or {}
         target = namespace.get(function)
         if not callable(target):
-            _send({"type": "error", "kind": "undefined"})
+            _send({"type": "error", "kind": "undefined", **_undefined(function)})
             continue
         saved = {n: namespace.get(n, missing) for n in deps}
         namespace.update({n: _stub(n) for n in deps})

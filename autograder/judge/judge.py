@@ -41,6 +41,8 @@ ZYGOTE_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"],
 STEP_SHARE = 0.25
 #: Exception types from outside builtins whose names a verdict may show (numpy's).
 KNOWN_EXCEPTIONS = frozenset({"LinAlgError", "AxisError"})
+#: Exceptions that mean a cell does not compile, so the function it defines is missing.
+COMPILE_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})
 #: Bytes of the child's own stdout/stderr (fd level, outside any cell) kept for the log.
 OUTPUT_TAIL = 4096
 
@@ -211,6 +213,7 @@ class Child:
         self.launched = launcher.launch(scratch, limits, hide)
         self.req_w, self.rep_r = self.launched.req_w, self.launched.rep_r
         self.sources = {index: source for index, source in cells}
+        self.refusal = ""  # why the judge last refused a call to a trusted function
         self.cell_errors: dict[int, str] = {}
         self.cell_outputs: dict[int, list] = {}
         self.current_cell: int | None = None
@@ -300,8 +303,16 @@ class Child:
         """What the verdict says about a call that failed, written here from checked fields only:
         an exception's type and line, never its message (which can echo a hidden case's inputs)."""
         kind = message.get("kind")
+        cell, line = message.get("cell"), message.get("line")
+        lines = self.sources.get(cell, "").splitlines() if type(cell) is int else []
+        code = lines[line - 1].strip()[:200] if type(line) is int and 1 <= line <= len(lines) else ""
+        where = f"line {line}: {code}" if code else ""
         if kind == "undefined":
+            if message.get("exception") in COMPILE_ERRORS and code:
+                return f"`{function}`'s cell does not compile: line {line}, {message['exception']}: {code}"
             return f"`{function}` is not defined in the notebook"
+        if message.get("exception") == "_DependencyError" and self.refusal:
+            return self.refusal + (f" ({where})" if where else "")
         if kind == "not_implemented":
             return f"`{function}` is not implemented yet (it raises NotImplementedError)"
         if kind == "unplain":
@@ -310,16 +321,12 @@ class Child:
         if not (isinstance(name, str) and (name in KNOWN_EXCEPTIONS or (
                 isinstance(getattr(builtins, name, None), type) and issubclass(getattr(builtins, name), BaseException)))):
             name = "an exception of a class the notebook defines"
-        cell, line = message.get("cell"), message.get("line")
-        lines = self.sources.get(cell, "").splitlines() if type(cell) is int else []
-        if type(line) is int and 1 <= line <= len(lines):
-            return f"{name} (line {line}: {lines[line - 1].strip()[:200]})"
-        return name
+        return f"{name} ({where})" if where else name
 
     def _answer_dependency(self, message: dict, deps: dict) -> None:
         name = message.get("name")
         if name not in deps:
-            self.send({"type": "dep_error", "message": f"{name} is not available here"})
+            self.send({"type": "dep_error", "message": "it is not available here"})
             return
         try:
             args, kwargs = message.get("args") or [], message.get("kwargs") or {}
@@ -331,7 +338,10 @@ class Child:
         except ChildGone:
             raise
         except Exception as exc:  # the student's arguments made the trusted function fail
-            self.send({"type": "dep_error", "message": f"{type(exc).__name__}: {exc}"})
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            # The judge's own words, shown if the student's function fails because of it.
+            self.refusal = f"the call {name}(...) was refused: {reason}"
+            self.send({"type": "dep_error", "message": reason})
 
     def close(self) -> None:
         self.launched.close()

@@ -11,7 +11,44 @@ import numpy as np
 
 
 class VisibleTestFailure(AssertionError):
-    """A visible test found a wrong answer."""
+    """A visible test found a wrong answer.
+
+    Jupyter shows it as its message alone, without a traceback through the test's own code
+    (IPython's `_render_traceback_`); the cell still ends in an error, so `nbgrader validate`
+    and Restart & Run All see that the test failed."""
+
+    def _render_traceback_(self):
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class NotImplementedYet(VisibleTestFailure):
+    """The function under test still raises NotImplementedError, as handed out."""
+
+
+def call(function, *args):
+    """function(*args) run quietly; NotImplementedError becomes one short line for the student."""
+    try:
+        with quietly():
+            return function(*args)
+    except NotImplementedError:
+        raise NotImplementedYet(f"{getattr(function, '__name__', 'this function')}: not implemented yet") from None
+
+
+def difference(got, expected):
+    """Where an array differs from what was expected: its shape, or the first differing index
+    with both values; None when they agree (to 1e-7 relative)."""
+    try:
+        array = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"got a {type(got).__name__}, not numbers"
+    expected = np.asarray(expected, dtype=np.float64)
+    if array.shape != expected.shape:
+        return f"shape {array.shape}, expected {expected.shape}"
+    close = np.isclose(array, expected, rtol=1e-7, atol=1e-10)
+    if close.all():
+        return None
+    index = tuple(int(i) for i in np.argwhere(~close)[0])
+    return f"first difference at index {index}: got {array[index]:.10g}, expected {expected[index]:.10g}"
 
 
 def fail(what, expected, got, look_at):

@@ -13,9 +13,10 @@ import numpy as np
 
 from autograder.grading.compare import (VALUE_ATOL, VALUE_RTOL, as_array, as_float, checker_failure,
                                         off_by, same_values)
-from autograder.grading.mistakes import recognise
+from autograder.grading.mistakes import MISTAKE_HINTS, Observation, recognise_across, shared_value_text
+from autograder.grading.numerics import relative_difference
 from autograder.grading.results import Failed
-from autograder.grading.subject import Subject
+from autograder.grading.subject import StudentError, Subject
 from autograder.grading.tolerances import THRESHOLD, Tolerances
 
 from . import cases
@@ -56,30 +57,122 @@ def check_backward_propagation(subject: Subject, tol: Tolerances) -> dict:
     return {}
 
 
-# (label, x, theta, epsilon, deps, public): linear J at the classic point, then a cubic J whose
-# two-sided and one-sided differences disagree, then a backward pass with a known error.
+# (label, x, theta, epsilon, deps, public, probe): linear J at the classic point, then a cubic J
+# whose two-sided and one-sided differences disagree, then cases that change one dependency of
+# an earlier case: probe = (index of that case, the dependency changed). A checker whose result
+# does not move with the dependency does not call it.
 GRADIENT_CHECK_CASES = [
-    ("J = theta * x at x=2, theta=4", 2.0, 4.0, 1e-7, ("reference.forward_propagation", "reference.backward_propagation"), True),
-    ("J = x * theta^3 at x=1, theta=1", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward"), True),
-    ("a hidden non-linear J at a negative theta", 0.7, -1.5, 1e-3, ("cubic.forward", "cubic.backward"), False),
-    ("a hidden non-linear J with a wrong dtheta", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward_doubled"), False),
+    ("J = theta * x at x=2, theta=4", 2.0, 4.0, 1e-7, ("reference.forward_propagation", "reference.backward_propagation"), True, None),
+    ("J = x * theta^3 at x=1, theta=1", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward"), True, None),
+    ("a hidden non-linear J at a negative theta", 0.7, -1.5, 1e-3, ("cubic.forward", "cubic.backward"), False, None),
+    ("a hidden non-linear J with a wrong dtheta", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward_doubled"), False,
+     (1, "backward_propagation")),
+    ("a hidden J that dtheta does not belong to", 1.0, 1.0, 1e-2, ("cubic.forward_other", "cubic.backward"), False,
+     (1, "forward_propagation")),
 ]
+
+#: Mistakes of the 1-D checker that only it can make, predicted per case (see _one_d_extra).
+ONE_D_HINTS = {
+    "grad_at_theta_plus": "grad taken at θ+ε (or θ−ε) instead of θ; use backward_propagation(x, theta)",
+    "grad_at_gradapprox": "gradapprox passed to backward_propagation; grad is backward_propagation(x, theta)",
+}
+
+#: What a checker that ignores a dependency is told: it does not use it (not a guess at a formula).
+UNUSED = {
+    "forward_propagation": "gradient_check does not call forward_propagation: its result did not change when "
+                           "forward_propagation was replaced by another J. Compute J_plus and J_minus with "
+                           "forward_propagation(x, theta_plus) and forward_propagation(x, theta_minus)",
+    "backward_propagation": "gradient_check does not call backward_propagation: its result did not change when "
+                            "backward_propagation was replaced by one returning another dtheta. "
+                            "Take grad = backward_propagation(x, theta)",
+    "forward_propagation_n": "gradient_check_n does not call forward_propagation_n: its result did not change "
+                             "when forward_propagation_n was replaced by another cost. Compute each J_plus[i] "
+                             "and J_minus[i] with forward_propagation_n(X, Y, vector_to_dictionary(...))",
+    "gradients": "gradient_check_n does not use its gradients argument: its result did not change when the "
+                 "gradients did. Take grad = gradients_to_vector(gradients)",
+}
+
+
+def _one_d_extra(x, theta, eps, forward, backward) -> dict:
+    gradapprox = (forward(x, theta + eps) - forward(x, theta - eps)) / (2 * eps)
+    return {"grad_at_theta_plus": relative_difference(backward(x, theta + eps), gradapprox),
+            "grad_at_gradapprox": relative_difference(backward(x, gradapprox), gradapprox)}
+
+
+def _unused_dependency(outcomes: list) -> str | None:
+    """The text for a dependency whose change left the checker's result where it was, if any.
+
+    outcomes: (got or exception, expected, probe) per case, in case order."""
+    for got, expected, probe in outcomes:
+        if probe is None:
+            continue
+        base_got, base_expected, _ = outcomes[probe[0]]
+        if isinstance(got, Exception) or isinstance(base_got, Exception) or shared_value_text(got):
+            continue  # a difference of 1 stays 1 whatever changes: it tells nothing
+        if not np.isclose(expected, base_expected, rtol=1e-3) and np.isclose(got, base_got, rtol=1e-9, atol=0):
+            return UNUSED[probe[1]]
+    return None
+
+
+def _checker_verdict(runs: list, outcomes: list, observations: list, mistakes, hints=None):
+    """Raise the failure of the first case a checker gets wrong, naming a mistake only when the
+    rule of autograder.grading.mistakes allows it. runs: (label, eps, public, advice) per case."""
+    for (label, eps, public, advice), (got, expected, _) in zip(runs, outcomes):
+        if isinstance(got, Exception):
+            raise got
+        if np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
+            continue
+        unused = _unused_dependency(outcomes)
+        hint = None if unused else recognise_across(observations, mistakes, hints)
+        if not (unused or hint):
+            shared = shared_value_text(got)
+            advice = (shared[0].upper() + shared[1:]) if shared else advice
+        raise checker_failure(label, eps, got, expected, public, hint, (unused + ".") if unused else advice)
+
+
+def _check_print_msg(subject: Subject, function: str, args: tuple, deps: dict, own: float, label: str) -> None:
+    """The same call with print_msg=True must run and return what the student's checker returned
+    without it (it only prints). An older signature without print_msg is accepted."""
+    try:
+        got = as_float(subject.call(function, (*args, True), deps), f"the difference for {label} with print_msg=True")
+    except StudentError as err:
+        if f"{function}() takes" in err.message and "positional argument" in err.message:
+            return
+        raise StudentError(f"with print_msg=True: {err.message}", err.status) from None
+    if not np.isclose(got, own, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
+        raise Failed(f"for {label} it returns {got:.6g} with print_msg=True and {own:.6g} without: "
+                     "print_msg should only print a verdict, not change the difference")
+
+
+def _call_checker(subject: Subject, function: str, args: tuple, deps: dict, label: str):
+    """The checker's result as a float, or the Failed/StudentError it ended with (raised after
+    the cases before it are judged, so that their results are there to recognise a mistake)."""
+    try:
+        return as_float(subject.call(function, args, deps), f"the difference for {label}")
+    except (Failed, StudentError) as exc:
+        return exc
 
 
 def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
-    measured = {}
-    for label, x, theta, eps, (fwd, bwd), public in GRADIENT_CHECK_CASES:
+    measured, runs, outcomes, observations = {}, [], [], []
+    for label, x, theta, eps, (fwd, bwd), public, probe in GRADIENT_CHECK_CASES:
         deps = {"forward_propagation": fwd, "backward_propagation": bwd}
         forward, backward = dependencies.resolve(fwd), dependencies.resolve(bwd)
         expected = reference.gradient_check(x, theta, eps, forward=forward, backward=backward)
-        got = as_float(subject.call("gradient_check", (x, theta, eps), deps), f"the difference for {label}")
+        got = _call_checker(subject, "gradient_check", (x, theta, eps), deps, label)
         measured[label] = expected
-        if not np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
-            hint = recognise(got, expected, lambda t: forward(x, float(t.ravel()[0])),
-                             np.array([backward(x, theta)]), np.array([theta]), eps,
-                             mistakes=("one_sided", "plus_for_minus", "eps_not_2eps", "squared_norms", "no_denominator"))
-            raise checker_failure(label, eps, got, expected, public, hint,
-                                  "Check gradapprox = (J(θ+ε) − J(θ−ε)) / (2ε) and the relative norm.")
+        runs.append((label, eps, public, "Check gradapprox = (J(θ+ε) − J(θ−ε)) / (2ε) and the relative norm."))
+        outcomes.append((got, expected, probe))
+        if isinstance(got, Exception):
+            break  # raised in its turn; no more calls (a loop would cost every case its time)
+        observations.append(Observation(got, expected, lambda t, x=x, f=forward: f(x, float(t.ravel()[0])),
+                                        np.array([backward(x, theta)]), np.array([theta]), eps,
+                                        _one_d_extra(x, theta, eps, forward, backward)))
+    _checker_verdict(runs, outcomes, observations,
+                     ("one_sided", "plus_for_minus", "eps_not_2eps", "squared_norms", "no_denominator"), ONE_D_HINTS)
+    label, x, theta, eps, (fwd, bwd), _, _ = GRADIENT_CHECK_CASES[2]
+    _check_print_msg(subject, "gradient_check", (x, theta, eps), {"forward_propagation": fwd, "backward_propagation": bwd},
+                     outcomes[2][0], label)
     return measured
 
 
@@ -107,17 +200,51 @@ def locate_blocks(got: np.ndarray, parameters: dict, prefix: str = "") -> str:
 
 
 def check_dictionary_to_vector(subject: Subject, tol: Tolerances) -> dict:
-    for seed in (7, 8):
-        parameters = random_parameters(seed)
-        got = subject.call("dictionary_to_vector", ({k: v.copy() for k, v in parameters.items()},))
+    for seed, order in ((7, reference.PARAM_KEYS), (8, ("b3", "W2", "b1", "W3", "W1", "b2"))):
+        parameters = random_parameters(seed)  # the second in another insertion order: theta's order is fixed
+        got = subject.call("dictionary_to_vector", ({k: parameters[k].copy() for k in order},))
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Failed("dictionary_to_vector should return a pair (theta, keys)")
         theta = as_array(got[0], "theta")
-        expected, _ = reference.dictionary_to_vector(parameters)
+        expected, expected_keys = reference.dictionary_to_vector(parameters)
         if theta.shape == expected.shape and not np.allclose(theta, expected, rtol=VALUE_RTOL, atol=VALUE_ATOL):
             raise Failed("theta is in the wrong order: " + locate_blocks(theta, parameters))
         same_values(theta, expected, "theta", public=False)
+        check_keys(got[1], expected_keys)
     return {}
+
+
+def check_keys(keys, expected: list) -> None:
+    """keys names, for each row of theta, the block it came from (the text asks for it)."""
+    if not isinstance(keys, (list, tuple)) or not all(isinstance(k, str) for k in keys):
+        raise Failed(f"keys should be a list of block names, one per row of theta, but it is {type(keys).__name__}")
+    if len(keys) != len(expected):
+        raise Failed(f"keys has {len(keys)} entries; it needs one per row of theta ({len(expected)})")
+    row = next((i for i, (k, want) in enumerate(zip(keys, expected)) if k != want), None)
+    if row is not None:
+        raise Failed(f"keys[{row}] is {keys[row]!r}, but row {row} of theta comes from {expected[row]}")
+
+
+def locate_element(got_block: np.ndarray, key: str, theta: np.ndarray) -> str | None:
+    """Where a wrong block's first wrong element came from in theta, when it can be found."""
+    flat, where = theta.ravel(), reference.BLOCK_SLICES[key]
+    shape = reference.PARAM_SHAPES[key]
+    want = flat[where].reshape(shape)
+    if got_block.shape != shape or np.allclose(got_block, want, rtol=VALUE_RTOL, atol=VALUE_ATOL):
+        return None
+    if np.allclose(got_block, flat[where].reshape(shape, order="F")):
+        return (f"{key} is filled column by column (order=\"F\", or a reshape to {shape[::-1]} then a transpose); "
+                f"reshape theta[{where.start}:{where.stop}] to {shape}, which fills it row by row as "
+                f"dictionary_to_vector flattens it")
+    wrong = np.argwhere(~np.isclose(got_block, want, rtol=VALUE_RTOL, atol=VALUE_ATOL))
+    if not len(wrong):
+        return None
+    index = tuple(int(i) for i in wrong[0])
+    sources = np.flatnonzero(np.isclose(flat, got_block[index], rtol=VALUE_RTOL, atol=VALUE_ATOL))
+    should = where.start + int(np.ravel_multi_index(index, shape))
+    if len(sources) == 1:
+        return f"{key}[{index[0]}, {index[1]}] holds theta[{sources[0]}]; it should hold theta[{should}]"
+    return f"{key}[{index[0]}, {index[1]}] is not theta[{should}], nor any other entry of theta"
 
 
 def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
@@ -130,7 +257,13 @@ def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
         for key, want in expected.items():
             if key not in got:
                 raise Failed(f"the dict has no key {key!r} (keys: {', '.join(map(repr, got))})")
-            same_values(got[key], want, key, public=False)
+            block = as_array(got[key], key)
+            if block.shape != want.shape:
+                raise Failed(f"{key} has shape {block.shape}, expected {want.shape}")
+            where = locate_element(block, key, theta)
+            if where:
+                raise Failed(where)
+            same_values(block, want, key, public=False)
     return {}
 
 
@@ -138,10 +271,11 @@ def check_gradients_to_vector(subject: Subject, tol: Tolerances) -> dict:
     for seed in (11, 12):
         rng = np.random.default_rng(seed)
         gradients = {"d" + k: rng.standard_normal(s) for k, s in reference.PARAM_SHAPES.items()}
-        # Extra entries as backward_propagation_n returns them, in an unhelpful order.
+        # Extra entries as backward_propagation_n returns them, all in an unhelpful order.
         extras = {"dZ3": rng.standard_normal((1, 3)), "dA2": rng.standard_normal((3, 3)),
                   "dZ1": rng.standard_normal((5, 3)), "dA1": rng.standard_normal((5, 3))}
-        mixed = dict(sorted({**gradients, **extras}.items(), key=lambda kv: kv[0][::-1]))
+        everything = {**gradients, **extras}
+        mixed = {k: everything[k] for k in ("dZ3", "db3", "dA2", "dW2", "dZ1", "db1", "dW3", "dA1", "db2", "dW1")}
         got = as_array(subject.call("gradients_to_vector", (mixed,)), "the gradient vector")
         expected = reference.gradients_to_vector(gradients)
         if got.shape == expected.shape and not np.allclose(got, expected):
@@ -170,7 +304,7 @@ def check_forward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
         if not np.isclose(got_cost, expected_cost, rtol=VALUE_RTOL, atol=VALUE_ATOL):
             m = case.X.shape[1]
             hint = ""
-            if np.isclose(got_cost * m, expected_cost):
+            if np.isclose(got_cost, expected_cost * m):
                 hint = " It looks like the sum is not divided by m (the number of examples)."
             elif np.isclose(-got_cost, expected_cost):
                 hint = " The sign is flipped: cross-entropy is −(Y log A3 + (1−Y) log(1−A3))."
@@ -209,75 +343,117 @@ def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = THRESHOLD,
     return text
 
 
+#: Gradients derived with the chain rule in float64 agree with the reference's to about 1e-15
+#: relative, whatever the order of operations; a central difference at its best step agrees to
+#: no better than about 1e-10 on these cases (rounding ~1e-16/ε against truncation ~ε²).
+EXACT_RTOL = 1e-12
+NUMERICAL = ("this exercise is to derive backpropagation: compute dZ3, dW3, db3, dA2, ... from the cache "
+             "with the chain rule, not from differences of the cost")
+
+
+def _gradient_vector(got, case_name: str) -> np.ndarray:
+    """The six gradient blocks of a backward pass's result as a (47, 1) column, or Failed."""
+    if not isinstance(got, dict):
+        raise Failed("backward_propagation_n should return a dict of gradients")
+    missing = [k for k in reference.GRAD_KEYS if k not in got]
+    if missing:
+        raise Failed(f"the gradients dict has no {', '.join(missing)}")
+    for key in reference.GRAD_KEYS:
+        shape = reference.PARAM_SHAPES[key[1:]]
+        entry = as_array(got[key], key)
+        if entry.shape != shape:
+            raise Failed(f"{key} has shape {entry.shape}, expected {shape} (the shape of {key[1:]})")
+        if not np.all(np.isfinite(entry)):
+            raise Failed(f"{key} contains nan or inf (on {case_name})")
+    return reference.gradients_to_vector(got)
+
+
+def _calls_the_cost(subject: Subject, case, cache, grad: np.ndarray) -> bool:
+    """True when the backward pass's result moves with forward_propagation_n: an analytic one
+    only reads the cache, a numerical one evaluates the cost."""
+    args = (case.X.copy(), case.Y.copy(), tuple(a.copy() for a in cache))
+    try:
+        probe = _gradient_vector(subject.call("backward_propagation_n", args,
+                                              {"forward_propagation_n": "smooth.forward_n"}), case.name)
+    except (Failed, StudentError):
+        return False  # it broke on another cost: it does not difference it
+    return relative_difference(probe, grad) > EXACT_RTOL
+
+
 def check_backward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
-    for case in cases.network_cases(tol):
+    for index, case in enumerate(cases.network_cases(tol)):
         _, cache = reference.forward_propagation_n(case.X, case.Y, case.parameters)
         got = subject.call("backward_propagation_n", (case.X.copy(), case.Y.copy(), tuple(a.copy() for a in cache)))
-        if not isinstance(got, dict):
-            raise Failed("backward_propagation_n should return a dict of gradients")
-        missing = [k for k in reference.GRAD_KEYS if k not in got]
-        if missing:
-            raise Failed(f"the gradients dict has no {', '.join(missing)}")
-        for key in reference.GRAD_KEYS:
-            shape = reference.PARAM_SHAPES[key[1:]]
-            entry = as_array(got[key], key)
-            if entry.shape != shape:
-                raise Failed(f"{key} has shape {entry.shape}, expected {shape} (the shape of {key[1:]})")
-            if not np.all(np.isfinite(entry)):
-                raise Failed(f"{key} contains nan or inf (on {case.name})")
-        grad = reference.gradients_to_vector(got)
+        grad = _gradient_vector(got, case.name)
+        if index == 0 and _calls_the_cost(subject, case, cache, grad):
+            raise Failed("backward_propagation_n computes its gradients numerically: they change when "
+                         f"forward_propagation_n is replaced by another cost. {NUMERICAL[0].upper()}{NUMERICAL[1:]}.")
         approx = reference.numerical_gradient_n(case.X, case.Y, case.parameters, case.epsilon)
         difference = reference.relative_difference(grad, approx)
         measured[case.name] = difference
         if not difference < tol.threshold:
             raise Failed(f"the gradient check fails on {case.name}: difference {difference:.3g} "
                          f"(must be below {tol.threshold:g}). {localise(grad, approx, tol.threshold, case.public)}.")
+        exact = reference.gradients_to_vector(reference.backward_propagation_n(case.X, case.Y, cache))
+        inexact = relative_difference(grad, exact)
+        if inexact > EXACT_RTOL:
+            raise Failed(f"the gradients on {case.name} agree with the exact ones only to {inexact:.0e} (relative); "
+                         "gradients derived with the chain rule in float64 agree to about 1e-15. A numerical "
+                         f"difference (or float32 arithmetic) gives this: {NUMERICAL}.")
     return measured
 
 
 def _checker_cases(tol: Tolerances):
-    """(label, case, gradients, epsilon, forward dependency) for gradient_check_n."""
+    """(label, case, gradients, epsilon, forward dependency, probe) for gradient_check_n; probe
+    as in GRADIENT_CHECK_CASES ("gradients" when only the gradients changed)."""
     classic = cases.classic_case()
     _, cache = reference.forward_propagation_n(classic.X, classic.Y, classic.parameters)
     network = cases.network_cases(tol)
     smooth_params = random_parameters(21)
+    smooth = cases.NetworkCase("smooth", classic.X, classic.Y, smooth_params)
     smooth_bad = dependencies.smooth_gradients(smooth_params)
     smooth_bad["dW3"] = smooth_bad["dW3"] + 0.5
     drawn = network[3]
     _, drawn_cache = reference.forward_propagation_n(drawn.X, drawn.Y, drawn.parameters)
     drawn_bad = reference.backward_propagation_n(drawn.X, drawn.Y, drawn_cache)
     drawn_bad["db2"] = -drawn_bad["db2"]
-    # The buggy classic case comes first: on it every known checker mistake gives a different
-    # value, so the hint names the right one.
     return [
         ("the classic case with dW2 doubled and db1 times 4", classic,
-         cases.classic_buggy_gradients(classic), 1e-7, "reference.forward_propagation_n"),
+         cases.classic_buggy_gradients(classic), 1e-7, "reference.forward_propagation_n", None),
         ("the classic case with correct gradients", classic,
-         reference.backward_propagation_n(classic.X, classic.Y, cache), 1e-7, "reference.forward_propagation_n"),
-        ("a hidden smooth non-linear cost with its exact gradient", cases.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
-         dependencies.smooth_gradients(smooth_params), 1e-3, "smooth.forward_n"),
-        ("a hidden smooth non-linear cost with a wrong dW3", cases.NetworkCase("smooth", classic.X, classic.Y, smooth_params),
-         smooth_bad, 1e-3, "smooth.forward_n"),
-        (f"{drawn.name}, with db2 of the wrong sign", drawn, drawn_bad, 1e-5, "reference.forward_propagation_n"),
+         reference.backward_propagation_n(classic.X, classic.Y, cache), 1e-7, "reference.forward_propagation_n",
+         (0, "gradients")),
+        ("a hidden smooth non-linear cost with its exact gradient", smooth,
+         dependencies.smooth_gradients(smooth_params), 1e-3, "smooth.forward_n", None),
+        ("a hidden smooth non-linear cost with a wrong dW3", smooth, smooth_bad, 1e-3, "smooth.forward_n", (2, "gradients")),
+        ("a hidden smooth cost that the gradients do not belong to", smooth,
+         dependencies.smooth_gradients(smooth_params), 1e-3, "smooth.forward_n_other", (2, "forward_propagation_n")),
+        (f"{drawn.name}, with db2 of the wrong sign", drawn, drawn_bad, 1e-5, "reference.forward_propagation_n", None),
     ]
 
 
 def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
-    measured = {}
-    for label, case, gradients, eps, forward_spec in _checker_cases(tol):
+    measured, runs, outcomes, observations = {}, [], [], []
+    for label, case, gradients, eps, forward_spec, probe in _checker_cases(tol):
         forward = dependencies.resolve(forward_spec)
         deps = {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec}
         expected = reference.gradient_check_n(case.parameters, gradients, case.X, case.Y, eps, forward=forward)
         args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
-        got = as_float(subject.call("gradient_check_n", args, deps), f"the difference for {label}")
+        got = _call_checker(subject, "gradient_check_n", args, deps, label)
         measured[label] = expected
-        if not np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
-            theta, _ = reference.dictionary_to_vector(case.parameters)
-            cost = lambda t: float(forward(case.X, case.Y, reference.vector_to_dictionary(t))[0])
-            hint = recognise(got, expected, cost, reference.gradients_to_vector(gradients), theta, eps)
-            raise checker_failure(label, eps, got, expected, case.public, hint,
-                                  "Check the loop over the parameters, gradapprox and the relative norm.")
+        runs.append((label, eps, case.public, "Check the loop over the parameters, gradapprox and the relative norm."))
+        outcomes.append((got, expected, probe))
+        if isinstance(got, Exception):
+            break  # raised in its turn; no more calls (a loop would cost every case its time)
+        theta, _ = reference.dictionary_to_vector(case.parameters)
+        cost = (lambda t, c=case, f=forward: float(f(c.X, c.Y, reference.vector_to_dictionary(t))[0]))
+        observations.append(Observation(got, expected, cost, reference.gradients_to_vector(gradients), theta, eps))
+    _checker_verdict(runs, outcomes, observations, tuple(MISTAKE_HINTS))
+    label, case, gradients, eps, forward_spec, _ = _checker_cases(tol)[-1]
+    args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
+    _check_print_msg(subject, "gradient_check_n", args, {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec},
+                     outcomes[-1][0], label)
     return measured
 
 

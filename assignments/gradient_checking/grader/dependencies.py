@@ -27,10 +27,21 @@ def cubic_backward_doubled(x, theta):
     return 6 * x * theta ** 2
 
 
+def cubic_forward_other(x, theta):
+    """Another J, J = x * (theta^3 + theta^2): a checker that calls forward_propagation sees it."""
+    return x * (theta ** 3 + theta ** 2)
+
+
 def smooth_forward_n(X, Y, parameters):
     """A cost of the 47 parameters with known gradient: sum(sin(theta) + theta^3 / 10)."""
     theta, _ = reference.dictionary_to_vector(parameters)
     return float(np.sum(np.sin(theta) + theta ** 3 / 10)), None
+
+
+def smooth_forward_n_other(X, Y, parameters):
+    """Another cost of the 47 parameters, smooth_forward_n plus sum(theta^2) / 2."""
+    theta, _ = reference.dictionary_to_vector(parameters)
+    return float(np.sum(np.sin(theta) + theta ** 3 / 10 + theta ** 2 / 2)), None
 
 
 def smooth_gradients(parameters) -> dict:
@@ -48,7 +59,9 @@ DEPENDENCIES: dict[str, Callable] = {
     "cubic.forward": cubic_forward,
     "cubic.backward": cubic_backward,
     "cubic.backward_doubled": cubic_backward_doubled,
+    "cubic.forward_other": cubic_forward_other,
     "smooth.forward_n": smooth_forward_n,
+    "smooth.forward_n_other": smooth_forward_n_other,
 }
 
 
@@ -77,7 +90,7 @@ def check_arguments(spec: str, args: list, kwargs: dict) -> None:
     keeps such a call from making the trusted side allocate or compute without bound. Called by
     the judge after the engine's own limit on how many numbers the arguments hold."""
     name = spec.split(".", 1)[1] if "." in spec else spec
-    if name in ("forward_propagation_n", "forward_n"):
+    if name in ("forward_propagation_n", "forward_n", "forward_n_other"):
         if len(args) != 3 or kwargs:
             raise ValueError(f"{name} takes (X, Y, parameters)")
         X, Y, parameters = args
@@ -92,6 +105,7 @@ def check_arguments(spec: str, args: list, kwargs: dict) -> None:
         raise ValueError("parameters must hold W1, b1, W2, b2, W3, b3 with their shapes")
     elif name == "gradients_to_vector" and (len(args) != 1 or not _parameters_ok(args[0], reference.GRAD_KEYS)):
         raise ValueError("gradients must hold dW1, db1, dW2, db2, dW3, db3 with their shapes")
-    elif name in ("forward_propagation", "backward_propagation", "forward", "backward", "backward_doubled"):
+    elif name in ("forward_propagation", "backward_propagation", "forward", "backward", "backward_doubled",
+                  "forward_other"):
         if any(np.ndim(a) > 1 or np.size(a) > MAX_EXAMPLES for a in args):
             raise ValueError("x and theta must be numbers or short 1-D arrays")
