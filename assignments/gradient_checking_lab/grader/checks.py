@@ -15,6 +15,7 @@ import numpy as np
 
 from autograder.grading.compare import as_array, as_float, fmt, off_by, same_values
 from autograder.grading.results import Failed
+from autograder.grading.secret import hidden_rng
 from autograder.grading.subject import Subject
 from autograder.grading.tolerances import Tolerances
 
@@ -70,7 +71,7 @@ class CurveCase:
 
 @functools.lru_cache(maxsize=1)
 def curve_cases() -> tuple[CurveCase, ...]:
-    wave_theta = np.random.default_rng(31).uniform(-2, 2, size=(5, 1))
+    wave_theta = hidden_rng("gradient_checking_lab", "wave").uniform(-2, 2, size=(5, 1))
     network_theta, _ = network.dictionary_to_vector(cases.classic_case().parameters)
     return (
         CurveCase("f(θ) = θ³ at θ = 1", np.array([[1.0]]), tuple(np.logspace(-9, -1, 9)),
