@@ -24,7 +24,7 @@ import nbformat
 
 from ..course.graders import check_arguments, checks_for, resolve
 from ..grading.results import Result, run_check
-from ..grading.subject import StudentError
+from ..grading.subject import StudentError, modified_message
 from ..grading.tolerances import Tolerances
 from . import codec
 from .cpu_clock import WALL_FACTOR, CpuClock, describe_cpu
@@ -289,15 +289,20 @@ class Child:
                 self.current_cell = None
                 return
 
-    def call(self, function: str, args: tuple, deps: dict | None) -> object:
-        deps = dict(deps or {})
-        self.send({"type": "call", "function": function, "args": list(args), "deps": deps})
+    def call(self, function: str, args: tuple, deps: dict | None, unchanged: dict | None = None) -> object:
+        deps, unchanged = dict(deps or {}), dict(unchanged or {})
+        self.send({"type": "call", "function": function, "args": list(args), "deps": deps,
+                   "unchanged": sorted(unchanged)})
         self.clock.seconds()
         until = self._start_step()
         while True:
             message = self.receive(until)
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "result":
+                changed = message.get("changed") or []
+                if isinstance(changed, list) and changed:
+                    raise StudentError(modified_message(function, [unchanged.get(i, f"#{i}") for i in changed
+                                                                   if isinstance(i, int)]), "failed")
                 return message.get("value")
             if kind == "error":
                 status = "missing" if message.get("kind") in ("undefined", "not_implemented") else "error"
@@ -383,7 +388,7 @@ class RemoteSubject:
         child.close()
         self.cpu_spent += child.clock.last
 
-    def call(self, function, args, deps=None):
+    def call(self, function, args, deps=None, unchanged=None):
         spent = self.cpu_spent + (self.child.clock.last if self.child else 0.0)
         if spent >= self.limits.wall_seconds:
             raise StudentError("the submission used up its CPU time before this exercise "
@@ -396,7 +401,7 @@ class RemoteSubject:
         try:
             if self.child is None:
                 self.child = self._start()
-            return self.child.call(function, args, deps)
+            return self.child.call(function, args, deps, dict(unchanged or {}))
         except ChildGone as gone:
             if gone.wall_bound:
                 self.wall_bound.add(function)
