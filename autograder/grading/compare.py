@@ -62,11 +62,25 @@ def off_by(got: float, expected: float) -> str:
     ratio = got / expected
     if ratio < 0:
         return "it has the wrong sign"
+    if ratio >= 100:
+        return f"it is about {readable(ratio)} times too large"
+    if 0 < ratio <= 0.01:
+        return f"it is about {readable(1 / ratio)} times too small"
+    if ratio == 0:
+        return "it is 0"
     if np.isclose(ratio, round(ratio)) and round(ratio) > 1:
         return f"it is {round(ratio)} times too large"
     if ratio > 0 and np.isclose(1 / ratio, round(1 / ratio)) and round(1 / ratio) > 1:
         return f"it is {round(1 / ratio)} times too small"
     return f"it is off by {abs(ratio - 1):.2%}"
+
+
+def readable(x: float) -> str:
+    """A large factor as people say it: 300, 2e4, 2e10 (never 21715872942)."""
+    if x < 1000:
+        return f"{x:.0f}"
+    mantissa, exponent = f"{x:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def checker_failure(label: str, eps: float, got: float, expected: float, public: bool, hint: str | None,
