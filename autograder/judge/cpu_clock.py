@@ -10,12 +10,15 @@ own budget of pipeline/pool.py).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 #: Wall time allowed per CPU second of the limit before the judge stops waiting anyway. Measured:
 #: a 2-core machine at load average 17 gave a busy child 0.12 CPU seconds per wall second.
 WALL_FACTOR = 10.0
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+#: A reading older than this walks /proc again for new descendants (the first one always does).
+RESCAN_SECONDS = 0.5
 
 
 def _stat(pid: int) -> tuple[int, float] | None:
@@ -70,16 +73,19 @@ def tree_cpu_seconds(root: int) -> float | None:
 class CpuClock:
     """CPU seconds a launched child (and its descendants) has used; the last reading is kept
     once it is gone. A rescan walks /proc for new descendants; a plain reading only rereads the
-    processes found last time (cheap enough to take before and after every call)."""
+    processes found last time (cheap enough to take before and after every call), unless the
+    last walk is older than RESCAN_SECONDS."""
 
     def __init__(self, pid: int):
         self.pid = pid
         self.last = 0.0
         self._tree = [pid]
+        self._scanned = float("-inf")
 
     def seconds(self, rescan: bool = False) -> float:
-        if rescan:
+        if rescan or time.monotonic() - self._scanned > RESCAN_SECONDS:
             self._tree = _descendants(self.pid) or [self.pid]
+            self._scanned = time.monotonic()
         members, total = set(self._tree), 0.0
         for pid in self._tree:
             found = _stat(pid)
