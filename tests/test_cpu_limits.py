@@ -83,7 +83,7 @@ def test_an_endless_loop_is_a_timeout_that_names_its_cpu_seconds():
     judged = judge_notebook(nb, LAB, HELPERS, Limits(wall_seconds=24, memory_mb=1024))
     by = {r.exercise: r for r in judged.results}
     assert by[exercise_of("locate_bug")].status == "timeout"
-    assert "of 6 CPU seconds allowed for one step" in by[exercise_of("locate_bug")].message
+    assert "of 6 CPU seconds, the time limit of one step" in by[exercise_of("locate_bug")].message
     assert judged.wall_bound == []
     assert all(r.status == "passed" for e, r in by.items() if e != exercise_of("locate_bug")), \
         {e: r.message for e, r in by.items()}

@@ -225,7 +225,7 @@ class Child:
         used = self.clock.seconds(rescan=True)
         start, budget = self._step
         if used - start > budget:
-            raise ChildGone(f"it used {describe_cpu(used - start, budget)} allowed for one step "
+            raise ChildGone(f"it used {describe_cpu(used - start, budget)}, the time limit of one step "
                             "(an endless loop, or far too much work?)", "timeout")
         if used > self.cpu_left:
             raise ChildGone(f"the submission used up its CPU time ({describe_cpu(used, self.cpu_left)} "
@@ -365,8 +365,10 @@ class RemoteSubject:
             except ChildGone as gone:
                 culprit = child.current_cell
                 self._close(child)
-                if culprit is None or time.monotonic() >= self.deadline or gone.wall_bound:
+                if culprit is None or time.monotonic() >= self.deadline:
                     raise
+                if gone.wall_bound:  # it slept or waited, or the machine was slow: grade again alone
+                    self.wall_bound.add(f"cell {culprit}")
                 self.skipped[culprit] = str(gone)
                 self.cell_outputs[culprit] = [{"output_type": "error", "ename": "Stopped", "evalue": str(gone),
                                                "traceback": [f"This cell was stopped: {gone}"]}]
@@ -445,5 +447,6 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
         finally:
             subject.close()
     wall_bound = [r.function for r in results if r.status == "timeout" and r.function in subject.wall_bound]
+    wall_bound += sorted(w for w in subject.wall_bound if w.startswith("cell "))
     return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started,
                      subject.cell_outputs, wall_bound, subject.cpu_spent)
