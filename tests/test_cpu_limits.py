@@ -80,7 +80,8 @@ def test_an_endless_loop_is_a_timeout_that_names_its_cpu_seconds():
     start = "    cost, cache = forward_propagation_n(X, Y, parameters)"
     assert victim.source.count(start) == 1
     victim.source = victim.source.replace(start, "    while True:\n        pass\n" + start)
-    judged = judge_notebook(nb, LAB, HELPERS, Limits(wall_seconds=24, memory_mb=1024))
+    judged = judge_notebook(nb, LAB, HELPERS, Limits(wall_seconds=24, memory_mb=1024),
+                            functions=["locate_bug", "forward_passes_per_check"])  # the next still passes
     by = {r.exercise: r for r in judged.results}
     assert by[exercise_of("locate_bug")].status == "timeout"
     assert "of 6 CPU seconds, the time limit of one step" in by[exercise_of("locate_bug")].message
