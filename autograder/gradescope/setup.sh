@@ -15,3 +15,5 @@ python3 -m venv "$VENV"
 # Editable: the package is used where it was unpacked (kit/autograder), subpackages included.
 "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$HERE/kit"
 "$VENV/bin/python" -c "import numpy, nbformat, autograder.judge.judge" && echo "gradcheck autograder installed in $VENV"
+# This image's course secret, which the hidden cases are drawn from (never in the zip).
+"$VENV/bin/python" -m autograder.grading.secret "$HERE/kit"

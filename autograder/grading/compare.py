@@ -62,10 +62,12 @@ def off_by(got: float, expected: float) -> str:
     ratio = got / expected
     if ratio < 0:
         return "it has the wrong sign"
-    if ratio >= 1000:
+    if ratio >= 100:
         return f"it is about {readable(ratio)} times too large"
-    if 0 < ratio <= 1e-3:
+    if 0 < ratio <= 0.01:
         return f"it is about {readable(1 / ratio)} times too small"
+    if ratio == 0:
+        return "it is 0"
     if np.isclose(ratio, round(ratio)) and round(ratio) > 1:
         return f"it is {round(ratio)} times too large"
     if ratio > 0 and np.isclose(1 / ratio, round(1 / ratio)) and round(1 / ratio) > 1:
@@ -76,11 +78,11 @@ def off_by(got: float, expected: float) -> str:
 
 
 def readable(number: float) -> str:
-    """A large or small factor as a person reads it: 2e+10 -> "2e10", 3500 -> "3500"."""
-    if 1e-3 <= abs(number) < 1e4:
-        return f"{number:.3g}"
-    mantissa, exponent = f"{number:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
+    """A factor as a person reads it: 21715872942 -> "2e10", 350 -> "350", 2.5 -> "2.5"."""
+    if not 1e-3 <= abs(number) < 1e3:
+        mantissa, exponent = f"{number:.0e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{number:.0f}" if abs(number) >= 10 else f"{number:.3g}"
 
 
 def checker_failure(label: str, eps: float, got: float, expected: float, public: bool, hint: str | None,

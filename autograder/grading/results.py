@@ -60,8 +60,10 @@ class _Qualified:
     def __init__(self, subject: Subject, assignment: str):
         self.subject, self.assignment = subject, assignment
 
-    def call(self, function, args, deps=None):
+    def call(self, function, args, deps=None, unchanged=None):
         qualified = {name: f"{self.assignment}:{spec}" for name, spec in (deps or {}).items()}
+        if unchanged:
+            return self.subject.call(function, args, qualified, unchanged)
         return self.subject.call(function, args, qualified)
 
 

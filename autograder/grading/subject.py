@@ -8,6 +8,7 @@ float/int/bool arrays, and lists, tuples and string-keyed dicts of those.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import re
 import traceback
@@ -27,8 +28,17 @@ class StudentError(Exception):
 
 
 class Subject(Protocol):
-    def call(self, function: str, args: tuple, deps: Mapping[str, str] | None = None) -> Any:
-        """Call the student's `function(*args)` with globals named in deps swapped in."""
+    def call(self, function: str, args: tuple, deps: Mapping[str, str] | None = None,
+             unchanged: Mapping[int, str] | None = None) -> Any:
+        """Call the student's `function(*args)` with globals named in deps swapped in. unchanged
+        ({position: name}) are arguments documented as not modified: the call fails (status
+        "failed") when the function modified one of them in place."""
+
+
+def modified_message(function: str, names: list[str]) -> str:
+    """What a student is told whose function modified arguments it must leave alone."""
+    return (f"`{function}` modified its argument{'s' if len(names) > 1 else ''} {', '.join(names)} in "
+            "place, which its docstring says it does not modify: work on a copy")
 
 
 PLAIN_DTYPES = "fiub"  # float, signed and unsigned int, bool
@@ -116,8 +126,10 @@ class InProcessSubject:
         self.namespace = namespace
         self.resolve = resolve
 
-    def call(self, function, args, deps=None):
+    def call(self, function, args, deps=None, unchanged=None):
         target = self.namespace.get(function)
+        unchanged = dict(unchanged or {})
+        before = {i: copy.deepcopy(args[i]) for i in unchanged if 0 <= i < len(args)}
         if not callable(target):
             raise StudentError(f"`{function}` is not defined in the notebook", "missing")
         replacements = {name: self.resolve(spec) for name, spec in (deps or {}).items()}
@@ -129,4 +141,19 @@ class InProcessSubject:
                                    "missing") from None
             except Exception as exc:  # the student's exception is the verdict, not ours
                 raise StudentError(describe_exception(exc)) from None
+        changed = [name for i, name in unchanged.items() if i in before and not same_data(before[i], args[i])]
+        if changed:
+            raise StudentError(modified_message(function, changed), "failed")
         return to_plain(result)
+
+
+def same_data(a: Any, b: Any) -> bool:
+    """Plain data a and b are equal, arrays element by element (nan equal to nan)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_data(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b

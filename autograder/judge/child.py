@@ -212,6 +212,13 @@ def _undefined(function):
     return {}
 
 
+def _same_encoding(value, data):
+    try:
+        return encode(value) == data  # noqa: F821
+    except Exception:  # the student put something that is not plain data into it
+        return False
+
+
 def _serve(namespace):
     missing = object()
     while True:
@@ -227,12 +234,16 @@ def _serve(namespace):
         namespace.update({n: _stub(n) for n in deps})
         sink = _Capped()
         streams = sys.stdout, sys.stderr
+        args = request["args"]
+        # arguments documented as not modified: their encoding now, to compare after the call
+        before = {i: encode(args[i]) for i in request.get("unchanged") or [] if 0 <= i < len(args)}  # noqa: F821
         sys.stdout = sys.stderr = sink  # prints inside a judged call are not the student's feedback
         try:
-            result = target(*request["args"])
+            result = target(*args)
             sys.stdout, sys.stderr = streams
+            changed = [i for i, data in before.items() if not _same_encoding(args[i], data)]
             try:
-                _send({"type": "result", "value": result})
+                _send({"type": "result", "value": result, "changed": changed})
             except Exception:  # the value is not plain data
                 _send({"type": "error", "kind": "unplain"})
         except NotImplementedError:

@@ -26,9 +26,10 @@ import nbformat
 
 from ..course.graders import check_arguments, checks_for, resolve
 from ..grading.results import Result, run_check
-from ..grading.subject import StudentError
+from ..grading.subject import StudentError, modified_message
 from ..grading.tolerances import Tolerances
 from . import codec
+from .cpu_clock import WALL_FACTOR, CpuClock, describe_cpu
 from .sandbox import Limits, Scratch, child_uid, clean_env, hidden_paths, python_command, sweep
 
 _HERE = Path(__file__).parent
@@ -36,9 +37,11 @@ _PARTS = {name: (_HERE / f"{name}.py").read_text() for name in ("codec", "confin
 #: The warm zygote's program: codec, confinement and the child loop, then the fork loop.
 ZYGOTE_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"],
                             _PARTS["child"].split('if __name__ == "__main__"')[0], _PARTS["zygote"]])
-#: Share of the submission's wall time that one cell (while loading) or one call may take; a
+#: Share of the submission's CPU time that one cell (while loading) or one call may take; a
 #: looping cell or call is then cut off while time remains for the other exercises.
 STEP_SHARE = 0.25
+#: How often the child's CPU clock is read while the judge waits for an answer.
+POLL_SECONDS = 0.5
 #: Exception types from outside builtins whose names a verdict may show (numpy's).
 KNOWN_EXCEPTIONS = frozenset({"LinAlgError", "AxisError"})
 #: Exceptions that mean a cell does not compile, so the function it defines is missing.
@@ -174,11 +177,12 @@ def default_launcher():
 
 
 class ChildGone(Exception):
-    """The child exited, was killed, or broke the protocol."""
+    """The child exited, was killed, or broke the protocol. wall_bound: it ran out of wall time
+    while its CPU use was within limits (the machine was slow, not the student's code)."""
 
-    def __init__(self, message: str, status: str = "error"):
+    def __init__(self, message: str, status: str = "error", wall_bound: bool = False):
         super().__init__(message)
-        self.status = status
+        self.status, self.wall_bound = status, wall_bound
 
 
 def code_cells(nb) -> list[tuple[int, str]]:
@@ -208,9 +212,13 @@ def _describe_exit(returncode: int | None) -> str:
 class Child:
     """One limited child process holding the student's namespace."""
 
-    def __init__(self, cells, scratch: Path, limits: Limits, deadline: float, launcher, hide=()):
+    def __init__(self, cells, scratch: Path, limits: Limits, deadline: float, launcher, hide=(),
+                 cpu_left: float | None = None):
         self.limits, self.deadline = limits, deadline
+        self.cpu_left = limits.wall_seconds if cpu_left is None else cpu_left
         self.launched = launcher.launch(scratch, limits, hide)
+        self.clock = CpuClock(self.launched.pid)
+        self._step: tuple[float, float] = (0.0, self.step_seconds())  # CPU reading at its start, budget
         self.req_w, self.rep_r = self.launched.req_w, self.launched.rep_r
         self.sources = {index: source for index, source in cells}
         self.refusal = ""  # why the judge last refused a call to a trusted function
@@ -231,18 +239,34 @@ class Child:
         except (BrokenPipeError, OSError):
             raise ChildGone(self._death()) from None
 
+    def _charge(self, until: float) -> None:
+        """Stop the child when its step or the submission used up its CPU time, or the wall-time
+        backstop ran out (then wall_bound tells the caller the CPU use was within limits)."""
+        used = self.clock.seconds(rescan=True)
+        start, budget = self._step
+        if used - start > budget:
+            raise ChildGone(f"it used {describe_cpu(used - start, budget)}, the time limit of one step "
+                            "(an endless loop, or far too much work?)", "timeout")
+        if used > self.cpu_left:
+            raise ChildGone(f"the submission used up its CPU time ({describe_cpu(used, self.cpu_left)} "
+                            "left for it)", "timeout")
+        if time.monotonic() >= until:
+            raise ChildGone(f"it ran out of wall time after {describe_cpu(used - start, budget)} "
+                            "(the machine was busy)", "timeout", wall_bound=True)
+
     def _read_exact(self, n: int, until: float) -> bytes:
         """n bytes from the child, reading ahead into a buffer (one read often holds a frame);
         its stdout/stderr pipe is drained meanwhile, so a child writing there never blocks."""
         while len(self._buffer) < n:
             remaining = until - time.monotonic()
             if remaining <= 0:
-                raise ChildGone("it did not finish within the time limit", "timeout")
+                self._charge(until)
             watched = [self.rep_r] + ([self.launched.out_r] if self.launched.out_r is not None else [])
-            ready, _, _ = select.select(watched, [], [], remaining)
+            ready, _, _ = select.select(watched, [], [], min(max(remaining, 0.0), POLL_SECONDS))
             if self.launched.out_r is not None and self.launched.out_r in ready:
                 self.launched.drain()
             if self.rep_r not in ready:
+                self._charge(until)
                 continue
             chunk = os.read(self.rep_r, max(n - len(self._buffer), 1 << 16))
             if not chunk:
@@ -264,16 +288,23 @@ class Child:
 
     # -- protocol ------------------------------------------------------------------------------
     def step_seconds(self) -> float:
-        return max(5.0, STEP_SHARE * self.limits.wall_seconds)  # never below 5 s: a busy machine is slow, not wrong
+        """CPU seconds one cell or call may use."""
+        return max(5.0, STEP_SHARE * self.limits.wall_seconds)
+
+    def _start_step(self) -> float:
+        """Begin charging a step; the wall-time backstop by which it must end."""
+        self._step = (self.clock.last, self.step_seconds())
+        return time.monotonic() + WALL_FACTOR * self.step_seconds()
 
     def wait_loaded(self) -> None:
-        until = time.monotonic() + self.step_seconds()
+        until = self._start_step()
         while True:
             message = self.receive(until)
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "loading":
                 self.current_cell = message.get("cell")
-                until = time.monotonic() + self.step_seconds()
+                self.clock.seconds()
+                until = self._start_step()
             elif kind == "cell_done":
                 self.cell_outputs[message.get("cell")] = message.get("outputs") or []
                 if message.get("error"):
@@ -282,14 +313,20 @@ class Child:
                 self.current_cell = None
                 return
 
-    def call(self, function: str, args: tuple, deps: dict | None) -> object:
-        deps = dict(deps or {})
-        self.send({"type": "call", "function": function, "args": list(args), "deps": deps})
-        until = time.monotonic() + self.step_seconds()
+    def call(self, function: str, args: tuple, deps: dict | None, unchanged: dict | None = None) -> object:
+        deps, unchanged = dict(deps or {}), dict(unchanged or {})
+        self.send({"type": "call", "function": function, "args": list(args), "deps": deps,
+                   "unchanged": sorted(unchanged)})
+        self.clock.seconds()
+        until = self._start_step()
         while True:
             message = self.receive(until)
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "result":
+                changed = message.get("changed") or []
+                if isinstance(changed, list) and changed:
+                    raise StudentError(modified_message(function, [unchanged.get(i, f"#{i}") for i in changed
+                                                                   if isinstance(i, int)]), "failed")
                 return message.get("value")
             if kind == "error":
                 status = "missing" if message.get("kind") in ("undefined", "not_implemented") else "error"
@@ -344,6 +381,7 @@ class Child:
             self.send({"type": "dep_error", "message": reason})
 
     def close(self) -> None:
+        self.clock.seconds()
         self.launched.close()
 
 
@@ -355,7 +393,9 @@ class RemoteSubject:
         self.hide = hidden_paths() if hide is None else list(hide)
         self.launcher = launcher or default_launcher()
         self.cell_outputs: dict[int, list] = {}
-        self.deadline = time.monotonic() + limits.wall_seconds
+        self.deadline = time.monotonic() + WALL_FACTOR * limits.wall_seconds  # backstop; CPU is charged
+        self.cpu_spent = 0.0  # by the children already closed
+        self.wall_bound: set[str] = set()  # functions whose timeout the machine's load caused
         self.skipped: dict[int, str] = {}   # cells that killed or hung a child while loading
         self.cell_errors: dict[int, str] = {}
         self.child: Child | None = None
@@ -363,15 +403,18 @@ class RemoteSubject:
     def _start(self) -> Child:
         for _ in range(len(self.cells) + 1):
             cells = [(i, s) for i, s in self.cells if i not in self.skipped]
-            child = Child(cells, self.scratch, self.limits, self.deadline, self.launcher, self.hide)
+            child = Child(cells, self.scratch, self.limits, self.deadline, self.launcher, self.hide,
+                          self.limits.wall_seconds - self.cpu_spent)
             try:
                 child.wait_loaded()
                 return child
             except ChildGone as gone:
                 culprit = child.current_cell
-                child.close()
+                self._close(child)
                 if culprit is None or time.monotonic() >= self.deadline:
                     raise
+                if gone.wall_bound:  # it slept or waited, or the machine was slow: grade again alone
+                    self.wall_bound.add(f"cell {culprit}")
                 self.skipped[culprit] = str(gone)
                 self.cell_outputs[culprit] = [{"output_type": "error", "ename": "Stopped", "evalue": str(gone),
                                                "traceback": [f"This cell was stopped: {gone}"]}]
@@ -389,22 +432,35 @@ class RemoteSubject:
         except ChildGone:
             self.child = None
 
-    def call(self, function, args, deps=None):
+    def _close(self, child: Child) -> None:
+        child.close()
+        self.cpu_spent += child.clock.last
+
+    def call(self, function, args, deps=None, unchanged=None):
+        spent = self.cpu_spent + (self.child.clock.last if self.child else 0.0)
+        if spent >= self.limits.wall_seconds:
+            raise StudentError("the submission used up its CPU time before this exercise "
+                               f"({describe_cpu(spent, self.limits.wall_seconds)})", "timeout")
         if time.monotonic() >= self.deadline:
-            raise StudentError("the submission used up its time limit before this exercise", "timeout")
+            self.wall_bound.add(function)
+            raise StudentError("the judge ran out of wall time before this exercise, with "
+                               f"{describe_cpu(spent, self.limits.wall_seconds)} used (the machine "
+                               "was busy)", "timeout")
         try:
             if self.child is None:
                 self.child = self._start()
-            return self.child.call(function, args, deps)
+            return self.child.call(function, args, deps, dict(unchanged or {}))
         except ChildGone as gone:
+            if gone.wall_bound:
+                self.wall_bound.add(function)
             if self.child is not None:
-                self.child.close()
+                self._close(self.child)
                 self.child = None
             raise StudentError(f"{function} could not be judged: {gone}", gone.status) from None
 
     def close(self) -> None:
         if self.child is not None:
-            self.child.close()
+            self._close(self.child)
             self.child = None
 
 
@@ -416,6 +472,9 @@ class Judgement:
     skipped_cells: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
     cell_outputs: dict[int, list] = field(default_factory=dict)
+    #: functions that timed out on wall time with their CPU use within limits: grade again alone
+    wall_bound: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0
 
 
 def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
@@ -435,5 +494,7 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
         finally:
             subject.close()
             sweep(uid)
+    wall_bound = [r.function for r in results if r.status == "timeout" and r.function in subject.wall_bound]
+    wall_bound += sorted(w for w in subject.wall_bound if w.startswith("cell "))
     return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started,
-                     subject.cell_outputs)
+                     subject.cell_outputs, wall_bound, subject.cpu_spent)

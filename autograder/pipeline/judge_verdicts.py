@@ -105,6 +105,8 @@ class JudgeVerdicts(NbGraderPreprocessor):
                                "message": r.message, "measured": r.measured} for r in judgement.results],
                 "cell_errors": {str(k): v for k, v in judgement.cell_errors.items()},
                 "skipped_cells": {str(k): v for k, v in judgement.skipped_cells.items()},
+                "cpu_seconds": round(judgement.cpu_seconds, 3),
+                "wall_bound": judgement.wall_bound,
             }
             out = Path(self.results_directory) / student / f"{assignment}.json"
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..judge.cpu_clock import WALL_FACTOR
 from ..judge.sandbox import Limits
 from .worker import RESULT_PREFIX
 
@@ -101,8 +102,8 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
     """Grade every task ({"student", "sha256", "resume_key"}) with `jobs` workers; {student: outcome}."""
     command = _command(out, assignment, db_url, limits, executor, hide)
     prestarted = list(prestarted or [])
-    # The judge and a kernel each get the submission's wall time; nbgrader's own work on top.
-    budget = 3 * limits.wall_seconds + 120
+    # The judge's wall-time backstop and a kernel's time; nbgrader's own work on top.
+    budget = (WALL_FACTOR + 2) * limits.wall_seconds + 120
     todo: queue.Queue = queue.Queue()
     for task in tasks:
         todo.put(task)

@@ -1,4 +1,5 @@
-"""Hidden test cases of gradient_checking: seeded draws, each verified before use (trusted side).
+"""Hidden test cases of gradient_checking: draws from the course secret, each verified before
+use (trusted side).
 
 A case for the network is used only if the reference can certify it: no ReLU changes sign
 within the step (the cost is smooth there), no saturated sigmoid (the log stays accurate), and
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autograder.grading.numerics import relative_difference
+from autograder.grading.secret import course_secret, hidden_rng
 from autograder.grading.tolerances import Tolerances
 
 from . import reference
@@ -47,9 +49,8 @@ def classic_case() -> NetworkCase:
     return NetworkCase("the classic test case (m=3)", X, Y, parameters, public=True)
 
 
-def random_case(seed: int, m: int, scale: float = 1.0) -> NetworkCase:
+def random_case(rng: np.random.Generator, m: int, scale: float = 1.0) -> NetworkCase:
     """A fresh draw: X ~ N(0, 1) with m examples, Y in {0, 1}, weights ~ scale * N(0, 1)."""
-    rng = np.random.default_rng(seed)
     X = rng.standard_normal((4, m))
     Y = rng.integers(0, 2, size=(1, m)).astype(np.float64)
     parameters = {k: scale * rng.standard_normal(reference.PARAM_SHAPES[k]) for k in reference.PARAM_KEYS}
@@ -88,14 +89,18 @@ def certify(case: NetworkCase, tol: Tolerances = Tolerances()) -> NetworkCase | 
     return case
 
 
-@functools.lru_cache(maxsize=1)
-def network_cases(tol: Tolerances = Tolerances()) -> tuple[NetworkCase, ...]:
-    """The certified hidden cases for the network: the classic one and draws of other sizes."""
-    wanted = [(101, 1), (202, 5), (303, 8), (404, 16)]
+def network_cases(tol: Tolerances = Tolerances(), secret: bytes | None = None) -> tuple[NetworkCase, ...]:
+    """The certified hidden cases for the network: the classic one and draws of other sizes from
+    the course secret (redrawn until certified)."""
+    return _network_cases(tol, course_secret() if secret is None else secret)
+
+
+@functools.lru_cache(maxsize=2)
+def _network_cases(tol: Tolerances, secret: bytes) -> tuple[NetworkCase, ...]:
     cases = [certify(classic_case(), tol)]
-    for seed, m in wanted:
+    for m in (1, 5, 8, 16):
         for attempt in range(50):
-            case = certify(random_case(seed + 1000 * attempt, m), tol)
+            case = certify(random_case(hidden_rng("gradient_checking", "network", m, attempt, secret=secret), m), tol)
             if case is not None:
                 cases.append(case)
                 break

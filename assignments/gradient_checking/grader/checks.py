@@ -16,6 +16,7 @@ from autograder.grading.compare import (VALUE_ATOL, VALUE_RTOL, as_array, as_flo
 from autograder.grading.mistakes import MISTAKE_HINTS, Observation, recognise_across, shared_value_text
 from autograder.grading.numerics import relative_difference
 from autograder.grading.results import Failed
+from autograder.grading.secret import hidden_rng
 from autograder.grading.subject import StudentError, Subject
 from autograder.grading.tolerances import THRESHOLD, Tolerances
 
@@ -179,7 +180,7 @@ def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
 # ---- conversions between dictionaries and vectors -----------------------------------------
 
 def random_parameters(seed: int) -> dict:
-    rng = np.random.default_rng(seed)
+    rng = hidden_rng("gradient_checking", "parameters", seed)
     return {k: rng.standard_normal(reference.PARAM_SHAPES[k]) for k in reference.PARAM_KEYS}
 
 
@@ -249,7 +250,7 @@ def locate_element(got_block: np.ndarray, key: str, theta: np.ndarray) -> str | 
 
 def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
     for seed in (9, 10):
-        theta = np.random.default_rng(seed).standard_normal((reference.N_PARAMS, 1))
+        theta = hidden_rng("gradient_checking", "theta", seed).standard_normal((reference.N_PARAMS, 1))
         got = subject.call("vector_to_dictionary", (theta.copy(),))
         if not isinstance(got, dict):
             raise Failed("vector_to_dictionary should return a dict of parameters")
@@ -269,7 +270,7 @@ def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
 
 def check_gradients_to_vector(subject: Subject, tol: Tolerances) -> dict:
     for seed in (11, 12):
-        rng = np.random.default_rng(seed)
+        rng = hidden_rng("gradient_checking", "gradients", seed)
         gradients = {"d" + k: rng.standard_normal(s) for k, s in reference.PARAM_SHAPES.items()}
         # Extra entries as backward_propagation_n returns them, all in an unhelpful order.
         extras = {"dZ3": rng.standard_normal((1, 3)), "dA2": rng.standard_normal((3, 3)),

@@ -7,6 +7,7 @@ gradient_checking's cases.py does: a correct answer clears every verdict by a wi
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Callable
@@ -15,6 +16,7 @@ import numpy as np
 
 from autograder.grading.compare import as_array, as_float, fmt, off_by, same_values
 from autograder.grading.results import Failed
+from autograder.grading.secret import hidden_rng
 from autograder.grading.subject import Subject
 from autograder.grading.tolerances import Tolerances
 
@@ -35,6 +37,9 @@ DIFF_RTOL = 1e-4
 # best_epsilon returns one of the steps the check sent, so a correct answer is that float exactly;
 # 1e-12 relative only forgives a student who rebuilds the grid (np.logspace again, say).
 GRID_RTOL = 1e-12
+#: A relative difference this close to 1 says only that one side dwarfs the other, which many
+#: different mistakes do: it never names one.
+SATURATED = 1e-3
 #: Hidden cases are certified only if every correct difference clears the threshold this many
 #: times, and every planted bug exceeds it this many times (as cases.SAFETY_MARGIN).
 SAFETY = cases.SAFETY_MARGIN
@@ -70,7 +75,7 @@ class CurveCase:
 
 @functools.lru_cache(maxsize=1)
 def curve_cases() -> tuple[CurveCase, ...]:
-    wave_theta = np.random.default_rng(31).uniform(-2, 2, size=(5, 1))
+    wave_theta = hidden_rng("gradient_checking_lab", "wave").uniform(-2, 2, size=(5, 1))
     network_theta, _ = network.dictionary_to_vector(cases.classic_case().parameters)
     return (
         CurveCase("f(θ) = θ³ at θ = 1", np.array([[1.0]]), tuple(np.logspace(-9, -1, 9)),
@@ -179,6 +184,7 @@ class BugCase:
     bug: str | None          # a key of reference.BUGGY_BACKWARDS, or None for a correct pass
     expected_block: str | None
     differences: dict
+    threshold: float = 1e-7
 
     @property
     def backward_spec(self) -> str:
@@ -199,7 +205,7 @@ def _certify_bug(case: cases.NetworkCase, bug: str | None, threshold: float) -> 
         return None
     if reference.locate_bug(diffs, threshold) != block:
         return None
-    return BugCase(f"{case.name} with {what}", case, bug, block, diffs)
+    return BugCase(f"{case.name} with {what}", case, bug, block, diffs, threshold)
 
 
 @functools.lru_cache(maxsize=4)
@@ -219,12 +225,46 @@ def bug_cases(tol: Tolerances) -> tuple[BugCase, ...]:
     return tuple(chosen)
 
 
+@functools.lru_cache(maxsize=4)
+def locate_cases(tol: Tolerances) -> tuple[BugCase, ...]:
+    """bug_cases, and two with another threshold, so that every argument matters: one where it
+    is above every block's difference (no bug to report), one where it lies between a wrong
+    block's difference and a larger one later in backprop order."""
+    chosen = list(bug_cases(tol))
+    multi = next(bc for bc in chosen if bc.bug == "classic")
+    top = max(multi.differences.values())
+    chosen.append(dataclasses.replace(multi, label=multi.label + f", threshold {fmt(top * SAFETY)}",
+                                      expected_block=None, threshold=top * SAFETY))
+    wrong = [k for k in reference.BACKPROP_ORDER if multi.differences[k] > tol.threshold * SAFETY]
+    first = multi.differences[wrong[0]]
+    later = [k for k in wrong[1:] if multi.differences[k] > first * SAFETY]
+    if later:
+        threshold = float(np.sqrt(first * multi.differences[later[0]]))
+        chosen.append(dataclasses.replace(
+            multi, label=multi.label + f", threshold {fmt(threshold)}",
+            expected_block=reference.locate_bug(multi.differences, threshold), threshold=threshold))
+    return tuple(chosen)
+
+
+#: A step far from the hidden cases' own, where a correct block's difference shows the truncation
+#: error: a block_differences that ignores epsilon (uses its default) gives other values here.
+LARGE_EPSILON = 1e-3
+
+
+def _large_epsilon_case(tol: Tolerances):
+    bc = bug_cases(tol)[0]  # the correct backward pass
+    return bc, reference.block_differences(bc.case.parameters, bc.gradients(), bc.case.X, bc.case.Y, LARGE_EPSILON)
+
+
 def check_block_differences(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
     deps = {**CONVERSIONS, "forward_propagation_n": "lab.forward_propagation_n"}
-    for bc in bug_cases(tol):
+    correct, at_large = _large_epsilon_case(tol)
+    runs = [(bc, bc.case.epsilon, bc.differences) for bc in bug_cases(tol)]
+    runs.insert(1, (correct, LARGE_EPSILON, at_large))
+    for bc, epsilon, differences in runs:
         case = bc.case
-        args = (case.copy_parameters(), copy_dict(bc.gradients()), case.X.copy(), case.Y.copy(), case.epsilon)
+        args = (case.copy_parameters(), copy_dict(bc.gradients()), case.X.copy(), case.Y.copy(), epsilon)
         got = subject.call("block_differences", args, deps)
         if not isinstance(got, dict):
             raise Failed("block_differences should return a dict {'dW1': difference, ..., 'db3': difference}")
@@ -232,35 +272,53 @@ def check_block_differences(subject: Subject, tol: Tolerances) -> dict:
         if missing:
             raise Failed(f"the dict has no {', '.join(missing)} (keys: {', '.join(map(repr, got))}); "
                          "use the names of the gradients, dW1 ... db3")
-        measured[bc.label] = bc.differences
+        measured[f"{bc.label}, ε = {epsilon:g}"] = differences
+        values = {key: as_float(got[key], f"the difference of {key}") for key in network.GRAD_KEYS}
         for key in network.GRAD_KEYS:
-            value = as_float(got[key], f"the difference of {key}")
-            want = bc.differences[key]
+            value, want = values[key], differences[key]
             if not diff_close(value, want, tol.threshold):
-                whole = network.relative_difference(network.gradients_to_vector(bc.gradients()),
-                                              reference.numerical_gradient(case.parameters, case.X, case.Y, case.epsilon))
-                hint = ("the relative difference of this block alone: its slice of grad and of gradapprox, "
-                        "‖g − a‖ / (‖g‖ + ‖a‖)")
-                if np.isclose(value, whole, rtol=1e-3):
-                    hint = "that is the difference of the whole vector; compute it for this block's slice only"
-                raise Failed(f"for {bc.label} (ε = {case.epsilon:g}), the difference of {key} is {value:.6g}: "
-                             f"{off_by(value, want)}. Look at: {hint}.")
+                raise Failed(f"for {bc.label} (ε = {epsilon:g}), the difference of {key} is {value:.6g}: "
+                             f"{off_by(value, want)}" + _block_hint(bc, epsilon, values, key, tol))
     return measured
+
+
+def _block_hint(bc: BugCase, epsilon: float, values: dict, key: str, tol: Tolerances) -> str:
+    """Name the mistake whose values all six blocks match, when exactly one known mistake does."""
+    case = bc.case
+    grad = network.gradients_to_vector(bc.gradients())
+    default = reference.block_differences(case.parameters, bc.gradients(), case.X, case.Y, 1e-6)
+    whole = network.relative_difference(grad, reference.numerical_gradient(case.parameters, case.X, case.Y, epsilon))
+    candidates = {
+        "it looks like epsilon is not used: every block matches a step of 1e-6, the default, "
+        "not the epsilon passed in": default,
+        "that is the difference of the whole vector; compute it for this block's slice only":
+            {k: whole for k in network.GRAD_KEYS},
+    }
+    expected = reference.block_differences(case.parameters, bc.gradients(), case.X, case.Y, epsilon)
+    matches = [hint for hint, known in candidates.items()
+               if all(diff_close(values[k], known[k], tol.threshold) for k in network.GRAD_KEYS)
+               and not all(diff_close(known[k], expected[k], tol.threshold) for k in network.GRAD_KEYS)]
+    if len(matches) == 1:
+        return f". {matches[0][0].upper()}{matches[0][1:]}."
+    return "."
 
 
 def check_locate_bug(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
-    for bc in bug_cases(tol):
+    for bc in locate_cases(tol):
         case = bc.case
         deps = {**CONVERSIONS, "forward_propagation_n": "lab.forward_propagation_n",
                 "backward_propagation_n": bc.backward_spec, "block_differences": "lab.block_differences"}
-        args = (case.copy_parameters(), case.X.copy(), case.Y.copy(), case.epsilon, tol.threshold)
+        args = (case.copy_parameters(), case.X.copy(), case.Y.copy(), case.epsilon, bc.threshold)
         got = subject.call("locate_bug", args, deps)
         measured[bc.label] = bc.expected_block
         if got == bc.expected_block:
             continue
-        wrong = [k for k in reference.BACKPROP_ORDER if bc.differences[k] > tol.threshold]
-        if bc.expected_block is None:
+        wrong = [k for k in reference.BACKPROP_ORDER if bc.differences[k] > bc.threshold]
+        if bc.expected_block is None and bc.threshold != tol.threshold:
+            hint = (f"every block is below the threshold passed in ({fmt(bc.threshold)}) here, so return "
+                    "None: compare with the threshold argument")
+        elif bc.expected_block is None:
             hint = "every block is below the threshold here, so there is no bug: return None"
         elif len(wrong) > 1:
             hint = (f"{', '.join(wrong)} all disagree: an error spreads to every block backprop computes "
@@ -325,6 +383,7 @@ def _certify_dropout(case: cases.NetworkCase, keep_prob: float, backward: str, t
     _, cache = reference.forward_with_dropout(case.X, case.Y, case.parameters, keep_prob, masks)
     grad = network.gradients_to_vector(backward_fn(case.X, case.Y, cache, keep_prob))
     fresh = lambda X, Y, p: dependencies.forward_with_dropout(X, Y, p, keep_prob)
+    dependencies.new_call()
     new_masks = network.relative_difference(grad, reference.numerical_gradient(case.parameters, case.X, case.Y, eps, fresh))
     if keep_prob < 1 and new_masks < tol.threshold * SAFETY:
         return None
@@ -350,6 +409,37 @@ def dropout_cases(tol: Tolerances) -> tuple[DropoutCase, ...]:
     return tuple(chosen)
 
 
+def _second_draw(dc: DropoutCase) -> float:
+    """What a check returns whose gradients come from a second forward pass (other masks) while
+    its nudged passes reuse the first pass's masks."""
+    case = dc.case
+    first = reference.seeded_masks(case.X, case.parameters, dc.keep_prob, 0)
+    second = reference.seeded_masks(case.X, case.parameters, dc.keep_prob, 1)
+    _, cache = reference.forward_with_dropout(case.X, case.Y, case.parameters, dc.keep_prob, second)
+    grad = network.gradients_to_vector(dependencies.DEPENDENCIES[dc.backward](case.X, case.Y, cache, dc.keep_prob))
+    fixed = lambda X, Y, p: reference.forward_with_dropout(X, Y, p, dc.keep_prob, first)
+    return network.relative_difference(grad, reference.numerical_gradient(case.parameters, case.X, case.Y,
+                                                                          dc.epsilon, fixed))
+
+
+def _dropout_hint(dc: DropoutCase, got: float, tol: Tolerances) -> str:
+    """Name a mistake only when the value matches it and no other; else say nothing more."""
+    if dc.keep_prob == 1:
+        return ""  # no mask is ever dropped: no mask mistake can show here
+    known = {"it looks like every forward pass draws new masks. Draw them once, with the first forward "
+             "pass, and pass masks = (cache['D1'], cache['D2']) to every other one": dc.new_masks,
+             "it looks like the gradients come from a second forward pass, with other masks than the "
+             "nudged passes reuse; take them from the cache of the pass whose masks you reuse":
+             _second_draw(dc)}
+    if abs(got - 1) < SATURATED:
+        return "."  # ‖g − a‖ ≫ ‖g‖: many mistakes give a difference of about 1
+    matches = [hint for hint, value in known.items() if diff_close(got, value, tol.threshold)
+               and not diff_close(value, dc.expected, tol.threshold)]
+    if len(matches) == 1:
+        return f". {matches[0][0].upper()}{matches[0][1:]}."
+    return "."
+
+
 def check_dropout_gradient_check(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
     for dc in dropout_cases(tol):
@@ -357,20 +447,12 @@ def check_dropout_gradient_check(subject: Subject, tol: Tolerances) -> dict:
         deps = {**CONVERSIONS, "forward_with_dropout": "lab.forward_with_dropout",
                 "backward_with_dropout": dc.backward}
         args = (case.copy_parameters(), case.X.copy(), case.Y.copy(), dc.keep_prob, dc.epsilon)
+        dependencies.new_call()
         got = as_float(subject.call("dropout_gradient_check", args, deps), f"the difference for {dc.label}")
         measured[dc.label] = dc.expected
         if not diff_close(got, dc.expected, tol.threshold):
-            if dc.keep_prob < 1 and np.isclose(got, dc.new_masks, rtol=0.5):
-                hint = ("it looks like every forward pass draws new masks. Draw them once, with the first "
-                        "forward pass, and pass masks = (cache['D1'], cache['D2']) to every other one")
-            elif dc.expected > tol.threshold:
-                hint = ("this backward pass has a bug the check should expose: compare backward_with_dropout's "
-                        "gradients (for the first pass's cache) with gradapprox")
-            else:
-                hint = ("one forward pass draws the masks; the backward pass uses its cache; every nudged "
-                        "forward pass reuses the same masks")
             raise Failed(f"for {dc.label} (ε = {dc.epsilon:g}): returned {got:.6g}; "
-                         f"{off_by(got, dc.expected)} against the reference. Look at: {hint}.")
+                         f"{off_by(got, dc.expected)} against the reference" + _dropout_hint(dc, got, tol))
     return measured
 
 
@@ -440,6 +522,32 @@ def training_cases(tol: Tolerances):
     return tuple(certified)
 
 
+def _schedule_hint(tc: TrainingCase, differences: list[float], tol: Tolerances) -> str:
+    """Name the iterations the student's checks were made at, when every returned difference
+    matches exactly one iteration's (before its update) and those are not the right ones."""
+    X, Y, parameters = tc.data()
+    every, _, _ = reference.check_during_training(parameters, X, Y, tc.learning_rate, tc.num_iterations + 1,
+                                                  1, tc.epsilon, dependencies.DEPENDENCIES[tc.backward])
+    wanted = list(range(0, tc.num_iterations, tc.check_every))
+    found, pairs = [], []
+    for k, got in enumerate(differences):
+        if got < tol.threshold:
+            found.append("?")  # rounding noise: every early iteration looks alike
+            continue
+        at = [i for i, d in enumerate(every) if diff_close(got, d, tol.threshold)]
+        if len(at) != 1:
+            return "."
+        found.append(at[0])
+        pairs.append((at[0], wanted[k]))
+    if not pairs or all(a == b for a, b in pairs):
+        return "."
+    if all(a == b + 1 for a, b in pairs):
+        return (". Your checks match the parameters after each checked iteration's update: check when "
+                "i % check_every == 0, before the update")
+    return (f". Your checks match iterations {found}; they should be at {wanted} "
+            "(i % check_every == 0, before that iteration's update)")
+
+
 def check_check_during_training(subject: Subject, tol: Tolerances) -> dict:
     measured = {}
     for tc, expected, final in training_cases(tol):
@@ -447,7 +555,7 @@ def check_check_during_training(subject: Subject, tol: Tolerances) -> dict:
         deps = {"forward_propagation_n": "lab.forward_propagation_n", "backward_propagation_n": tc.backward,
                 "gradient_check_n": "lab.gradient_check_n"}
         args = (parameters, X, Y, tc.learning_rate, tc.num_iterations, tc.check_every, tc.epsilon)
-        got = subject.call("check_during_training", args, deps)
+        got = subject.call("check_during_training", args, deps, {0: "parameters"})
         if not isinstance(got, (tuple, list)) or len(got) != 2 or not isinstance(got[1], dict):
             raise Failed("check_during_training should return a pair (differences, parameters)")
         differences, trained = got
@@ -471,8 +579,7 @@ def check_check_during_training(subject: Subject, tol: Tolerances) -> dict:
         for i, got_d, want in zip(iterations, differences, expected):
             if not diff_close(got_d, want, tol.threshold):
                 raise Failed(f"for {tc.label}: the check at iteration {i} returned {got_d:.6g}; "
-                             f"{off_by(got_d, want)} against the reference. Look at: check the parameters before that iteration's update, "
-                             "with the gradients backward_propagation_n gives for them")
+                             f"{off_by(got_d, want)} against the reference" + _schedule_hint(tc, differences, tol))
     return measured
 
 

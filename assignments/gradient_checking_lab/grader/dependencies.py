@@ -3,7 +3,8 @@
 A hidden check swaps these into the student's globals, so each exercise is judged with trusted
 versions of everything it uses, and with planted bugs whose effect the reference knows. In the
 judge they are called over a pipe: each takes and returns plain data (numbers, arrays, tuples,
-dicts of arrays), and none keeps state between calls.
+dicts of arrays), and none keeps state between calls but forward_with_dropout's count of mask
+draws within one judged call (dependencies.new_call() starts it afresh).
 """
 from __future__ import annotations
 
@@ -39,10 +40,24 @@ def block_differences(parameters, gradients, X, Y, epsilon=1e-6):
     return reference.block_differences(parameters, gradients, X, Y, epsilon)
 
 
+#: Mask draws so far in this judged call, per input digest. The real helper draws afresh on every
+#: call without masks, so the stand-in must too: the first draw for given inputs is the one the
+#: hidden cases certified, and a second draw for the same inputs (a backward pass taken from a
+#: second forward pass, say) gets other masks, as it would in the student's notebook.
+_DRAWS: dict[bytes, int] = {}
+
+
+def new_call() -> None:
+    """Start a judged call: no masks drawn yet."""
+    _DRAWS.clear()
+
+
 def forward_with_dropout(X, Y, parameters, keep_prob, masks=None):
-    """Without masks, a fresh pair for every different input, like a new random draw per pass."""
+    """Without masks, a fresh pair for every call (see _DRAWS), like a new random draw per pass."""
     if masks is None:
-        masks = reference.seeded_masks(X, parameters, keep_prob)
+        key = reference.mask_key(X, parameters, keep_prob)
+        draw = _DRAWS[key] = _DRAWS.get(key, -1) + 1
+        masks = reference.seeded_masks(X, parameters, keep_prob, draw)
     return reference.forward_with_dropout(X, Y, parameters, keep_prob, masks)
 
 

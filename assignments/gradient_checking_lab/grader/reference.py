@@ -187,6 +187,24 @@ def classic_bugs_backward(X, Y, cache):
 BUGGY_BACKWARDS["classic"] = (classic_bugs_backward, "dW2", "dW2 doubled and db1 four times too large")
 
 
+def _bugs(replacements):
+    """A backward pass with several lines wrong: {line: replace(correct value, X, cache, values)}."""
+    def backward(X, Y, cache):
+        return _backward_with(X, Y, cache, lambda name, value, v: replacements[name](value, X, cache, v)
+                              if name in replacements else value)
+    return backward
+
+
+# Several faults whose first block in backprop order is neither the first in the dict's order
+# (W1, b1, ...) nor in sorted order (dW1, dW2, dW3, db1, ...): only backprop order finds it.
+BUGGY_BACKWARDS["db3_sign_and_dW2_doubled"] = (
+    _bugs({"db3": lambda val, X, c, v: -val, "dW2": lambda val, X, c, v: 2 * val}), "db3",
+    "db3 with the wrong sign and dW2 twice too large")
+BUGGY_BACKWARDS["db2_doubled_and_dW1_halved"] = (
+    _bugs({"db2": lambda val, X, c, v: 2 * val, "dW1": lambda val, X, c, v: val / 2}), "db2",
+    "db2 twice too large and dW1 half what it should be")
+
+
 # ---- 3. Not with dropout -------------------------------------------------------------------
 
 def draw_masks(X, keep_prob, rng):
@@ -197,16 +215,25 @@ def draw_masks(X, keep_prob, rng):
     return D1, D2
 
 
-def seeded_masks(X, parameters, keep_prob):
-    """Masks drawn from a seed that hashes the inputs: fixed for fixed inputs, new for any nudge.
-
-    Stands in for "a new random mask in every forward pass" without hidden state, so the trusted
-    forward pass answers the same call the same way in any process.
-    """
+def mask_key(X, parameters, keep_prob) -> bytes:
+    """A digest of a forward pass's inputs (the seed of its masks)."""
     digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes())
     for key in network.PARAM_KEYS:
         digest.update(np.ascontiguousarray(parameters[key], dtype=np.float64).tobytes())
     digest.update(repr(float(keep_prob)).encode())
+    return digest.digest()
+
+
+def seeded_masks(X, parameters, keep_prob, draw: int = 0):
+    """Masks drawn from a seed that hashes the inputs: fixed for fixed inputs, new for any nudge,
+    and new for each further `draw` with the same inputs (the hidden cases certify draw 0).
+
+    Stands in for "a new random mask in every forward pass" so that the trusted forward pass
+    answers the same sequence of calls the same way in any process.
+    """
+    digest = hashlib.sha256(mask_key(X, parameters, keep_prob))
+    if draw:
+        digest.update(f"draw {int(draw)}".encode())
     return draw_masks(X, keep_prob, np.random.default_rng(int.from_bytes(digest.digest()[:8], "big")))
 
 

@@ -1,0 +1,86 @@
+"""The lab's hidden checks are at least as strict as its visible tests, and say no more than they know.
+
+Each row of tests/data/lab_wrong_implementations.toml is a wrong implementation of one exercise,
+run into the solved notebook's globals: the hidden check must reject it whenever the visible test
+does (and every row here is wrong, so it must reject it, unless the row documents why the
+mistake cannot change a result); and its message names the row's mistake, or no mistake at all.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import sys
+
+import pytest
+
+from autograder.course import graders, manifest
+from autograder.grading.results import run_check
+from autograder.grading.subject import InProcessSubject
+
+from conftest import ROOT
+from test_assignments import inside, notebook_namespace, solution_source, source_of, without_magics
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+LAB = "gradient_checking_lab"
+ROWS = tomllib.loads((ROOT / "tests" / "data" / "lab_wrong_implementations.toml").read_text(encoding="utf-8"))["wrong"]
+COPY_LINE = "    parameters = {key: np.copy(value) for key, value in parameters.items()}\n"
+NAMED = ("It looks like", "it looks like", "Your checks match")
+
+
+def _judge(row):
+    namespace, source = notebook_namespace(LAB, ROOT), source_of(LAB, ROOT)
+    grader, tolerances = graders.load(LAB, ROOT), manifest.tolerances_for(LAB, ROOT)
+    saved = dict(namespace)
+    function = row["function"]
+    try:
+        with inside(ROOT / "source" / LAB), contextlib.redirect_stdout(io.StringIO()):
+            cell = solution_source(source, function)
+            assert cell.count(row["old"]) == 1, f"{row['old']!r} must occur once in {function}"
+            cell = cell.replace(row["old"], row["new"])
+            if row.get("drop_copy"):
+                assert COPY_LINE in cell
+                cell = cell.replace(COPY_LINE, "")
+            exec(compile(without_magics(cell), f"<{function}>", "exec"), namespace)
+            lab_tests = importlib.import_module("lab_tests")
+            try:
+                getattr(lab_tests, f"test_{function}")(namespace[function])
+                visible = "passed"
+            except BaseException as exc:  # noqa: B902 (a visible test fails by raising)
+                visible = f"rejected: {exc}"
+            hidden = run_check(function, InProcessSubject(namespace, graders.resolve), tolerances, grader.checks)
+    finally:
+        namespace.clear()
+        namespace.update(saved)
+    return visible, hidden
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])
+def test_a_wrong_implementation_is_rejected_with_the_right_hint_or_none(row):
+    visible, hidden = _judge(row)
+    if row.get("expect_hidden") == "passed":
+        assert visible == "passed", f"the visible test rejects it ({visible}); so must the hidden check"
+        assert hidden.status == "passed", hidden.message
+        return
+    assert hidden.status in ("failed", "error"), f"hidden check passed it; visible test: {visible}"
+    if row["hint"]:
+        assert row["hint"] in hidden.message, hidden.message
+    else:
+        assert not any(word in hidden.message for word in NAMED), hidden.message
+
+
+@pytest.mark.parametrize("got,expected,said", [
+    (21715872942.0, 1.0, "it is about 2e10 times too large"),
+    (350.0, 1.0, "it is about 350 times too large"),
+    (1e-9, 2e-3, "it is about 2e6 times too small"),
+    (4.0, 1.0, "it is 4 times too large"),
+    (-1.0, 1.0, "it has the wrong sign"),
+    (1.05, 1.0, "it is off by 5.00%"),
+])
+def test_sizes_are_said_in_readable_numbers(got, expected, said):
+    from autograder.grading.compare import off_by
+    assert off_by(got, expected) == said
