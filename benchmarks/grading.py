@@ -933,11 +933,11 @@ def measure(n: int, jobs: int, only: set[str], work: Path, interval: float | Non
                    split=split_time(d, n, jobs, out_d), exercise_statuses=d.get("exercise_statuses"))
         if d["returncode"] or d.get("csv_error") or len(d["scores"]) != n:
             row["error"] = (d.get("csv_error") or d["stderr_tail"]
-                            or f"grades.csv has {len(d['scores'])} of {n} students")
+                            or f"scores.csv has {len(d['scores'])} of {n} students")
             failed.append("d")
         elif "b" in only:
             row["same_csvs_as_b"] = all((out_d / f).read_bytes() == (work / "b_out" / f).read_bytes()
-                                        for f in ("grades.csv", "grades_by_exercise.csv"))
+                                        for f in ("scores.csv", "grades_by_exercise.csv"))
         data["methods"]["d"] = row
         print(f"    {d['seconds']:.1f} s", flush=True)
     if "c" in only:

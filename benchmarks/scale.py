@@ -85,7 +85,7 @@ def measure(n: int, jobs: int, work: Path, interval: float, extra: list[str]) ->
     sampler = run["sampler"]
     roles = sampler.by_role() if sampler else {}
     memory = bench.memory_summary(sampler)
-    with open(out / "grades.csv", encoding="utf-8") as f:
+    with open(out / "scores.csv", encoding="utf-8") as f:
         graded = sum(1 for _ in f) - 1
     gradebook = sum(p.stat().st_size for p in out.glob("gradebook.db*"))
     grade_cpu = sum(i["cpu"] for i in roles.get("orchestrator", []))

@@ -118,7 +118,7 @@ def gradebook_scores(out: Path) -> dict:
 
 
 def assert_same_as_pool(run, pool_run):
-    for name in ("grades.csv", "grades_by_exercise.csv"):
+    for name in ("scores.csv", "grades_by_exercise.csv"):
         assert (run.out / name).read_bytes() == (pool_run.out / name).read_bytes(), name
     assert gradebook_submissions(run.out) == gradebook_submissions(pool_run.out)
     assert gradebook_scores(run.out) == gradebook_scores(pool_run.out)
