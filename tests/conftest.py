@@ -8,6 +8,15 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _sample_limits():
+    from autograder.judge.sandbox import Limits
+    return Limits(wall_seconds=60, memory_mb=1024)
+
+
+#: The limits the session's sample grading runs under (a rerun under the same ones may resume).
+SAMPLE_LIMITS = _sample_limits()
 SOURCE = ROOT / "source" / "gradient_checking"
 
 
@@ -23,7 +32,6 @@ def graded_samples(tmp_path_factory):
 
     60 s per submission: the lab's judge alone takes 13-16 s on a busy 2-core machine, and a
     looping sample is still cut off after a quarter of that."""
-    from autograder.judge.sandbox import Limits
     from autograder.pipeline.grade import grade
 
     runs = {}
@@ -32,6 +40,6 @@ def graded_samples(tmp_path_factory):
         if assignment not in runs:
             out = tmp_path_factory.mktemp(f"graded-{assignment}")
             runs[assignment] = grade(ROOT / "samples" / assignment, assignment, out, jobs=2,
-                                     limits=Limits(wall_seconds=60, memory_mb=1024), progress=False)
+                                     limits=SAMPLE_LIMITS, progress=False)
         return runs[assignment]
     return graded

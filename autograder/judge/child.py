@@ -7,6 +7,7 @@ for the student's feedback. Every answer is plain data; the parent decides what 
 """
 import ast
 import base64
+import inspect
 import io
 import linecache
 import os
@@ -219,6 +220,17 @@ def _same_encoding(value, data):
         return False
 
 
+def _accepts(target, count):
+    """False when target's signature cannot take `count` positional arguments (e.g. no print_msg)."""
+    try:
+        inspect.signature(target).bind(*range(count))
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): let the call decide
+        pass
+    return True
+
+
 def _serve(namespace):
     missing = object()
     while True:
@@ -229,6 +241,9 @@ def _serve(namespace):
         target = namespace.get(function)
         if not callable(target):
             _send({"type": "error", "kind": "undefined", **_undefined(function)})
+            continue
+        if not _accepts(target, len(request["args"])):
+            _send({"type": "error", "kind": "signature", "given": len(request["args"])})
             continue
         saved = {n: namespace.get(n, missing) for n in deps}
         namespace.update({n: _stub(n) for n in deps})

@@ -352,6 +352,9 @@ class Child:
             return self.refusal + (f" ({where})" if where else "")
         if kind == "not_implemented":
             return f"`{function}` is not implemented yet (it raises NotImplementedError)"
+        if kind == "signature" and type(message.get("given")) is int:
+            return (f"{function}() takes a different number of arguments: it was called with "
+                    f"{message['given']} positional arguments")
         if kind == "unplain":
             return "it returned something that is not numbers or numpy arrays"
         name = message.get("exception")
