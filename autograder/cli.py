@@ -255,7 +255,7 @@ def test(args):
     """Run the kit's test suite (pytest ARGS in the course root), e.g. `test tests/test_lms.py -x -q`."""
     import subprocess
     from .nbgrader_env import with_python_bin
-    sys.exit(subprocess.call([sys.executable, "-m", "pytest", *args], cwd=course_root(), env=with_python_bin()))
+    sys.exit(subprocess.call([sys.executable, "-m", "pytest", "-n", "auto", "--dist", "loadfile", *args], cwd=course_root(), env=with_python_bin()))
 
 
 @main.command()

@@ -99,8 +99,9 @@ def test_a_timeout_the_machine_caused_is_graded_again_and_never_resumed(tmp_path
     feedback.parent.mkdir(parents=True)
     feedback.write_text("")
     for wall_bound, again in (([], False), (["locate_bug"], True)):
-        record.write_text(json.dumps({"submission_sha256": "x", "complete": True, "wall_bound": wall_bound}))
+        record.write_text(json.dumps({"submission_sha256": "x", "resume_key": "k", "complete": True,
+                                      "exercises": [], "wall_bound": wall_bound}))
         assert _slowed_by_load(tmp_path, LAB, WorkerOutcome("ann", True)) is again
-        assert (_previous_verdict(tmp_path, LAB, "lab", "ann", "x") is None) is again
+        assert (_previous_verdict(tmp_path, LAB, "lab", "ann", "x", "k") is None) is again
     assert _slowed_by_load(tmp_path, LAB, WorkerOutcome("ann", False, "timeout"))
     assert not _slowed_by_load(tmp_path, LAB, WorkerOutcome("ann", False, "error"))

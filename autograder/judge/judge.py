@@ -245,10 +245,11 @@ class Child:
         used = self.clock.seconds(rescan=True)
         start, budget = self._step
         if used - start > budget:
-            raise ChildGone(f"it used {describe_cpu(used - start, budget)}, the time limit of one step "
+            # the limit, not the reading, goes into the message: a rerun must give the same words
+            raise ChildGone(f"it used {describe_cpu(budget, budget)}, the time limit of one step "
                             "(an endless loop, or far too much work?)", "timeout")
         if used > self.cpu_left:
-            raise ChildGone(f"the submission used up its CPU time ({describe_cpu(used, self.cpu_left)} "
+            raise ChildGone(f"the submission used up its CPU time ({describe_cpu(self.cpu_left, self.cpu_left)} "
                             "left for it)", "timeout")
         if time.monotonic() >= until:
             raise ChildGone(f"it ran out of wall time after {describe_cpu(used - start, budget)} "
@@ -443,7 +444,7 @@ class RemoteSubject:
         spent = self.cpu_spent + (self.child.clock.last if self.child else 0.0)
         if spent >= self.limits.wall_seconds:
             raise StudentError("the submission used up its CPU time before this exercise "
-                               f"({describe_cpu(spent, self.limits.wall_seconds)})", "timeout")
+                               f"({describe_cpu(self.limits.wall_seconds, self.limits.wall_seconds)})", "timeout")
         if time.monotonic() >= self.deadline:
             self.wall_bound.add(function)
             raise StudentError("the judge ran out of wall time before this exercise, with "
