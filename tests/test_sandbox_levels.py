@@ -133,7 +133,9 @@ def test_the_neighbours_keep_their_grades(level_batch, name):
 @pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])
 def test_an_attack_gains_nothing(level_batch, row, request):
     if level_batch["level"] == "refused" and row.get("weak_xfail"):
-        request.applymarker(pytest.mark.xfail(reason=row["weak_xfail"], strict=True))
+        # Not strict: whether the uid may read the planted copy depends on where the batch lives
+        # (a clone under /tmp puts it behind folders nobody may enter).
+        request.applymarker(pytest.mark.xfail(reason=row["weak_xfail"], strict=False))
     got, base = level_batch["rows"][row["id"]], level_batch["rows"][row["base"]]
     expected = expected_statuses(row)
     for exercise in EXERCISES:

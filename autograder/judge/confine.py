@@ -156,6 +156,10 @@ def _build_root(libc, scratch, allow, hide):
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
     root = scratch  # covered by the new root's tmpfs; the real folder is reached through `held`
     _mount(libc, "tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+    # The private /tmp and /dev/shm first: an interpreter or venv under /tmp is bound on top of them.
+    for path, size in (("/dev/shm", "64m"), ("/tmp", "256m")):
+        os.makedirs(root + path, mode=0o755, exist_ok=True)
+        _mount(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode=1777")
     for path in allow:
         if os.path.islink(path):
             os.makedirs(os.path.dirname(root + path), mode=0o755, exist_ok=True)
@@ -178,9 +182,6 @@ def _build_root(libc, scratch, allow, hide):
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
-    for path, size in (("/dev/shm", "64m"), ("/tmp", "256m")):
-        os.makedirs(root + path, mode=0o755, exist_ok=True)
-        _mount(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode=1777")
     os.makedirs(root + "/proc", mode=0o555, exist_ok=True)
     # Not recursive: the new root's own tmpfs sits on top of the real folder.
     _bind(libc, f"/proc/self/fd/{held}", root + scratch, writable=True, recursive=False)
