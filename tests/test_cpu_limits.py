@@ -23,7 +23,7 @@ from autograder.judge.cpu_clock import CpuClock, tree_cpu_seconds
 from autograder.judge.judge import judge_notebook
 from autograder.judge.sandbox import Limits
 
-from conftest import ROOT
+from conftest import ROOT, SOURCE
 
 LAB = "gradient_checking_lab"
 HELPERS = ROOT / "release" / LAB
@@ -105,3 +105,18 @@ def test_a_timeout_the_machine_caused_is_graded_again_and_never_resumed(tmp_path
         assert (_previous_verdict(tmp_path, LAB, "lab", "ann", "x", "k") is None) is again
     assert _slowed_by_load(tmp_path, LAB, WorkerOutcome("ann", False, "timeout"))
     assert not _slowed_by_load(tmp_path, LAB, WorkerOutcome("ann", False, "error"))
+
+
+def test_a_flood_of_calls_to_a_trusted_function_is_charged_and_stopped_on_cpu_time():
+    """A loop calling the judge's forward_propagation_n never lets the judge's wait idle; the
+    judge's CPU answering counts as the step's, so the step ends on its CPU limit, not wall time."""
+    from test_judge import with_body
+    nb = nbformat.read(SOURCE / "gradient_checking.ipynb", as_version=4)
+    nb = with_body(nb, "gradient_check_n", "while True:\n    forward_propagation_n(X, Y, parameters)")
+    judged = judge_notebook(nb, "gradient_checking", SOURCE, Limits(wall_seconds=20, memory_mb=768),
+                            functions=["gradient_check_n", "forward_propagation"])
+    by = {r.function: r for r in judged.results}
+    assert by["gradient_check_n"].status == "timeout", by["gradient_check_n"].message
+    assert "of 5 CPU seconds, the time limit of one step" in by["gradient_check_n"].message
+    assert judged.wall_bound == []
+    assert by["forward_propagation"].status == "passed"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from autograder.course import graders
+from autograder.course.manifest import available
 from autograder.judge.sandbox import Limits
 from autograder.pipeline.grade import grade
 
@@ -108,3 +109,12 @@ def test_feedback_localises_the_bug_in_students_terms(graded):
     assert "dW2: relative difference" in html and "agree" in html
     html = (graded.out / "feedback" / "gcn_one_sided" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
     assert "one-sided difference" in html
+
+
+@pytest.mark.parametrize("assignment", available())
+def test_the_workers_feedback_warm_up_renders_each_release(assignment):
+    """Each worker renders the release once before its first student (so forked renders start
+    warm); a template change that breaks it would only cost speed silently, so it must not fail."""
+    from autograder.pipeline import feedback_exporter
+    for notebook in sorted((ROOT / "release" / assignment).glob("*.ipynb")):
+        feedback_exporter.warm_up(notebook)

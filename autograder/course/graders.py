@@ -103,7 +103,7 @@ def _load(assignment: str, root: Path) -> Grader:
 
 def load(assignment: str, root: Path | None = None) -> Grader:
     """The grader of assignments/<assignment>/ in the course at root (imported once)."""
-    return _load(assignment, Path(root or course_root()).resolve())
+    return _load(assignment, course_root() if root is None else Path(root).resolve())
 
 
 def checks_for(assignment: str) -> CheckTable:

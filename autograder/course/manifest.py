@@ -7,6 +7,7 @@ error, never a silent default (trusted side).
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import sys
 from dataclasses import dataclass, field
@@ -97,7 +98,12 @@ class Manifest:
 
 def course_root() -> Path:
     """The course root: $AUTOGRADER_COURSE_ROOT, else the folder above the autograder package."""
-    env = os.environ.get("AUTOGRADER_COURSE_ROOT")
+    return _resolved_root(os.environ.get("AUTOGRADER_COURSE_ROOT") or "")
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved_root(env: str) -> Path:
+    # Cached: the judge asks for it on every call a student's checker makes to a trusted function.
     return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
 
 

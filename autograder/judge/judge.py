@@ -218,6 +218,8 @@ class Child:
         self.cpu_left = limits.wall_seconds if cpu_left is None else cpu_left
         self.launched = launcher.launch(scratch, limits, hide)
         self.clock = CpuClock(self.launched.pid)
+        self.trusted_seconds = 0.0  # judge CPU spent answering the child's calls to trusted functions
+        self._next_charge = time.monotonic() + POLL_SECONDS
         self._step: tuple[float, float] = (0.0, self.step_seconds())  # CPU reading at its start, budget
         self.req_w, self.rep_r = self.launched.req_w, self.launched.rep_r
         self.sources = {index: source for index, source in cells}
@@ -242,7 +244,9 @@ class Child:
     def _charge(self, until: float) -> None:
         """Stop the child when its step or the submission used up its CPU time, or the wall-time
         backstop ran out (then wall_bound tells the caller the CPU use was within limits)."""
-        used = self.clock.seconds(rescan=True)
+        # The judge's own CPU answering this child's calls to trusted functions counts as its own.
+        used = self.clock.seconds(rescan=True) + self.trusted_seconds
+        self._next_charge = time.monotonic() + POLL_SECONDS
         start, budget = self._step
         if used - start > budget:
             # the limit, not the reading, goes into the message: a rerun must give the same words
@@ -294,7 +298,7 @@ class Child:
 
     def _start_step(self) -> float:
         """Begin charging a step; the wall-time backstop by which it must end."""
-        self._step = (self.clock.last, self.step_seconds())
+        self._step = (self.clock.last + self.trusted_seconds, self.step_seconds())
         return time.monotonic() + WALL_FACTOR * self.step_seconds()
 
     def wait_loaded(self) -> None:
@@ -333,7 +337,11 @@ class Child:
                 status = "missing" if message.get("kind") in ("undefined", "not_implemented") else "error"
                 raise StudentError(self._error_message(function, message), status)
             if kind == "dep":
+                started = time.thread_time()
                 self._answer_dependency(message, deps)
+                self.trusted_seconds += time.thread_time() - started
+                if time.monotonic() >= self._next_charge:  # a flood of calls never lets select idle
+                    self._charge(until)
             else:
                 raise ChildGone("it broke the judge's protocol")
 
@@ -438,10 +446,10 @@ class RemoteSubject:
 
     def _close(self, child: Child) -> None:
         child.close()
-        self.cpu_spent += child.clock.last
+        self.cpu_spent += child.clock.last + child.trusted_seconds
 
     def call(self, function, args, deps=None, unchanged=None):
-        spent = self.cpu_spent + (self.child.clock.last if self.child else 0.0)
+        spent = self.cpu_spent + (self.child.clock.last + self.child.trusted_seconds if self.child else 0.0)
         if spent >= self.limits.wall_seconds:
             raise StudentError("the submission used up its CPU time before this exercise "
                                f"({describe_cpu(self.limits.wall_seconds, self.limits.wall_seconds)})", "timeout")

@@ -23,8 +23,12 @@ try:
     import matplotlib.pyplot as _pyplot
     _pyplot.show = lambda *args, **kwargs: None  # figures are collected after each cell instead
     import io as _io
-    _pyplot.plot([0, 1])  # draw once here, so every child starts with fonts and renderer loaded
-    _pyplot.gcf().savefig(_io.BytesIO(), format="png")
+    # Draw once here, so every child starts with fonts, renderer, mathtext parser and log-scale
+    # tick labels loaded: a child's first figure then costs 50 ms rather than 250 ms.
+    _pyplot.loglog([1e-10, 1e-1], [1e-9, 1.0], "o-", label="$x^2$ θ³ ε")
+    _pyplot.axhline(1e-7, linestyle="--")
+    _pyplot.title("θ"), _pyplot.xlabel("$\\varepsilon$"), _pyplot.legend()
+    _pyplot.gcf().savefig(_io.BytesIO(), format="png", dpi=72)
     _pyplot.close("all")
 except ImportError:  # matplotlib is optional for the judge
     pass

