@@ -17,6 +17,7 @@ borrows another checkout's venv.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,15 @@ def kit_env(course: Path) -> dict:
     env["AUTOGRADER_COURSE_ROOT"] = str(course)  # the copy is the course root
     env["PYTHONPATH"] = str(ROOT)  # this checkout's kit, whichever checkout the venv was installed from
     return env
+
+
+def readme_command(nbgrader_command: str) -> list[str]:
+    """The README's `cd grading-output && ../kit nbgrader COMMAND ...`, as ./kit's arguments: the
+    test runs what the README tells an instructor."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"`cd grading-output && \.\./kit (nbgrader {nbgrader_command}\b[^`]*)`", readme)
+    assert found, f"the README no longer shows `cd grading-output && ../kit nbgrader {nbgrader_command} ...`"
+    return found.group(1).split()
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -152,17 +162,17 @@ def reviewed(course, graded, browser, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(course, graded, reviewed):
-    """Step 5: `cd OUT && ../kit nbgrader export` (nbgrader's grades.csv)."""
-    kit("nbgrader", "export", course=course, cwd=graded.out)
+    """Step 5: `cd OUT && ../kit nbgrader export` (nbgrader's grades.csv), as the README has it."""
+    kit(*readme_command("export"), course=course, cwd=graded.out)
     return by_student(graded.out / "grades.csv")
 
 
 @pytest.fixture(scope="module")
 def handed_back(course, graded, exported, tmp_path_factory):
-    """The feedback generated again after the review (`cd OUT && ../kit nbgrader generate_feedback
-    gradient_checking --force`), and each student's download: feedback/<student>/ with feedback/_static/
-    beside it, unpacked in a folder of their own (README: Feedback pages)."""
-    kit("nbgrader", "generate_feedback", ASSIGNMENT, "--force", course=course, cwd=graded.out)
+    """The feedback written again after the review, as the README has it (`cd OUT && ../kit nbgrader
+    generate_feedback gradient_checking --force`), and each student's download: feedback/<student>/
+    with feedback/_static/ beside it, unpacked in a folder of their own (README: Feedback pages)."""
+    kit(*readme_command("generate_feedback"), course=course, cwd=graded.out)
     feedback = graded.out / "feedback"
     pages = {}
     for student in CLASS:
