@@ -1,4 +1,5 @@
-"""Headless Chromium for the tests that look at pages as a person would (feedback, formgrader).
+"""Headless Chromium for the tests that look at pages as a person would (feedback, formgrader),
+and the formgrader server those tests open.
 
 Playwright drives the machine's own Chromium (Debian's `chromium`; `playwright install` is not
 used). Without it these tests fail, never skip: CI installs it (.ci/run).
@@ -6,8 +7,15 @@ used). Without it these tests fail, never skip: CI installs it (.ci/run).
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
+import signal
+import subprocess
 import threading
+import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -90,3 +98,69 @@ class RequestLog:
 
 def file_url(path: Path) -> str:
     return Path(path).resolve().as_uri()
+
+
+@contextlib.contextmanager
+def formgrader_server(argv: list[str], log: Path, **popen_options):
+    """Run `autograder formgrader OUT` (argv) as an instructor does; yield (url, server) once it answers.
+
+    The URL is the one the command printed (token included); the server, its whole process
+    group, is stopped afterwards."""
+    with open(log, "wb") as sink:
+        server = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                                  **popen_options)
+    try:
+        url = None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and server.poll() is None:
+            found = re.search(r"http://127\.0\.0\.1:\d+/formgrader\?token=[\w-]+", log.read_text(errors="replace"))
+            if found:
+                url = found.group(0)
+                try:
+                    urllib.request.urlopen(url.split("/formgrader")[0] + "/api/status", timeout=5)
+                except urllib.error.HTTPError:
+                    break  # it answers (403 without the token): it is up
+                except OSError:
+                    pass
+            time.sleep(0.5)
+        assert url and server.poll() is None, log.read_text(errors="replace")[-3000:]
+        yield url, server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def formgrader_submissions(page, url: str, assignment: str, notebook: str, count: int) -> dict[str, str]:
+    """Open the formgrader at url, go to Manual Grading -> assignment -> notebook, wait for `count`
+    submissions, show their names; {student_id: overall score as listed, e.g. "12 / 15"}."""
+    page.goto(url)
+    page.wait_for_selector(f"text={assignment}")
+    page.get_by_role("link", name="Manual Grading").first.click()
+    page.get_by_role("link", name=assignment).first.click()
+    page.get_by_role("link", name=notebook).first.click()
+    page.wait_for_selector(f"text=Submission #{count}")
+    page.get_by_text("Show All Names").click()
+    header = page.locator("table thead th").all_inner_texts()
+    name, score = header.index("Submission ID"), header.index("Overall Score")
+    rows = [row.locator("td").all_inner_texts() for row in page.locator("table tbody tr").all()]
+    assert "Loading, please wait" not in page.locator("body").inner_text()
+    return {cells[name].strip(): cells[score].strip() for cells in rows}
+
+
+def formgrader_grading_page_ready(page) -> None:
+    """Wait until a submission's grading page has bound its inputs (after the grades came back from the API)."""
+    page.wait_for_function("() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
+                           " && formgrader.comments.loaded", timeout=90_000)
+
+
+def save_in_formgrader(page, selector: str, value: str, kind: str) -> None:
+    """Type value into the grading page's input (kind: "grade" or "comment") and wait until the API saved it."""
+    field = page.locator(selector)
+    with page.expect_response(lambda r: f"/api/{kind}/" in r.url and r.request.method == "PUT") as saved:
+        field.fill(value)
+        field.press("Tab")
+    assert saved.value.ok, (selector, saved.value.status)

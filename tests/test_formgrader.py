@@ -3,15 +3,9 @@ graded course, the submissions are listed with the judge's scores, and a manual 
 comment typed there are saved in the gradebook."""
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,7 +15,8 @@ from autograder.judge.sandbox import Limits
 from autograder.pipeline.config import COURSE_ID, sqlite_url
 from autograder.pipeline.grade import grade
 
-from browser import chromium
+from browser import (chromium, formgrader_grading_page_ready, formgrader_server, formgrader_submissions,
+                     save_in_formgrader)
 from conftest import ROOT
 
 ASSIGNMENT = "gradient_checking"
@@ -42,67 +37,24 @@ def graded(tmp_path_factory):
 def formgrader(graded, tmp_path):
     """The command as an instructor runs it; yields the URL it printed."""
     log = tmp_path / "formgrader.log"
-    with open(log, "wb") as sink:
-        server = subprocess.Popen([sys.executable, "-m", "autograder", "formgrader", str(graded)],
-                                  stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = None
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and server.poll() is None:
-            found = re.search(r"http://127\.0\.0\.1:\d+/formgrader\?token=[\w-]+", log.read_text(errors="replace"))
-            if found:
-                url = found.group(0)
-                try:
-                    urllib.request.urlopen(url.split("/formgrader")[0] + "/api/status", timeout=5)
-                except urllib.error.HTTPError:
-                    break  # it answers (403 without the token): it is up
-                except OSError:
-                    pass
-            time.sleep(0.5)
-        assert url and server.poll() is None, log.read_text(errors="replace")[-3000:]
+    with formgrader_server([sys.executable, "-m", "autograder", "formgrader", str(graded)], log) as (url, server):
         token = url.split("token=")[1]
         assert token not in (Path("/proc") / str(server.pid) / "cmdline").read_text(errors="replace")
         yield url, log
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def test_formgrader_lists_the_judges_scores_and_saves_a_manual_grade(graded, formgrader):
     url, log = formgrader
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(url)
-        page.wait_for_selector("text=gradient_checking")
-        page.get_by_role("link", name="Manual Grading").first.click()
-        page.get_by_role("link", name=ASSIGNMENT).first.click()
-        page.get_by_role("link", name=ASSIGNMENT).first.click()  # the assignment's notebook
-        page.wait_for_selector("text=Submission #2")
-        page.get_by_text("Show All Names").click()
-        rows = page.locator("table tbody tr").all_inner_texts()
-        scores = {name: re.search(r"(\d+(\.\d+)?) / 15", row).group(1)
-                  for row in rows for name in ("alice", "bob") if name in row}
-        assert scores == {"alice": "12", "bob": "15"}, rows
-        assert "Loading, please wait" not in page.locator("body").inner_text()
+        scores = formgrader_submissions(page, url, ASSIGNMENT, ASSIGNMENT, count=2)
+        assert scores == {"alice": "12 / 15", "bob": "15 / 15"}
 
         page.get_by_role("link", name="alice").first.click()
-        # Its script binds the inputs once the page has loaded and the grades came back from the API.
-        page.wait_for_function("() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
-                               " && formgrader.comments.loaded", timeout=90_000)
-        score = page.locator("#test_backward_propagation_n")
-        with page.expect_response(lambda r: "/api/grade/" in r.url and r.request.method == "PUT") as saved:
-            score.fill("1.5")
-            score.press("Tab")
-        assert saved.value.ok
-        comment = page.locator("#backward_propagation_n-comment")
-        with page.expect_response(lambda r: "/api/comment/" in r.url and r.request.method == "PUT") as saved:
-            comment.fill("dW2 is twice what it should be: look for a stray factor.")
-            comment.press("Tab")
-        assert saved.value.ok
+        formgrader_grading_page_ready(page)
+        save_in_formgrader(page, "#test_backward_propagation_n", "1.5", "grade")
+        save_in_formgrader(page, "#backward_propagation_n-comment",
+                           "dW2 is twice what it should be: look for a stray factor.", "comment")
 
     with Gradebook(sqlite_url(graded / "gradebook.db"), COURSE_ID) as gb:
         cell = gb.find_grade("test_backward_propagation_n", ASSIGNMENT, ASSIGNMENT, "alice")
