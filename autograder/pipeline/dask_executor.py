@@ -26,6 +26,10 @@ from .pool import WorkerOutcome
 from .worker import mark_complete
 
 
+#: Messages Dask keeps for debugging per connection and in the scheduler's transition log.
+LOW_LEVEL_LOG_LENGTH = 16
+
+
 class ClusterError(Exception):
     """The cluster named by --cluster cannot be reached or started; the message says why."""
 
@@ -51,7 +55,11 @@ class DaskCluster:
         self._thread.start()
 
     def _connect(self):
+        import dask
         from distributed import Client, LocalCluster
+        # Dask keeps its last low-level messages for debugging (1,000 by default); here each one
+        # holds a submission or a result, which would keep megabytes in memory for no one.
+        dask.config.set({"distributed.admin.low-level-log-length": LOW_LEVEL_LOG_LENGTH})
         try:
             if self.spec == "local":
                 # Each worker makes its own folder under this one (dask-scratch-space/worker-*).
