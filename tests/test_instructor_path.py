@@ -26,9 +26,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
 from autograder.course import manifest, notebook, samples
 from autograder.nbgrader_env import with_python_bin
+from autograder.pipeline.config import COURSE_ID, sqlite_url
 
 from browser import (chromium, file_url, formgrader_grading_page_ready, formgrader_server, formgrader_submissions,
                      offline_page, save_in_formgrader)
@@ -144,7 +146,9 @@ def reviewed(course, graded, browser, tmp_path_factory):
     as listed before the review."""
     log = tmp_path_factory.mktemp("formgrader") / "formgrader.log"
     argv = [sys.executable, "-m", "autograder", "formgrader", str(graded.out)]
-    with formgrader_server(argv, log, cwd=ROOT, env=kit_env(course)) as (url, _):
+    with formgrader_server(argv, log, cwd=ROOT, env=kit_env(course)) as (url, server):
+        token = url.split("token=")[1]
+        assert token not in (Path("/proc") / str(server.pid) / "cmdline").read_text(errors="replace")
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         try:
             page = context.new_page()
@@ -156,7 +160,7 @@ def reviewed(course, graded, browser, tmp_path_factory):
         finally:
             context.close()
     text = log.read_text(errors="replace")
-    assert "Traceback" not in text, text[-3000:]
+    assert "Unwritable directory" not in text and "Traceback" not in text, text[-3000:]
     return listed
 
 
@@ -211,6 +215,13 @@ def test_the_formgrader_lists_the_judges_scores(reviewed):
     # dee's file could not be read, so there is no notebook to open there: not listed (its 0 and
     # the reason are in scores.csv, grades.csv and its feedback page).
     assert reviewed == {s: f"{score:g} / {TOTAL:g}" for s, (_, score, _) in CLASS.items() if s != "dee"}
+
+
+def test_the_manual_grade_is_saved_beside_the_judges_auto_score(graded, reviewed):
+    with Gradebook(sqlite_url(graded.out / "gradebook.db"), COURSE_ID) as gb:
+        cell = gb.find_grade(f"test_{LOST}", ASSIGNMENT, NOTEBOOK, "ben")
+        assert (cell.auto_score, cell.manual_score, cell.score) == (0, MANUAL_SCORE, MANUAL_SCORE)
+        assert gb.find_comment(LOST, ASSIGNMENT, NOTEBOOK, "ben").manual_comment == COMMENT
 
 
 def test_nbgraders_export_carries_the_manual_grade_and_scores_csv_is_untouched(graded, exported):
