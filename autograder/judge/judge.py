@@ -296,9 +296,14 @@ class Child:
         """CPU seconds one cell or call may use."""
         return max(5.0, STEP_SHARE * self.limits.wall_seconds)
 
+    @property
+    def cpu_used(self) -> float:
+        """CPU seconds charged to this child so far: its own (last reading) and the judge's for it."""
+        return self.clock.last + self.trusted_seconds
+
     def _start_step(self) -> float:
         """Begin charging a step; the wall-time backstop by which it must end."""
-        self._step = (self.clock.last + self.trusted_seconds, self.step_seconds())
+        self._step = (self.cpu_used, self.step_seconds())
         return time.monotonic() + WALL_FACTOR * self.step_seconds()
 
     def wait_loaded(self) -> None:
@@ -446,10 +451,10 @@ class RemoteSubject:
 
     def _close(self, child: Child) -> None:
         child.close()
-        self.cpu_spent += child.clock.last + child.trusted_seconds
+        self.cpu_spent += child.cpu_used
 
     def call(self, function, args, deps=None, unchanged=None):
-        spent = self.cpu_spent + (self.child.clock.last + self.child.trusted_seconds if self.child else 0.0)
+        spent = self.cpu_spent + (self.child.cpu_used if self.child else 0.0)
         if spent >= self.limits.wall_seconds:
             raise StudentError("the submission used up its CPU time before this exercise "
                                f"({describe_cpu(self.limits.wall_seconds, self.limits.wall_seconds)})", "timeout")
