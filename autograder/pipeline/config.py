@@ -5,11 +5,13 @@ from pathlib import Path
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, Execute,
-                                    GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, ClearHiddenTests, ClearOutput, DeduplicateIds, Execute,
+                                    GetGrades, IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
+                                    SaveAutoGrades)
 from traitlets.config import Config
 
 from ..judge.sandbox import Limits
+from .cell_metadata import CheckCellMetadataCompiled
 from .feedback_exporter import FeedbackExporter
 from .judge_verdicts import JudgeVerdicts
 from .kernel import LimitedKernelManager
@@ -18,12 +20,14 @@ COURSE_ID = "gradient-checking"
 
 #: nbgrader's default autograde steps, with the judge right after Execute (executor "kernel").
 KERNEL_STEPS = [Execute, JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+                SaveAutoGrades, AssignLatePenalties, CheckCellMetadataCompiled]
 #: The same without a Jupyter kernel (executor "sandbox"): the judge's confined child runs the
 #: notebook once, its outputs go into the cells, and the same child is then judged.
 SANDBOX_STEPS = [JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                  SaveAutoGrades, AssignLatePenalties]  # the sanitize pass already ran CheckCellMetadata
 EXECUTORS = {"sandbox": SANDBOX_STEPS, "kernel": KERNEL_STEPS}
+#: nbgrader's sanitize pass, its metadata check with the schema compiled once.
+SANITIZE_STEPS = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadataCompiled]
 
 
 def sqlite_url(path: Path) -> str:
@@ -37,6 +41,7 @@ def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path 
     c.CourseDirectory.root = str(course)
     c.CourseDirectory.db_url = db_url
     c.CourseDirectory.course_id = COURSE_ID
+    c.Autograde.sanitize_preprocessors = SANITIZE_STEPS
     c.Autograde.autograde_preprocessors = EXECUTORS[executor]
     c.JudgeVerdicts.record_outputs = executor == "sandbox"
     c.Execute.timeout = int(max(5, limits.wall_seconds / 4))  # per cell: a looping cell is interrupted, the rest still runs
