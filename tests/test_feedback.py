@@ -118,3 +118,24 @@ def test_the_workers_feedback_warm_up_renders_each_release(assignment):
     from autograder.pipeline import feedback_exporter
     for notebook in sorted((ROOT / "release" / assignment).glob("*.ipynb")):
         feedback_exporter.warm_up(notebook)
+
+
+def test_highlighted_code_is_remembered_from_the_warm_up_and_unchanged():
+    """The warm-up highlights the release's code once; a student's page reuses it, byte for byte
+    what nbconvert's own filter makes (the magics language, the one metadata it reads, included)."""
+    import nbformat
+    from nbconvert.filters.highlight import Highlight2HTML
+
+    from autograder.pipeline import feedback_exporter
+    notebook = ROOT / "release" / "gradient_checking" / "gradient_checking.ipynb"
+    feedback_exporter._HIGHLIGHTED.clear()
+    feedback_exporter.warm_up(notebook)
+    sources = [c.source for c in nbformat.read(str(notebook), as_version=4).cells if c.cell_type == "code"]
+    remembered = {key[-1] for key in feedback_exporter._HIGHLIGHTED}
+    assert set(sources) <= remembered
+    ours, theirs = feedback_exporter._RememberingHighlight(), Highlight2HTML()
+    for source in sources[:5] + ["", "print(1)"]:
+        assert ours(source, "ipython3") == theirs(source, "ipython3")
+    bash = {"magics_language": "bash"}
+    assert ours("ls -l $HOME", "ipython3", bash) == theirs("ls -l $HOME", "ipython3", bash)
+    assert ours("ls -l $HOME", "ipython3", bash) != ours("ls -l $HOME", "ipython3")

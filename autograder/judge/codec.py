@@ -60,7 +60,13 @@ def _array_from(payload: bytes):
     dtype, shape, nbytes = _array_layout(payload[:start])
     if len(payload) - start != nbytes:
         raise CodecError("array bytes do not match its shape")
-    return np.frombuffer(payload, dtype=dtype, offset=start).reshape(shape).copy()
+    # a bytearray of its own: the array is writable (a student may update it in place), one copy
+    return np.frombuffer(bytearray(memoryview(payload)[start:]), dtype=dtype).reshape(shape)
+
+
+def _new_ext(fields, _new=tuple.__new__, _ext=msgpack.ExtType):
+    """msgpack.ExtType without its Python-level argument checks (the code and bytes are ours)."""
+    return _new(_ext, fields)
 
 
 #: A tuple travels as a list that starts with this mark, so packing never recurses through Python.
@@ -70,7 +76,7 @@ _TUPLE_MARK = msgpack.ExtType(_TUPLE, b"")
 def _default(value):
     """What msgpack cannot pack by itself (strict types: subclasses come here too)."""
     if isinstance(value, np.ndarray):
-        return msgpack.ExtType(_ARRAY, _array_bytes(value))
+        return _new_ext((_ARRAY, _array_bytes(value)))
     if isinstance(value, np.generic) and value.dtype.kind in _ALLOWED_KINDS + "U":
         return value.item()
     if type(value) is tuple:

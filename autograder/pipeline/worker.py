@@ -16,6 +16,7 @@ import json
 import os
 import re
 import resource
+import select
 import signal
 import sys
 import time
@@ -88,17 +89,20 @@ def in_limited_child(step, extra_mb: int = FEEDBACK_EXTRA_MB, seconds: float = F
             os._exit(status)
     os.close(write_end)
     deadline = time.monotonic() + seconds
+    chunks = []
     try:
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
+        while True:  # until the child's end of the pipe closes: it has reported and is exiting
+            ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 return f"it took longer than {seconds:.0f} s"
-            time.sleep(0.01)
-        message = os.read(read_end, 8192).decode("utf-8", "replace")
+            chunk = os.read(read_end, 8192)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        _, status = os.waitpid(pid, 0)
+        message = b"".join(chunks)[-8192:].decode("utf-8", "replace")
     finally:
         os.close(read_end)
     if os.WIFSIGNALED(status):

@@ -58,6 +58,8 @@ def check_backward_propagation(subject: Subject, tol: Tolerances) -> dict:
     return {}
 
 
+#: The case of GRADIENT_CHECK_CASES on which print_msg=True is checked too.
+PRINT_MSG_CASE = 2
 # (label, x, theta, epsilon, deps, public, probe): linear J at the classic point, then a cubic J
 # whose two-sided and one-sided differences disagree, then cases that change one dependency of
 # an earlier case: probe = (index of that case, the dependency changed). A checker whose result
@@ -131,18 +133,36 @@ def _checker_verdict(runs: list, outcomes: list, observations: list, mistakes, h
         raise checker_failure(label, eps, got, expected, public, hint, (unused + ".") if unused else advice)
 
 
-def _check_print_msg(subject: Subject, function: str, args: tuple, deps: dict, own: float, label: str) -> None:
-    """The same call with print_msg=True must run and return what the student's checker returned
-    without it (it only prints). An older signature without print_msg is accepted."""
-    try:
-        got = as_float(subject.call(function, (*args, True), deps), f"the difference for {label} with print_msg=True")
-    except StudentError as err:
-        if f"{function}() takes" in err.message and "positional argument" in err.message:
-            return
-        raise StudentError(f"with print_msg=True: {err.message}", err.status) from None
-    if not np.isclose(got, own, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
-        raise Failed(f"for {label} it returns {got:.6g} with print_msg=True and {own:.6g} without: "
-                     "print_msg should only print a verdict, not change the difference")
+def _print_msg_problem(function: str, with_print, own, label: str) -> Exception | None:
+    """What is wrong with the checker's answer to the same call with print_msg=True (it must only
+    print), given its answer without: None when nothing is. An older signature without print_msg
+    is accepted."""
+    if isinstance(own, Exception):
+        return None  # the call without print_msg failed: that failure is the verdict
+    if isinstance(with_print, StudentError):
+        if f"{function}() takes" in with_print.message and "positional argument" in with_print.message:
+            return None
+        return StudentError(f"with print_msg=True: {with_print.message}", with_print.status)
+    if isinstance(with_print, Failed):
+        return with_print  # its text names the call with print_msg=True
+    if not np.isclose(with_print, own, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
+        return Failed(f"for {label} it returns {with_print:.6g} with print_msg=True and {own:.6g} without: "
+                      "print_msg should only print a verdict, not change the difference")
+    return None
+
+
+def _call_with_print_msg(subject: Subject, function: str, args: tuple, deps: dict, expected: float, label: str):
+    """The checker's result on one case, and what is wrong with its print_msg (None when nothing).
+
+    Called with print_msg=True first: a result that matches the reference needs no second call
+    (print_msg only printed); otherwise the call without it gives the result to judge, and the
+    two are compared, as before."""
+    with_print = _call_checker(subject, function, (*args, True), deps, f"{label} with print_msg=True")
+    if not isinstance(with_print, Exception) and np.isclose(with_print, expected, rtol=CHECKER_RTOL,
+                                                            atol=CHECKER_ATOL):
+        return with_print, None
+    own = _call_checker(subject, function, args, deps, label)
+    return own, _print_msg_problem(function, with_print, own, label)
 
 
 def _call_checker(subject: Subject, function: str, args: tuple, deps: dict, label: str):
@@ -155,12 +175,15 @@ def _call_checker(subject: Subject, function: str, args: tuple, deps: dict, labe
 
 
 def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
-    measured, runs, outcomes, observations = {}, [], [], []
-    for label, x, theta, eps, (fwd, bwd), public, probe in GRADIENT_CHECK_CASES:
+    measured, runs, outcomes, observations, print_problem = {}, [], [], [], None
+    for index, (label, x, theta, eps, (fwd, bwd), public, probe) in enumerate(GRADIENT_CHECK_CASES):
         deps = {"forward_propagation": fwd, "backward_propagation": bwd}
         forward, backward = dependencies.resolve(fwd), dependencies.resolve(bwd)
         expected = reference.gradient_check(x, theta, eps, forward=forward, backward=backward)
-        got = _call_checker(subject, "gradient_check", (x, theta, eps), deps, label)
+        if index == PRINT_MSG_CASE:
+            got, print_problem = _call_with_print_msg(subject, "gradient_check", (x, theta, eps), deps, expected, label)
+        else:
+            got = _call_checker(subject, "gradient_check", (x, theta, eps), deps, label)
         measured[label] = expected
         runs.append((label, eps, public, "Check gradapprox = (J(θ+ε) − J(θ−ε)) / (2ε) and the relative norm."))
         outcomes.append((got, expected, probe))
@@ -171,9 +194,8 @@ def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
                                         _one_d_extra(x, theta, eps, forward, backward)))
     _checker_verdict(runs, outcomes, observations,
                      ("one_sided", "plus_for_minus", "eps_not_2eps", "squared_norms", "no_denominator"), ONE_D_HINTS)
-    label, x, theta, eps, (fwd, bwd), _, _ = GRADIENT_CHECK_CASES[2]
-    _check_print_msg(subject, "gradient_check", (x, theta, eps), {"forward_propagation": fwd, "backward_propagation": bwd},
-                     outcomes[2][0], label)
+    if print_problem is not None:
+        raise print_problem
     return measured
 
 
@@ -435,13 +457,17 @@ def _checker_cases(tol: Tolerances):
 
 
 def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
-    measured, runs, outcomes, observations = {}, [], [], []
-    for label, case, gradients, eps, forward_spec, probe in _checker_cases(tol):
+    measured, runs, outcomes, observations, print_problem = {}, [], [], [], None
+    checker_cases = _checker_cases(tol)
+    for index, (label, case, gradients, eps, forward_spec, probe) in enumerate(checker_cases):
         forward = dependencies.resolve(forward_spec)
         deps = {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec}
         expected = reference.gradient_check_n(case.parameters, gradients, case.X, case.Y, eps, forward=forward)
         args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
-        got = _call_checker(subject, "gradient_check_n", args, deps, label)
+        if index == len(checker_cases) - 1:
+            got, print_problem = _call_with_print_msg(subject, "gradient_check_n", args, deps, expected, label)
+        else:
+            got = _call_checker(subject, "gradient_check_n", args, deps, label)
         measured[label] = expected
         runs.append((label, eps, case.public, "Check the loop over the parameters, gradapprox and the relative norm."))
         outcomes.append((got, expected, probe))
@@ -451,10 +477,8 @@ def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
         cost = (lambda t, c=case, f=forward: float(f(c.X, c.Y, reference.vector_to_dictionary(t))[0]))
         observations.append(Observation(got, expected, cost, reference.gradients_to_vector(gradients), theta, eps))
     _checker_verdict(runs, outcomes, observations, tuple(MISTAKE_HINTS))
-    label, case, gradients, eps, forward_spec, _ = _checker_cases(tol)[-1]
-    args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
-    _check_print_msg(subject, "gradient_check_n", args, {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec},
-                     outcomes[-1][0], label)
+    if print_problem is not None:
+        raise print_problem
     return measured
 
 

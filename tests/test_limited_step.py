@@ -1,0 +1,36 @@
+"""A worker's step in a forked, capped child: its answer, its failure or its overrun, never the worker's."""
+import os
+import signal
+import time
+
+from autograder.pipeline.worker import in_limited_child
+
+
+def test_a_step_that_succeeds_answers_nothing():
+    assert in_limited_child(lambda: "") == ""
+
+
+def test_a_steps_own_complaint_and_its_exception_come_back():
+    assert in_limited_child(lambda: "the page could not be written") == "the page could not be written"
+
+    def broken():
+        raise ValueError("no such template")
+    assert in_limited_child(broken) == "ValueError: no such template"
+
+
+def test_a_step_that_overruns_is_killed_at_its_time():
+    assert in_limited_child(lambda: time.sleep(30), seconds=1.0) == "it took longer than 1 s"
+
+
+def test_a_step_killed_by_a_signal_is_reported_as_such():
+    assert in_limited_child(lambda: os.kill(os.getpid(), signal.SIGKILL)) == "it was ended by signal 9"
+
+
+def test_a_step_that_exhausts_its_memory_cap_fails_alone():
+    message = in_limited_child(lambda: len(bytearray(512 * 1024 * 1024)) and "", extra_mb=64)
+    assert message.startswith("MemoryError")
+    assert in_limited_child(lambda: "") == ""  # the worker is untouched
+
+
+def test_a_long_answer_is_cut_not_blocking():
+    assert in_limited_child(lambda: "x" * 100_000) == "x" * 4000
