@@ -27,8 +27,10 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from ..judge.sandbox import Limits
-from . import feedback_exporter, gradebook
+from . import feedback_exporter, gradebook, gradebook_engines
 from .config import grading_config
+
+gradebook_engines.install()
 
 RESULT_PREFIX = "WORKER-RESULT "
 

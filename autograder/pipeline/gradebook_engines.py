@@ -1,0 +1,36 @@
+"""One SQLAlchemy engine per gradebook URL for the life of a grading worker.
+
+nbgrader opens a new `Gradebook` (and with it a new engine) nine times a notebook, and an engine
+keeps its compiled SQL in itself: every notebook compiled nbgrader's queries again (about 0.04 s
+a notebook). Handing nbgrader's `create_engine` the same engine per URL keeps them compiled.
+`Gradebook.close()` still disposes of the engine's connections each time, as nbgrader intends; a
+forked child drops the parent's without closing them, as SQLAlchemy asks of forks.
+"""
+from __future__ import annotations
+
+import os
+
+import nbgrader.api
+from sqlalchemy import create_engine
+
+_ENGINES: dict[tuple, object] = {}
+
+
+def _shared_engine(url, **kwargs):
+    key = (str(url), tuple(sorted(kwargs.items())))
+    engine = _ENGINES.get(key)
+    if engine is None:
+        engine = _ENGINES[key] = create_engine(url, **kwargs)
+    return engine
+
+
+def _after_fork_in_child() -> None:
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)  # the parent's connections are the parent's
+
+
+def install() -> None:
+    """Make nbgrader's Gradebook reuse one engine per URL in this process (idempotent)."""
+    if nbgrader.api.create_engine is not _shared_engine:
+        nbgrader.api.create_engine = _shared_engine
+        os.register_at_fork(after_in_child=_after_fork_in_child)
