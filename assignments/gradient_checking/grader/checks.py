@@ -133,7 +133,7 @@ def _checker_verdict(runs: list, outcomes: list, observations: list, mistakes, h
         raise checker_failure(label, eps, got, expected, public, hint, (unused + ".") if unused else advice)
 
 
-def _print_msg_problem(function: str, with_print, own, label: str) -> Exception | None:
+def _print_msg_problem(function: str, with_print, own, label: str, public: bool) -> Exception | None:
     """What is wrong with the checker's answer to the same call with print_msg=True (it must only
     print), given its answer without: None when nothing is. An older signature without print_msg
     is accepted."""
@@ -146,12 +146,14 @@ def _print_msg_problem(function: str, with_print, own, label: str) -> Exception 
     if isinstance(with_print, Failed):
         return with_print  # its text names the call with print_msg=True
     if not np.isclose(with_print, own, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
-        return Failed(f"for {label} it returns {with_print:.6g} with print_msg=True and {own:.6g} without: "
+        values = f" ({with_print:.6g} with it, {own:.6g} without)" if public else ""  # a hidden case's stay hidden
+        return Failed(f"for {label} it returns another difference with print_msg=True than without{values}: "
                       "print_msg should only print a verdict, not change the difference")
     return None
 
 
-def _call_with_print_msg(subject: Subject, function: str, args: tuple, deps: dict, expected: float, label: str):
+def _call_with_print_msg(subject: Subject, function: str, args: tuple, deps: dict, expected: float, label: str,
+                         public: bool):
     """The checker's result on one case, and what is wrong with its print_msg (None when nothing).
 
     Called with print_msg=True first: a result that matches the reference needs no second call
@@ -162,7 +164,7 @@ def _call_with_print_msg(subject: Subject, function: str, args: tuple, deps: dic
                                                             atol=CHECKER_ATOL):
         return with_print, None
     own = _call_checker(subject, function, args, deps, label)
-    return own, _print_msg_problem(function, with_print, own, label)
+    return own, _print_msg_problem(function, with_print, own, label, public)
 
 
 def _call_checker(subject: Subject, function: str, args: tuple, deps: dict, label: str):
@@ -181,7 +183,8 @@ def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
         forward, backward = dependencies.resolve(fwd), dependencies.resolve(bwd)
         expected = reference.gradient_check(x, theta, eps, forward=forward, backward=backward)
         if index == PRINT_MSG_CASE:
-            got, print_problem = _call_with_print_msg(subject, "gradient_check", (x, theta, eps), deps, expected, label)
+            got, print_problem = _call_with_print_msg(subject, "gradient_check", (x, theta, eps), deps, expected,
+                                                      label, public)
         else:
             got = _call_checker(subject, "gradient_check", (x, theta, eps), deps, label)
         measured[label] = expected
@@ -465,7 +468,8 @@ def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
         expected = reference.gradient_check_n(case.parameters, gradients, case.X, case.Y, eps, forward=forward)
         args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
         if index == len(checker_cases) - 1:
-            got, print_problem = _call_with_print_msg(subject, "gradient_check_n", args, deps, expected, label)
+            got, print_problem = _call_with_print_msg(subject, "gradient_check_n", args, deps, expected, label,
+                                                      case.public)
         else:
             got = _call_checker(subject, "gradient_check_n", args, deps, label)
         measured[label] = expected
