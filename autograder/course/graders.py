@@ -19,7 +19,7 @@ import hashlib
 import importlib
 import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +52,9 @@ class Grader:
     checks: CheckTable
     dependencies: dict
     argument_check: Callable | None = None
+    #: {dependency name: source of `fast_path(args, kwargs)`}, run in the judge's child for the
+    #: common case (it returns NotImplemented for the rest, which the judge answers as before)
+    child_side: dict = field(default_factory=dict)
 
     def resolve(self, name: str) -> Callable:
         try:
@@ -92,13 +95,15 @@ def _load(assignment: str, root: Path) -> Grader:
     if not isinstance(checks, dict) or not all(callable(c) for c in checks.values()):
         raise GraderError(f"{root / ASSIGNMENTS / assignment}/grader/checks.py must define CHECKS, "
                           "a dict {graded function: check(subject, tolerances)}")
-    dependencies, argument_check = {}, None
+    dependencies, argument_check, child_side = {}, None, {}
     if (root / ASSIGNMENTS / assignment / "grader" / "dependencies.py").is_file():
         found = module(assignment, "dependencies", root)
         dependencies = dict(getattr(found, "DEPENDENCIES", {}))
         argument_check = getattr(found, "check_arguments", None)
+        child_side = {name: str(source) for name, source in dict(getattr(found, "CHILD_SIDE", {})).items()
+                      if name in dependencies}
     return Grader(assignment, root / ASSIGNMENTS / assignment / "grader", CheckTable(assignment, checks),
-                  dependencies, argument_check)
+                  dependencies, argument_check, child_side)
 
 
 def load(assignment: str, root: Path | None = None) -> Grader:
@@ -122,6 +127,15 @@ def resolve(qualified: str) -> Callable:
     """The trusted function an "<assignment>:<name>" dependency stands for."""
     grader, name = _split(qualified)
     return grader.resolve(name)
+
+
+def child_side_source(qualified: str) -> str | None:
+    """The source of the child-side fast path of an "<assignment>:<name>" dependency, if it has one.
+
+    Only for what is no secret beyond what the dependency's answers already show (a reshaping,
+    say): the child runs it, and the judge answers whatever it declines."""
+    grader, name = _split(qualified)
+    return grader.child_side.get(name)
 
 
 def _count(value) -> int:

@@ -189,6 +189,26 @@ def _stub(name):
     return call_trusted
 
 
+#: Child-side fast paths of trusted functions, compiled once: {source: fast_path(args, kwargs)}.
+_FAST_PATHS = {}
+
+
+def _fast_stub(name, source):
+    """A stand-in that answers the common case here (a fast path the judge sent: a reshaping, say)
+    and asks the trusted side for the rest, exactly as _stub does."""
+    if source not in _FAST_PATHS:
+        scope = {"numpy": sys.modules["numpy"], "__builtins__": __builtins__}
+        exec(compile(source, f"<fast path of {name}>", "exec"), scope)
+        _FAST_PATHS[source] = scope["fast_path"]
+    fast, ask = _FAST_PATHS[source], _stub(name)
+
+    def call_fast(*args, **kwargs):
+        value = fast(args, kwargs)
+        return ask(*args, **kwargs) if value is NotImplemented else value
+    call_fast.__name__ = name
+    return call_fast
+
+
 #: Cells that did not compile: (index, source, line, exception type), to say why a function is not defined.
 _UNCOMPILED = []
 
@@ -246,7 +266,8 @@ def _serve(namespace):
             _send({"type": "error", "kind": "signature", "given": len(request["args"])})
             continue
         saved = {n: namespace.get(n, missing) for n in deps}
-        namespace.update({n: _stub(n) for n in deps})
+        fast = request.get("fast") or {}
+        namespace.update({n: _fast_stub(n, fast[n]) if n in fast else _stub(n) for n in deps})
         sink = _Capped()
         streams = sys.stdout, sys.stderr
         args = request["args"]

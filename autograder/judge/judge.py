@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..course.graders import check_arguments, checks_for, resolve
+from ..course.graders import check_arguments, checks_for, child_side_source, resolve
 from ..grading.results import Result, run_check
 from ..grading.subject import StudentError, modified_message
 from ..grading.tolerances import Tolerances
@@ -325,8 +325,9 @@ class Child:
 
     def call(self, function: str, args: tuple, deps: dict | None, unchanged: dict | None = None) -> object:
         deps, unchanged = dict(deps or {}), dict(unchanged or {})
+        fast = {name: source for name, spec in deps.items() if (source := child_side_source(spec))}
         self.send({"type": "call", "function": function, "args": list(args), "deps": deps,
-                   "unchanged": sorted(unchanged)})
+                   "unchanged": sorted(unchanged), "fast": fast})
         self.clock.seconds()
         until = self._start_step()
         while True:

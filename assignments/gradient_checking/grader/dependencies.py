@@ -73,6 +73,23 @@ def resolve(spec: str) -> Callable:
         raise KeyError(f"unknown dependency {spec!r}") from None
 
 
+#: reference.vector_to_dictionary for its common case, run in the judge's child instead of a round
+#: trip to the judge (a checker calls it 94 times a case): a reshaping shows nothing its answers
+#: do not. Anything but one plain numeric array of N_PARAMS entries goes to the judge as before,
+#: so refusals and their words are unchanged. tests/test_child_side.py holds it to the reference.
+_BLOCKS = [(key, where.start, where.stop, reference.PARAM_SHAPES[key]) for key, where in reference.BLOCK_SLICES.items()]
+CHILD_SIDE: dict[str, str] = {"reference.vector_to_dictionary": f"""
+def fast_path(args, kwargs):
+    if kwargs or len(args) != 1:
+        return NotImplemented
+    theta = args[0]
+    if type(theta) is not numpy.ndarray or theta.dtype.kind not in "fiub" or theta.size != {reference.N_PARAMS}:
+        return NotImplemented
+    theta = numpy.asarray(theta, dtype=numpy.float64).reshape(-1)
+    return {{key: theta[start:stop].reshape(shape).copy() for key, start, stop, shape in {_BLOCKS!r}}}
+"""}
+
+
 #: Most examples a student's call may hand a trusted network function: far above what a correct
 #: call sends, far below what could exhaust memory (the engine caps the count of numbers too).
 MAX_EXAMPLES = 1_000
