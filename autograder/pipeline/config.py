@@ -43,6 +43,9 @@ def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path 
     c.CourseDirectory.course_id = COURSE_ID
     c.Autograde.sanitize_preprocessors = SANITIZE_STEPS
     c.Autograde.autograde_preprocessors = EXECUTORS[executor]
+    # nbconvert validates the whole notebook after every step unless told to do it once at the end
+    # (its own option): the same refusal of a broken notebook, without ten validations a notebook.
+    c.Exporter.optimistic_validation = True
     c.JudgeVerdicts.record_outputs = executor == "sandbox"
     c.Execute.timeout = int(max(5, limits.wall_seconds / 4))  # per cell: a looping cell is interrupted, the rest still runs
     c.Execute.interrupt_on_timeout = True
