@@ -65,11 +65,15 @@ def gradient_check(x, theta, epsilon=1e-7, forward=forward_propagation, backward
 
 # ---- the 3-layer network ------------------------------------------------------------------
 
+#: The block each row of the (47, 1) column belongs to (the judge's cost functions flatten
+#: parameters hundreds of times a notebook: worked out once).
+VECTOR_KEYS = tuple(k for k in PARAM_KEYS for _ in range(int(np.prod(PARAM_SHAPES[k]))))
+
+
 def dictionary_to_vector(parameters):
     """Stack W1, b1, W2, b2, W3, b3 into a (47, 1) column; keys names each row's block."""
     theta = np.concatenate([np.reshape(parameters[k], (-1, 1)) for k in PARAM_KEYS], axis=0)
-    keys = [k for k in PARAM_KEYS for _ in range(int(np.prod(PARAM_SHAPES[k])))]
-    return theta.astype(np.float64), keys
+    return theta.astype(np.float64), list(VECTOR_KEYS)
 
 
 def vector_to_dictionary(theta):
