@@ -94,6 +94,27 @@ def test_gradebook_and_nbgrader_export_carry_the_judges_verdict(graded):
     assert sum(s for s, _ in got["not_json"].values()) == 0
 
 
+def test_scores_read_back_what_nbgraders_own_objects_say_a_manual_grade_included(graded, tmp_path):
+    """The one-query read-back equals walking nbgrader's ORM, after a grader's manual score and
+    extra credit (nbgrader's rule: a manual score replaces the judge's, extra credit adds)."""
+    from nbgrader.api import Gradebook
+    from autograder.pipeline.config import COURSE_ID, sqlite_url
+    from autograder.pipeline.gradebook import scores
+    shutil.copy(graded.out / "gradebook.db", tmp_path / "gradebook.db")
+    url = sqlite_url(tmp_path / "gradebook.db")
+    with Gradebook(url, COURSE_ID) as gb:
+        grade = gb.find_grade("test_backward_propagation_n", "gradient_checking", "gradient_checking", "bug_backprop_dW2")
+        grade.manual_score, grade.extra_credit = 1.5, 0.25
+        gb.db.commit()
+        walked = {sub.student.id: {g.name: (float(g.score or 0.0), float(g.max_score))
+                                   for nb in sub.notebooks for g in nb.grades}
+                  for sub in gb.find_assignment("gradient_checking").submissions}
+    got = scores(url, "gradient_checking")
+    assert got == walked
+    assert got["bug_backprop_dW2"]["test_backward_propagation_n"][0] == 1.75
+    assert scores(url, "no_such_assignment") == {}
+
+
 def test_grading_again_gives_the_same_grades_and_resumes(graded, tmp_path):
     out = tmp_path / "again"
     shutil.copytree(graded.out, out)

@@ -11,11 +11,12 @@ import warnings
 import zlib
 
 import dateutil.parser
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SAWarning
 from sqlalchemy.orm import Session
-from nbgrader.api import Gradebook, MissingEntry, Student
+from nbgrader.api import (Assignment, BaseCell, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment,
+                         SubmittedNotebook)
 
 from .config import COURSE_ID
 
@@ -152,16 +153,18 @@ def zero_fill(db_url: str, assignment: str, student: str) -> None:
 
 
 def scores(db_url: str, assignment: str) -> dict[str, dict[str, tuple[float, float]]]:
-    """{student: {grade cell id: (score, max_score)}} for every submission of the assignment."""
+    """{student: {grade cell id: (score, max_score)}} for every submission of the assignment.
+
+    One query over nbgrader's own score expressions (a manual grade over the judge's, extra
+    credit), read row by row: no ORM object per student, so a class of any size costs its rows."""
+    statement = (select(SubmittedAssignment.student_id, BaseCell.name, Grade.score, Grade.max_score)
+                 .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id)
+                 .join(SubmittedNotebook, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                 .join(Grade, Grade.notebook_id == SubmittedNotebook.id)
+                 .join(BaseCell, BaseCell.id == Grade.cell_id)
+                 .where(Assignment.name == assignment))
     out: dict[str, dict[str, tuple[float, float]]] = {}
     with Gradebook(db_url, COURSE_ID) as gb:
-        try:
-            submissions = gb.find_assignment(assignment).submissions
-        except MissingEntry:
-            return out
-        for submission in submissions:
-            cells = out.setdefault(submission.student.id, {})
-            for notebook in submission.notebooks:
-                for grade in notebook.grades:
-                    cells[grade.name] = (float(grade.score or 0.0), float(grade.max_score))
+        for student, name, score, max_score in gb.db.execute(statement):
+            out.setdefault(student, {})[name] = (float(score or 0.0), float(max_score))
     return out
