@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from distributed import WorkerPlugin, get_worker
 
 from ..judge.sandbox import Limits
-from . import gradebook, submission_rows
+from . import gradebook, gradebook_engines, submission_rows
 from .config import sqlite_url, write_course_config
 from .pool import _command, _outcome, _Worker  # the local pool's worker, reused as is
 
@@ -56,6 +56,7 @@ class CoursePlugin(WorkerPlugin):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         self.db_url = sqlite_url(self.course / "gradebook.db")
+        gradebook_engines.install()  # this worker reads and removes each student's rows
         gradebook.prepare(self.db_url)
         write_course_config(self.course, self.db_url)
         (self.course / "logs").mkdir(exist_ok=True)

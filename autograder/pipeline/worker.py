@@ -12,6 +12,7 @@ and after any failure (nbgrader's, a MemoryError, anything unexpected) the worke
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -29,8 +30,6 @@ from nbgrader.coursedir import CourseDirectory
 from ..judge.sandbox import Limits
 from . import feedback_exporter, gradebook, gradebook_engines
 from .config import grading_config
-
-gradebook_engines.install()
 
 RESULT_PREFIX = "WORKER-RESULT "
 
@@ -78,6 +77,9 @@ def in_limited_child(step, extra_mb: int = FEEDBACK_EXTRA_MB, seconds: float = F
         status = 1
         try:
             os.close(read_end)
+            # Short-lived and capped: no collection, which would touch (and so copy) every page of
+            # the parent's objects this child shares.
+            gc.disable()
             hard = resource.getrlimit(resource.RLIMIT_AS)[1]
             limit = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -179,6 +181,7 @@ def serve(args) -> int:
     from sqlalchemy.exc import SAWarning
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own session notices
     limits = Limits(wall_seconds=args.seconds, memory_mb=args.memory_mb)
+    gradebook_engines.install()
     _warm_feedback(args.course, args.assignment)
     for line in sys.stdin:
         if not line.strip():
