@@ -115,4 +115,6 @@ def _zygote_loop():
 
 
 if __name__ == "__main__":
+    import gc
+    gc.freeze()  # what is loaded is shared with every child: its collections need not scan it
     _zygote_loop()
