@@ -23,28 +23,44 @@ from ..judge.sandbox import Limits
 TITLES = {"passed": "Passed", "failed": "Failed", "error": "Error", "timeout": "Timeout", "missing": "Missing"}
 
 
+def _output(item) -> nbformat.NotebookNode | None:
+    """One output in notebook format from the child's plain dict, unchecked; None if not one."""
+    kind = item["output_type"]
+    if kind == "stream":
+        fields = {"name": str(item["name"]), "text": str(item["text"])}
+    elif kind == "error":
+        fields = {"ename": str(item["ename"]), "evalue": str(item["evalue"]),
+                  "traceback": [str(t) for t in item["traceback"]]}
+    elif kind in ("execute_result", "display_data"):
+        fields = {"data": {str(k): str(v) for k, v in item["data"].items()}, "metadata": {}}
+        if kind == "execute_result":
+            fields["execution_count"] = None
+    else:
+        return None
+    return nbformat.from_dict({"output_type": kind, **fields})
+
+
+def _valid(outputs: list) -> bool:
+    try:
+        nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outputs)]))
+        return True
+    except nbformat.ValidationError:
+        return False
+
+
 def cell_outputs(raw: list) -> list:
-    """nbformat outputs from the child's plain dicts; anything malformed is dropped."""
+    """nbformat outputs from the child's plain dicts; anything malformed is dropped.
+
+    All of a cell's outputs are validated at once; only when that fails, one by one."""
     outputs = []
     for item in raw if isinstance(raw, list) else []:
         try:
-            kind = item["output_type"]
-            if kind == "stream":
-                output = new_output("stream", name=str(item["name"]), text=str(item["text"]))
-            elif kind == "error":
-                output = new_output("error", ename=str(item["ename"]), evalue=str(item["evalue"]),
-                                    traceback=[str(t) for t in item["traceback"]])
-            elif kind in ("execute_result", "display_data"):
-                data = {str(k): str(v) for k, v in item["data"].items()}
-                output = new_output(kind, data=data) if kind == "display_data" else \
-                    new_output(kind, data=data, execution_count=None)
-            else:
-                continue
-            nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[output])]))
-            outputs.append(output)
-        except (KeyError, TypeError, AttributeError, nbformat.ValidationError):
+            output = _output(item)
+        except (KeyError, TypeError, AttributeError):
             continue
-    return outputs
+        if output is not None:
+            outputs.append(output)
+    return outputs if _valid(outputs) else [o for o in outputs if _valid([o])]
 
 
 def verdict_outputs(result: Result) -> list:
