@@ -128,6 +128,12 @@ class ZygoteLauncher:
         self._control = ours
         atexit.register(self.close)
 
+    def start(self) -> None:
+        """Start the warm interpreter now rather than at the first launch (it loads in parallel)."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+
     def launch(self, scratch: Path, limits: Limits, hide=()) -> Launched:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:

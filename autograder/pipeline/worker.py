@@ -24,12 +24,10 @@ import time
 import warnings
 from pathlib import Path
 
-from nbgrader.apps import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
-
 from ..judge.sandbox import Limits
-from . import feedback_exporter, gradebook, gradebook_engines
-from .config import grading_config
+
+# nbgrader, nbconvert and the gradebook are imported where they are used: a serving worker starts
+# the judge's warm interpreter first, so both load at the same time (see main).
 
 RESULT_PREFIX = "WORKER-RESULT "
 
@@ -129,6 +127,11 @@ def _cause(text: str) -> str:
 def grade_student(course: Path, assignment: str, student: str, db_url: str, limits: Limits,
                   sha256: str = "", executor: str = "sandbox", hide=(), resume_key: str = "") -> dict:
     """Autograde one student's submission (already in course/submitted/) and write feedback."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from . import gradebook
+    from .config import grading_config
     config = grading_config(course, db_url, limits, submission_sha256=sha256, executor=executor, hide=hide)
     config.JudgeVerdicts.resume_key = resume_key
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
@@ -164,6 +167,7 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
 
 def _warm_feedback(course: Path, assignment: str) -> None:
     """Render the release notebook's page once here, so each student's forked render starts warm."""
+    from . import feedback_exporter
     try:
         for notebook in sorted((course / "release" / assignment).glob("*.ipynb"))[:1]:
             feedback_exporter.warm_up(notebook)
@@ -181,6 +185,7 @@ def serve(args) -> int:
     from sqlalchemy.exc import SAWarning
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own session notices
     limits = Limits(wall_seconds=args.seconds, memory_mb=args.memory_mb)
+    from . import gradebook_engines
     gradebook_engines.install()
     _warm_feedback(args.course, args.assignment)
     for line in sys.stdin:
@@ -210,7 +215,13 @@ def main(argv=None) -> int:
     parser.add_argument("--executor", choices=("sandbox", "kernel"), default="sandbox")
     parser.add_argument("--serve", action="store_true", help="Read tasks from stdin (one JSON per line).")
     parser.add_argument("--hide", action="append", default=[], help="A path student code must not see.")
-    return serve(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    if args.serve and args.executor == "sandbox":
+        # The warm interpreter imports numpy and matplotlib and draws its first figure while this
+        # process imports nbgrader: the first student's judge then finds it ready.
+        from ..judge.judge import default_launcher
+        default_launcher().start()
+    return serve(args)
 
 
 if __name__ == "__main__":
