@@ -284,6 +284,18 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def judged_children_cpu(out: Path) -> float:
+    """CPU of the judge's children, from the verdict records: the zygote's children are reaped
+    outside this process tree, so getrusage never counts them (the judge reads them from /proc)."""
+    total = 0.0
+    for record in (out / "verdicts").glob(f"*/{ASSIGNMENT}.json") if (out / "verdicts").is_dir() else []:
+        try:
+            total += float(json.loads(record.read_text(encoding="utf-8")).get("child_cpu_seconds", 0.0))
+        except (OSError, ValueError, TypeError):
+            pass
+    return total
+
+
 def _hwm_kb(pid: int) -> int | None:
     """Peak resident set of a live process (VmHWM), in KiB; None off Linux or once it is gone."""
     try:
@@ -744,7 +756,9 @@ def render_markdown(data: dict) -> str:
     lines += [f"The floor (c) is a fresh `python -c` per notebook that imports numpy, reads the notebook and "
               f"runs its solution cells and {', '.join(FLOOR_CALL_CELLS)} (no kernel, no nbgrader); "
               f"(b) is compared with the floor at the same parallelism (jobs = {jobs}). "
-              "CPU seconds are user + system of every descendant (getrusage).", ""]
+              "CPU seconds are user + system of every descendant (getrusage), and for (b) and (d) of the "
+              "judge's children too, which are reaped outside the tree (the judge reads their CPU from "
+              "/proc: `child_cpu_seconds` of each verdict record).", ""]
     for target in data["targets"]:
         lines.append(f"- **{'PASS' if target['passed'] else 'FAIL'}** {target['text']}")
     for key in ("a", "b", "d"):
@@ -914,6 +928,7 @@ def measure(n: int, jobs: int, only: set[str], work: Path, interval: float | Non
         print(f"(b) autograder grade --jobs {jobs} ...", flush=True)
         out_b = work / "b_out"
         b = method_b(flat, out_b, work, jobs, interval, autograder_root)
+        b["cpu_seconds"] += judged_children_cpu(out_b)
         row = method_row(f"autograder grade --jobs {jobs}", b["seconds"], b["cpu_seconds"], n, jobs)
         row.update(returncode=b["returncode"], memory=memory_summary(b["sampler"]),
                    split=split_time(b, n, jobs, out_b), exercise_statuses=b.get("exercise_statuses"))
@@ -928,6 +943,7 @@ def measure(n: int, jobs: int, only: set[str], work: Path, interval: float | Non
         print(f"(d) autograder grade --cluster local --jobs {jobs} ...", flush=True)
         out_d = work / "d_out"
         d = method_b(flat, out_d, work, jobs, interval, autograder_root, ("--cluster", "local"))
+        d["cpu_seconds"] += judged_children_cpu(out_d)
         row = method_row(f"autograder grade --cluster local --jobs {jobs}", d["seconds"], d["cpu_seconds"], n, jobs)
         row.update(returncode=d["returncode"], memory=memory_summary(d["sampler"]),
                    split=split_time(d, n, jobs, out_d), exercise_statuses=d.get("exercise_statuses"))

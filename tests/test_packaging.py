@@ -16,9 +16,16 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=;!~ ]", requirement.strip(), maxsplit=1)[0].lower()
 
 
+#: conda-forge packages published under another name than on PyPI.
+CONDA_NAMES = {"msgpack-python": "msgpack"}
+
+
 def _spec(requirement: str) -> str:
-    """The requirement without its marker and extras (conda has no extras: psycopg[binary] is psycopg there)."""
-    return re.sub(r"\[.*?\]", "", requirement.split(";")[0].split("#")[0]).strip().replace(" ", "").lower()
+    """The requirement without its marker and extras (conda has no extras: psycopg[binary] is psycopg
+    there), under its PyPI name."""
+    spec = re.sub(r"\[.*?\]", "", requirement.split(";")[0].split("#")[0]).strip().replace(" ", "").lower()
+    name = _name(spec)
+    return CONDA_NAMES.get(name, name) + spec[len(name):]
 
 
 def test_environment_yml_names_the_same_dependencies_as_pyproject():

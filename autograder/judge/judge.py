@@ -419,6 +419,7 @@ class RemoteSubject:
         self.cell_outputs: dict[int, list] = {}
         self.deadline = time.monotonic() + WALL_FACTOR * limits.wall_seconds  # backstop; CPU is charged
         self.cpu_spent = 0.0  # by the children already closed
+        self.child_cpu = 0.0  # of that, the children's own (the rest is the judge answering them)
         self.wall_bound: set[str] = set()  # functions whose timeout the machine's load caused
         self.skipped: dict[int, str] = {}   # cells that killed or hung a child while loading
         self.cell_errors: dict[int, str] = {}
@@ -459,6 +460,7 @@ class RemoteSubject:
     def _close(self, child: Child) -> None:
         child.close()
         self.cpu_spent += child.cpu_used
+        self.child_cpu += child.clock.last
 
     def call(self, function, args, deps=None, unchanged=None):
         spent = self.cpu_spent + (self.child.cpu_used if self.child else 0.0)
@@ -499,6 +501,9 @@ class Judgement:
     #: functions that timed out on wall time with their CPU use within limits: grade again alone
     wall_bound: list[str] = field(default_factory=list)
     cpu_seconds: float = 0.0
+    #: the children's own CPU: they are reaped outside the grading process tree, so a parent's
+    #: getrusage never sees it
+    child_cpu_seconds: float = 0.0
 
 
 def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
@@ -521,4 +526,4 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
     wall_bound = [r.function for r in results if r.status == "timeout" and r.function in subject.wall_bound]
     wall_bound += sorted(w for w in subject.wall_bound if w.startswith("cell "))
     return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started,
-                     subject.cell_outputs, wall_bound, subject.cpu_spent)
+                     subject.cell_outputs, wall_bound, subject.cpu_spent, subject.child_cpu)

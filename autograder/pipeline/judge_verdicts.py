@@ -122,6 +122,7 @@ class JudgeVerdicts(NbGraderPreprocessor):
                 "cell_errors": {str(k): v for k, v in judgement.cell_errors.items()},
                 "skipped_cells": {str(k): v for k, v in judgement.skipped_cells.items()},
                 "cpu_seconds": round(judgement.cpu_seconds, 3),
+                "child_cpu_seconds": round(judgement.child_cpu_seconds, 3),
                 "wall_bound": judgement.wall_bound,
             }
             out = Path(self.results_directory) / student / f"{assignment}.json"
