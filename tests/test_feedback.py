@@ -139,3 +139,27 @@ def test_highlighted_code_is_remembered_from_the_warm_up_and_unchanged():
     bash = {"magics_language": "bash"}
     assert ours("ls -l $HOME", "ipython3", bash) == theirs("ls -l $HOME", "ipython3", bash)
     assert ours("ls -l $HOME", "ipython3", bash) != ours("ls -l $HOME", "ipython3")
+
+
+def test_cleaned_and_rendered_markdown_is_remembered_and_unchanged():
+    """Pieces the warm-up cleaned or rendered come back byte for byte what a fresh sanitiser and
+    nbconvert's own markdown filter make; a cell with attachments is never taken from memory."""
+    from nbconvert.exporters import HTMLExporter
+
+    from autograder.pipeline import feedback_exporter, feedback_sanitiser
+    hostile = '<img src=x onerror=alert(1)><a href="javascript:alert(2)">x</a><p style="position:fixed">y</p>'
+    for piece in [hostile, "<b>bold</b>", hostile]:  # the second hostile one comes from memory
+        assert feedback_sanitiser.clean_student_html(piece) == feedback_sanitiser._STUDENT.clean(piece)
+    assert hostile in feedback_sanitiser._CLEANED and "onerror" not in feedback_sanitiser._CLEANED[hostile]
+
+    ours, theirs = feedback_exporter.FeedbackExporter(), HTMLExporter()
+    markdown = "# Title\n\nThe two-sided difference $\\frac{J(\\theta+\\varepsilon)-J(\\theta-\\varepsilon)}{2\\varepsilon}$"
+    context = {"cell": {"source": markdown}, "resources": {}}
+    for _ in range(2):
+        assert ours.markdown2html(context, markdown) == theirs.markdown2html(context, markdown)
+    assert any(key[0] == markdown for key in feedback_exporter._MARKDOWN)
+    attached = {"cell": {"source": "![a](attachment:a.png)",
+                         "attachments": {"a.png": {"image/png": "iVBORw0KGgo="}}}, "resources": {}}
+    before = len(feedback_exporter._MARKDOWN)
+    assert ours.markdown2html(attached, "![a](attachment:a.png)") == theirs.markdown2html(attached, "![a](attachment:a.png)")
+    assert len(feedback_exporter._MARKDOWN) == before

@@ -34,3 +34,28 @@ def test_a_step_that_exhausts_its_memory_cap_fails_alone():
 
 def test_a_long_answer_is_cut_not_blocking():
     assert in_limited_child(lambda: "x" * 100_000) == "x" * 4000
+
+
+def test_a_worker_leaves_at_once_and_takes_its_warm_interpreter_with_it(tmp_path):
+    """A serving worker whose tasks are done exits without tearing down its interpreter, and
+    stops its warm zygote and removes the zygote's folder first."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    course = tmp_path / "course"
+    course.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    done = subprocess.run([sys.executable, "-m", "autograder.pipeline.worker", "--serve", "--course", str(course),
+                           "--assignment", "gradient_checking", "--db", f"sqlite:///{tmp_path / 'g.db'}"],
+                          input="", capture_output=True, text=True, env=env, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not list(tmp.glob("zygote-*")), "the warm interpreter's folder is left behind"
+    for proc in Path("/proc").iterdir():
+        try:
+            assert not os.readlink(proc / "cwd").startswith(str(tmp)), f"process {proc.name} is still running"
+        except (OSError, ValueError):
+            continue

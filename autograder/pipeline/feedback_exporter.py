@@ -23,6 +23,7 @@ import nbgrader
 from jinja2 import BytecodeCache
 import nbformat
 from nbconvert.exporters import HTMLExporter
+from nbconvert.exporters.html import contextfilter
 from nbconvert.exporters.templateexporter import TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
@@ -54,6 +55,8 @@ _CACHE = _MemoryBytecodeCache()
 #: Highlighted code by (lexer, language, magics language, formatter options, source).
 _HIGHLIGHTED: dict[tuple, str] = {}
 _HIGHLIGHTED_MAX = 4096
+#: Markdown cells rendered to HTML, by their text and the settings the rendering reads.
+_MARKDOWN: dict[tuple, str] = {}
 
 
 class _RememberingHighlight(Highlight2HTML):
@@ -111,6 +114,22 @@ class FeedbackExporter(HTMLExporter):
     def default_filters(self):
         yield from super().default_filters()
         yield ("clean_html", clean_student_html)
+
+    @contextfilter
+    def markdown2html(self, context, source):
+        """nbconvert's markdown filter, remembering what the cell's text alone decides: the
+        release's markdown, rendered in the warm-up, is on every student's page."""
+        cell = context.get("cell", {})
+        if cell.get("attachments") or self.embed_images:
+            return super().markdown2html(context, source)  # depends on more than the text
+        path = context.get("resources", {}).get("metadata", {}).get("path", "")
+        key = (source, path, self.anchor_link_text, self.exclude_anchor_links, repr(self.lexer_options))
+        html = _MARKDOWN.get(key)
+        if html is None:
+            html = super().markdown2html(context, source)
+            if len(_MARKDOWN) < _HIGHLIGHTED_MAX:
+                _MARKDOWN[key] = html
+        return html
 
     def _feedback_directory(self) -> Path | None:
         coursedir = getattr(self.parent, "coursedir", None)

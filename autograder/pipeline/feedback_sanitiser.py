@@ -96,9 +96,20 @@ _NOTEBOOK = _cleaner(STUDENT_CLASSES | TEMPLATE_CLASSES,
                      allow_kit_ids=True)
 
 
+#: Pieces already cleaned: the release's cells, cleaned in the worker's warm-up, recur on every page.
+_CLEANED: dict[str, str] = {}
+_CLEANED_MAX = 4096
+
+
 def clean_student_html(html) -> str:
     """One piece of student markup (a markdown cell, an HTML output), as inert formatting."""
-    return _STUDENT.clean(str(html))
+    html = str(html)
+    cleaned = _CLEANED.get(html)
+    if cleaned is None:
+        cleaned = _STUDENT.clean(html)
+        if len(_CLEANED) < _CLEANED_MAX and len(html) < 100_000:
+            _CLEANED[html] = cleaned
+    return cleaned
 
 
 def clean_notebook_html(html: str) -> str:

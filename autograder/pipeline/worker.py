@@ -224,5 +224,15 @@ def main(argv=None) -> int:
     return serve(args)
 
 
+def _leave(code: int) -> None:
+    """End the worker at once: its grades and files are written and closed; tearing down the
+    interpreter (nbgrader, SQLAlchemy, matplotlib) took a third of a second the run waited for."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if "autograder.judge.judge" in sys.modules:
+        sys.modules["autograder.judge.judge"].close_launchers()  # the warm interpreter and its folder
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _leave(main())
