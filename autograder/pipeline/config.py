@@ -5,9 +5,9 @@ from pathlib import Path
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, ClearHiddenTests, ClearOutput, DeduplicateIds, Execute,
-                                    GetGrades, IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
-                                    SaveAutoGrades)
+from nbgrader.converters.autograde import Autograde
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, Execute, GetGrades,
+                                    IgnorePattern, LimitOutput, SaveAutoGrades)
 from traitlets.config import Config
 
 from ..judge.sandbox import Limits
@@ -26,8 +26,9 @@ KERNEL_STEPS = [Execute, JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor
 SANDBOX_STEPS = [JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                  SaveAutoGrades, AssignLatePenalties]  # the sanitize pass already ran CheckCellMetadata
 EXECUTORS = {"sandbox": SANDBOX_STEPS, "kernel": KERNEL_STEPS}
-#: nbgrader's sanitize pass, its metadata check with the schema compiled once.
-SANITIZE_STEPS = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadataCompiled]
+#: nbgrader's own sanitize pass, its metadata check swapped for the one with the schema compiled once.
+SANITIZE_STEPS = [CheckCellMetadataCompiled if step is CheckCellMetadata else step
+                  for step in Autograde.class_traits()["sanitize_preprocessors"].default()]
 
 
 def sqlite_url(path: Path) -> str:
