@@ -128,16 +128,18 @@ class ZygoteLauncher:
         self._control = ours
         atexit.register(self.close)
 
+    def _running(self) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+
     def start(self) -> None:
         """Start the warm interpreter now rather than at the first launch (it loads in parallel)."""
         with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                self._start()
+            self._running()
 
     def launch(self, scratch: Path, limits: Limits, hide=()) -> Launched:
         with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                self._start()
+            self._running()
             theirs, ours = [], []
             for _ in range(4):  # requests (they read), replies, stdout/stderr, exit status (they write)
                 r, w = os.pipe()
