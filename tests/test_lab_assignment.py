@@ -134,8 +134,16 @@ def test_visible_test_numbers_are_the_references():
 
 # ---- graded end to end ---------------------------------------------------------------------------
 
+#: A course secret one of whose hidden draws saturates the sigmoid: certifying it computed log(0),
+#: and its RuntimeWarning, printed in a hidden test cell, cost a correct exercise its points
+#: under plain nbgrader (which zeroes a test cell that writes to stderr).
+SATURATING_SECRET = "fd604f9c9ef6eb71043a7e3aec0b8e8fe7b121df01ad1107ed73681693d343f7"
+
+
 def nbgrader(course: Path, *args: str) -> None:
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    """Run nbgrader on the course copy, whose graders and secret the kernels use too."""
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+               AUTOGRADER_COURSE_ROOT=str(course))
     run = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                          capture_output=True, text=True)
     assert run.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{run.stdout}\n{run.stderr[-3000:]}"
@@ -165,6 +173,7 @@ def test_plain_nbgrader_grades_the_source_the_release_and_planted_bugs(tmp_path)
     shutil.copytree(ROOT / "source", course / "source", ignore=skip)
     shutil.copytree(ROOT / "assignments", course / "assignments", ignore=skip)
     shutil.copy2(ROOT / "nbgrader_config.py", course)
+    (course / ".autograder-secret").write_text(SATURATING_SECRET + "\n")
     nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     submissions = {"solved": read_notebook(SOURCE), "untouched": read_notebook(course / "release" / ASSIGNMENT),
                    "mixed": planted_notebook(MIXED_BUGS)}

@@ -69,7 +69,8 @@ def activation_pattern(X, thetas):
 def certify(case: NetworkCase, tol: Tolerances = Tolerances()) -> NetworkCase | None:
     """Pick the best of the candidate steps for this case, or None when the case cannot be trusted."""
     epsilons, threshold = tol.epsilons, tol.threshold
-    _, cache = reference.forward_propagation_n(case.X, case.Y, case.parameters)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a saturated draw's log(0): rejected next line
+        _, cache = reference.forward_propagation_n(case.X, case.Y, case.parameters)
     if np.max(np.abs(cache[8])) > MAX_LOGIT:
         return None
     grad = reference.gradients_to_vector(reference.backward_propagation_n(case.X, case.Y, cache))

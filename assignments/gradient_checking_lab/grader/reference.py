@@ -283,7 +283,9 @@ def dropout_gradient_check(parameters, X, Y, keep_prob, epsilon, masks, backward
 
 
 def dropout_logits(X, parameters, keep_prob, masks):
-    return forward_with_dropout(X, np.zeros((1, X.shape[1])), parameters, keep_prob, masks)[1]["Z3"]
+    """Z3 only: a saturated draw's log(0) in the cost is not worth a warning (it is rejected)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return forward_with_dropout(X, np.zeros((1, X.shape[1])), parameters, keep_prob, masks)[1]["Z3"]
 
 
 # ---- 4. At initialisation and after some training ------------------------------------------
