@@ -1,4 +1,4 @@
-from .cli import main
+from .cli import run
 
 if __name__ == "__main__":  # a Dask LocalCluster's spawned workers import this module again
-    main()
+    run()
