@@ -155,6 +155,9 @@ def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executo
         raise click.UsageError("--executor kernel runs student code in a Jupyter kernel that is not confined "
                                "(it could write to the gradebook); add --trusted if you trust this class's "
                                "code, or use the default sandbox executor")
+    if not submissions.exists():  # said before any worker starts or OUT is made
+        from .pipeline.untrusted_text import printable
+        raise click.ClickException(f"{printable(str(submissions))} does not exist; pass a folder of notebooks or a .zip")
     assignment = assignment or _due_first()
     flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
     run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster,

@@ -27,5 +27,6 @@ def test_status_and_output_survive_the_fast_exit(tmp_path):
     missing = autograder("grade", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
     assert missing.returncode == 1
     assert f"{tmp_path / 'nowhere'} does not exist" in missing.stderr
+    assert "Starting" not in missing.stderr and not (tmp_path / "out").exists()  # said before any set-up
     listed = autograder("--help")
     assert listed.returncode == 0 and listed.stdout.rstrip().endswith("./kit nbgrader export")
