@@ -59,3 +59,33 @@ def test_a_worker_leaves_at_once_and_takes_its_warm_interpreter_with_it(tmp_path
             assert not os.readlink(proc / "cwd").startswith(str(tmp)), f"process {proc.name} is still running"
         except (OSError, ValueError):
             continue
+
+
+def test_a_killed_worker_leaves_no_warm_interpreter_folder(tmp_path):
+    """SIGKILL gives a worker no chance to clean up: its zygote sees the control socket close,
+    removes its own folder and exits."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    course = tmp_path / "course"
+    course.mkdir()
+    worker = subprocess.Popen([sys.executable, "-m", "autograder.pipeline.worker", "--serve", "--course", str(course),
+                               "--assignment", "gradient_checking", "--db", f"sqlite:///{tmp_path / 'g.db'}"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "TMPDIR": str(tmp)}, cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 120  # a bound for a stuck run, not a speed assertion
+        while not list(tmp.glob("zygote-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(tmp.glob("zygote-*")), "the worker never started its warm interpreter"
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    while list(tmp.glob("zygote-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(tmp.glob("zygote-*")), "the warm interpreter's folder outlived its killed worker"

@@ -10,6 +10,7 @@ exit status the zygote gets from waitpid is written to the last of them.
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -84,6 +85,16 @@ def _become_child(request, fds):
         os._exit(70)
 
 
+#: The launcher's mkdtemp folder the zygote runs in (its cwd, its HOME and matplotlib's cache).
+_HOME = os.getcwd()
+
+
+def _leave_home():
+    """Remove the zygote's own folder. rmtree works on directory fds and never follows a link."""
+    if os.path.basename(_HOME).startswith("zygote-") and shutil.rmtree.avoids_symlink_attacks:
+        shutil.rmtree(_HOME, ignore_errors=True)
+
+
 def _zygote_loop():
     signal.signal(signal.SIGCHLD, _reap)
     while True:
@@ -91,7 +102,8 @@ def _zygote_loop():
             data, fds, _, _ = socket.recv_fds(_CONTROL, 1 << 20, 4)
         except InterruptedError:
             continue
-        if not data:
+        if not data:  # the worker is gone, closed or killed: nobody else will remove this folder
+            _leave_home()
             os._exit(0)
         if len(fds) != 4:
             for fd in fds:
