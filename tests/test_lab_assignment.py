@@ -92,6 +92,30 @@ def test_the_manifest_loads_with_the_course_tolerances(tol):
 
 # ---- hidden cases and visible numbers ----------------------------------------------------------
 
+#: Course secrets whose hidden draws once broke a dropout case: with new masks in every pass a
+#: nudged sigmoid saturated, so the wrong way's difference was nan (no hint could match it).
+DROPOUT_SECRETS = ["73c203bbf1bfe1426b9842133a35aaade2911090c5656653fc551c4720b8fb53"]
+
+
+@pytest.mark.parametrize("secret", DROPOUT_SECRETS)
+def test_dropout_cases_are_finite_and_silent_under_other_secrets(secret, tol, monkeypatch):
+    import warnings
+    from autograder.grading import secret as secrets
+    root = secrets._root(None)
+    monkeypatch.setitem(secrets._LOADED, root, secret.encode())
+    checks.dropout_cases.cache_clear()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # certifying prints nothing (a kernel would show it)
+            drawn = checks.dropout_cases(tol)
+        assert {d.keep_prob for d in drawn} == {0.8, 0.5, 1.0, 0.7}
+        for d in drawn:
+            assert np.isfinite(d.expected) and np.isfinite(d.new_masks)
+            assert d.keep_prob == 1 or d.new_masks > tol.threshold * 100
+    finally:
+        checks.dropout_cases.cache_clear()  # the course's own secret for every other test
+
+
 def test_hidden_cases_are_certified_and_discriminating(tol):
     bugs = checks.bug_cases(tol)
     assert {b.bug for b in bugs} == {None, *reference.BUGGY_BACKWARDS}
