@@ -153,3 +153,26 @@ def test_an_untouched_notebook_fails_each_test_cell_with_one_short_line(tmp_path
         assert len(errors) == 1 and len(errors[0].traceback) == 1, (function, errors)
         line = errors[0].traceback[0]
         assert f"{function}: not implemented yet" in line or "did not run" in line, line
+
+
+#: A course secret whose fourth network draw has a dead second layer (db2 = 0): flipping db2's
+#: sign there changed nothing, so gradient_check_n's print_msg case was a correct one and a
+#: print_msg branch that breaks only on a mistake went unnoticed.
+DEAD_LAYER_SECRETS = ["34dedc795356feb203f647a8312923763f8143d33d05e13aefc5b657feb2ab43"]
+
+
+@pytest.mark.parametrize("secret", DEAD_LAYER_SECRETS)
+def test_the_print_msg_case_is_a_bug_the_check_sees_under_any_secret(secret, monkeypatch):
+    from autograder.grading import secret as secrets
+    monkeypatch.setitem(secrets._LOADED, secrets._root(None), secret.encode())
+    checks = graders.module(ASSIGNMENT, "checks")
+    reference = graders.module(ASSIGNMENT, "reference")
+    cases = graders.module(ASSIGNMENT, "cases")
+    tol = manifest.tolerances_for(ASSIGNMENT, ROOT)
+    label, case, gradients, eps, _, _ = checks._checker_cases(tol)[-1]
+    assert "db2 of the wrong sign" in label
+    assert reference.gradient_check_n(case.parameters, gradients, case.X, case.Y, eps) > tol.threshold * cases.SAFETY_MARGIN
+    row = next(r for r in ROWS if r["id"] == "gcn_print_msg_breaks")
+    visible, hidden = grade_both(edits_of(row))
+    assert {f for f, m in hidden.items() if m} == {"gradient_check_n"}, hidden
+    assert row["hint"] in hidden["gradient_check_n"]
