@@ -158,7 +158,8 @@ def test_an_untouched_notebook_fails_each_test_cell_with_one_short_line(tmp_path
 #: A course secret whose fourth network draw has a dead second layer (db2 = 0): flipping db2's
 #: sign there changed nothing, so gradient_check_n's print_msg case was a correct one and a
 #: print_msg branch that breaks only on a mistake went unnoticed.
-DEAD_LAYER_SECRETS = ["34dedc795356feb203f647a8312923763f8143d33d05e13aefc5b657feb2ab43"]
+DEAD_LAYER_SECRETS = ["34dedc795356feb203f647a8312923763f8143d33d05e13aefc5b657feb2ab43",
+                      "90cd70b138bc9cf4cef539a2dd10bacbfa1888db295fd59334a5f506f204656d"]
 
 
 @pytest.mark.parametrize("secret", DEAD_LAYER_SECRETS)
