@@ -185,6 +185,7 @@ class BugCase:
     expected_block: str | None
     differences: dict
     threshold: float = 1e-7
+    epsilon: float | None = None   # the step locate_bug gets; None: the network case's own
 
     @property
     def backward_spec(self) -> str:
@@ -225,6 +226,11 @@ def bug_cases(tol: Tolerances) -> tuple[BugCase, ...]:
     return tuple(chosen)
 
 
+#: A step far from the hidden cases' own, where a correct block's difference shows the truncation
+#: error: a block_differences that ignores epsilon (uses its default) gives other values here.
+LARGE_EPSILON = 1e-3
+
+
 @functools.lru_cache(maxsize=4)
 def locate_cases(tol: Tolerances) -> tuple[BugCase, ...]:
     """bug_cases, and two with another threshold, so that every argument matters: one where it
@@ -243,12 +249,33 @@ def locate_cases(tol: Tolerances) -> tuple[BugCase, ...]:
         chosen.append(dataclasses.replace(
             multi, label=multi.label + f", threshold {fmt(threshold)}",
             expected_block=reference.locate_bug(multi.differences, threshold), threshold=threshold))
+    chosen.append(_large_epsilon_locate_case(tol))
     return tuple(chosen)
 
 
-#: A step far from the hidden cases' own, where a correct block's difference shows the truncation
-#: error: a block_differences that ignores epsilon (uses its default) gives other values here.
-LARGE_EPSILON = 1e-3
+#: block_differences' default step: what a locate_bug that does not pass epsilon on gets.
+DEFAULT_EPSILON = 1e-6
+#: A step where truncation (about ε² = 1e-4 relative) puts blocks of a correct pass above the
+#: threshold, so locate_bug's verdict there differs from the one at the default step.
+LOCATE_EPSILON = 1e-2
+
+
+def _large_epsilon_locate_case(tol: Tolerances) -> BugCase:
+    """A case at LOCATE_EPSILON whose verdict differs from the one at block_differences' default
+    step, so that epsilon matters to locate_bug as the threshold does."""
+    for bc in bug_cases(tol):
+        case, gradients = bc.case, bc.gradients()
+        large = reference.block_differences(case.parameters, gradients, case.X, case.Y, LOCATE_EPSILON)
+        default = reference.block_differences(case.parameters, gradients, case.X, case.Y, DEFAULT_EPSILON)
+        # At this step truncation, not rounding, sets every difference: a locate_bug that computes
+        # them itself in another order moves them by ~1e-12 relative, so 20 % is margin enough.
+        if any(tol.threshold / 1.2 <= d <= tol.threshold * 1.2 for d in large.values()):
+            continue
+        expected = reference.locate_bug(large, tol.threshold)
+        if expected != reference.locate_bug(default, tol.threshold):
+            return dataclasses.replace(bc, label=f"{bc.label}, ε = {fmt(LOCATE_EPSILON)}", expected_block=expected,
+                                       differences=large, epsilon=LOCATE_EPSILON)
+    raise RuntimeError(f"no hidden case's verdict at ε = {LOCATE_EPSILON:g} differs from the default step's")
 
 
 def _large_epsilon_case(tol: Tolerances):
@@ -309,13 +336,19 @@ def check_locate_bug(subject: Subject, tol: Tolerances) -> dict:
         case = bc.case
         deps = {**CONVERSIONS, "forward_propagation_n": "lab.forward_propagation_n",
                 "backward_propagation_n": bc.backward_spec, "block_differences": "lab.block_differences"}
-        args = (case.copy_parameters(), case.X.copy(), case.Y.copy(), case.epsilon, bc.threshold)
+        epsilon = bc.epsilon or case.epsilon
+        args = (case.copy_parameters(), case.X.copy(), case.Y.copy(), epsilon, bc.threshold)
         got = subject.call("locate_bug", args, deps)
         measured[bc.label] = bc.expected_block
         if got == bc.expected_block:
             continue
         wrong = [k for k in reference.BACKPROP_ORDER if bc.differences[k] > bc.threshold]
-        if bc.expected_block is None and bc.threshold != tol.threshold:
+        where = f"for {case.name} at ε = {fmt(epsilon)}" if bc.epsilon else \
+            f"for a backward pass with a hidden bug on {case.name}"
+        if bc.epsilon and got == _default_step_verdict(bc, tol):
+            hint = ("the blocks' differences depend on the step, and your answer is the one for "
+                    "block_differences' default step. It looks like epsilon is not passed on to block_differences")
+        elif bc.expected_block is None and bc.threshold != tol.threshold:
             hint = (f"every block is below the threshold passed in ({fmt(bc.threshold)}) here, so return "
                     "None: compare with the threshold argument")
         elif bc.expected_block is None:
@@ -326,9 +359,16 @@ def check_locate_bug(subject: Subject, tol: Tolerances) -> dict:
                     f"{', '.join(reference.BACKPROP_ORDER)}")
         else:
             hint = f"only {wrong[0]} is above the threshold"
-        raise Failed(f"for a backward pass with a hidden bug on {case.name}: returned {got!r}, which is not "
-                     f"the block where the bug is. Look at: {hint}.")
+        what = (f"not {bc.expected_block!r}, the first block above the threshold at this step" if bc.epsilon
+                else "which is not the block where the bug is")
+        raise Failed(f"{where}: returned {got!r}, {what}. Look at: {hint}.")
     return measured
+
+
+def _default_step_verdict(bc: BugCase, tol: Tolerances):
+    case = bc.case
+    default = reference.block_differences(case.parameters, bc.gradients(), case.X, case.Y, DEFAULT_EPSILON)
+    return reference.locate_bug(default, bc.threshold)
 
 
 # ---- 3. Not with dropout -------------------------------------------------------------------
