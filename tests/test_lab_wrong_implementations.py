@@ -84,3 +84,28 @@ def test_a_wrong_implementation_is_rejected_with_the_right_hint_or_none(row):
 def test_sizes_are_said_in_readable_numbers(got, expected, said):
     from autograder.grading.compare import off_by
     assert off_by(got, expected) == said
+
+
+#: Course secrets under which a locate_bug that does not pass epsilon on fails a hidden bug case
+#: (a block other than the bug's crosses the threshold at the default step) before the case at
+#: ε = 0.01: the same hint must be given there.
+EPSILON_SECRETS = ["770cd3a7d338f4dc08b7adce0ee3323ce8e7695986c9cbd57581d47860b12794",
+                   "ac7c6d2f333f093bf616047c3deffa83c6782a7bc12008bf9a2e6d4f9bc2b03b"]
+
+
+@pytest.mark.parametrize("secret", EPSILON_SECRETS)
+def test_ignoring_epsilon_in_locate_bug_gets_its_hint_under_any_secret(secret, monkeypatch):
+    from autograder.grading import secret as secrets
+    checks = graders.module(LAB, "checks")
+    monkeypatch.setitem(secrets._LOADED, secrets._root(None), secret.encode())
+    for cached in (checks.bug_cases, checks.locate_cases, checks.dropout_cases):
+        cached.cache_clear()
+    try:
+        row = next(r for r in ROWS if r["id"] == "locate_epsilon_ignored")
+        _, hidden = _judge(row)
+        assert hidden.status == "failed" and row["hint"] in hidden.message, hidden.message
+        correct = _judge({**row, "new": row["old"]})[1]
+        assert correct.status == "passed", correct.message
+    finally:
+        for cached in (checks.bug_cases, checks.locate_cases, checks.dropout_cases):
+            cached.cache_clear()  # the course's own secret for every other test
