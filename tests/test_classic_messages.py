@@ -163,9 +163,8 @@ DEAD_LAYER_SECRETS = ["34dedc795356feb203f647a8312923763f8143d33d05e13aefc5b657f
 
 
 @pytest.mark.parametrize("secret", DEAD_LAYER_SECRETS)
-def test_the_print_msg_case_is_a_bug_the_check_sees_under_any_secret(secret, monkeypatch):
-    from autograder.grading import secret as secrets
-    monkeypatch.setitem(secrets._LOADED, secrets._root(None), secret.encode())
+def test_the_print_msg_case_is_a_bug_the_check_sees_under_any_secret(secret, pin_secret):
+    pin_secret(secret)
     checks = graders.module(ASSIGNMENT, "checks")
     reference = graders.module(ASSIGNMENT, "reference")
     cases = graders.module(ASSIGNMENT, "cases")

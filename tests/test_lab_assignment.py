@@ -98,22 +98,34 @@ DROPOUT_SECRETS = ["73c203bbf1bfe1426b9842133a35aaade2911090c5656653fc551c4720b8
 
 
 @pytest.mark.parametrize("secret", DROPOUT_SECRETS)
-def test_dropout_cases_are_finite_and_silent_under_other_secrets(secret, tol, monkeypatch):
+def test_dropout_cases_are_finite_and_silent_under_other_secrets(secret, tol, pin_secret):
     import warnings
-    from autograder.grading import secret as secrets
-    root = secrets._root(None)
-    monkeypatch.setitem(secrets._LOADED, root, secret.encode())
-    checks.dropout_cases.cache_clear()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # certifying prints nothing (a kernel would show it)
-            drawn = checks.dropout_cases(tol)
-        assert {d.keep_prob for d in drawn} == {0.8, 0.5, 1.0, 0.7}
-        for d in drawn:
-            assert np.isfinite(d.expected) and np.isfinite(d.new_masks)
-            assert d.keep_prob == 1 or d.new_masks > tol.threshold * 100
-    finally:
-        checks.dropout_cases.cache_clear()  # the course's own secret for every other test
+    pin_secret(secret)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # certifying prints nothing (a kernel would show it)
+        drawn = checks.dropout_cases(tol)
+    assert {d.keep_prob for d in drawn} == {0.8, 0.5, 1.0, 0.7}
+    for d in drawn:
+        assert np.isfinite(d.expected) and np.isfinite(d.new_masks)
+        assert d.keep_prob == 1 or d.new_masks > tol.threshold * 100
+
+
+#: Course secrets with a draw whose second layer is dead: dW3's gradient and estimate are both 0,
+#: and a block_differences written with the course's formula returns 0/0 = nan there.
+DEAD_LAYER_SECRETS = ["835f0bb9ff6f6cbbf4677f2f02c69389508dbbadc49889f53d9a8146140b8570"]
+
+
+@pytest.mark.parametrize("secret", DEAD_LAYER_SECRETS)
+def test_no_bug_case_has_a_block_that_is_zero_on_both_sides(secret, tol, pin_secret):
+    from submissions import planted_rows as rows
+    from test_assignments import check_planted_bug
+    pin_secret(secret)
+    for bc in checks.bug_cases(tol):
+        _, cache = network.forward_propagation_n(bc.case.X, bc.case.Y, bc.case.parameters)
+        exact = network.backward_propagation_n(bc.case.X, bc.case.Y, cache)
+        assert all(np.any(exact[k]) for k in network.GRAD_KEYS), bc.label
+    row = next(r for r in rows(ASSIGNMENT) if r["id"] == "ok_other_block_differences")
+    check_planted_bug(ASSIGNMENT, ROOT, row)  # the course's formula, written another way: full marks
 
 
 def test_hidden_cases_are_certified_and_discriminating(tol):

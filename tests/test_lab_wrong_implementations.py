@@ -94,18 +94,10 @@ EPSILON_SECRETS = ["770cd3a7d338f4dc08b7adce0ee3323ce8e7695986c9cbd57581d47860b1
 
 
 @pytest.mark.parametrize("secret", EPSILON_SECRETS)
-def test_ignoring_epsilon_in_locate_bug_gets_its_hint_under_any_secret(secret, monkeypatch):
-    from autograder.grading import secret as secrets
-    checks = graders.module(LAB, "checks")
-    monkeypatch.setitem(secrets._LOADED, secrets._root(None), secret.encode())
-    for cached in (checks.bug_cases, checks.locate_cases, checks.dropout_cases):
-        cached.cache_clear()
-    try:
-        row = next(r for r in ROWS if r["id"] == "locate_epsilon_ignored")
-        _, hidden = _judge(row)
-        assert hidden.status == "failed" and row["hint"] in hidden.message, hidden.message
-        correct = _judge({**row, "new": row["old"]})[1]
-        assert correct.status == "passed", correct.message
-    finally:
-        for cached in (checks.bug_cases, checks.locate_cases, checks.dropout_cases):
-            cached.cache_clear()  # the course's own secret for every other test
+def test_ignoring_epsilon_in_locate_bug_gets_its_hint_under_any_secret(secret, pin_secret):
+    pin_secret(secret)
+    row = next(r for r in ROWS if r["id"] == "locate_epsilon_ignored")
+    _, hidden = _judge(row)
+    assert hidden.status == "failed" and row["hint"] in hidden.message, hidden.message
+    correct = _judge({**row, "new": row["old"]})[1]
+    assert correct.status == "passed", correct.message

@@ -201,6 +201,9 @@ def _certify_bug(case: cases.NetworkCase, bug: str | None, threshold: float) -> 
     """Use a (network, bug) pair only when every block is clearly right or clearly wrong."""
     backward, block, what = reference.BUGGY_BACKWARDS[bug] if bug else (network.backward_propagation_n, None, "no bug")
     _, cache = network.forward_propagation_n(case.X, case.Y, case.parameters)
+    exact = network.backward_propagation_n(case.X, case.Y, cache)
+    if any(not np.any(exact[k]) for k in network.GRAD_KEYS):
+        return None  # a dead layer's block: grad and gradapprox both 0, and the course's formula is 0/0
     diffs = reference.block_differences(case.parameters, backward(case.X, case.Y, cache), case.X, case.Y, case.epsilon)
     if any(threshold / SAFETY <= d <= threshold * SAFETY for d in diffs.values()):
         return None
