@@ -285,7 +285,7 @@ def run() -> None:
     Everything a command writes is written, closed or committed before it returns; what is left is
     the interpreter's teardown of some 1,600 modules, 0.3 to 0.8 s that a shell or a benchmark
     would wait for. A crash (any exception but SystemExit) still ends the normal way."""
-    import os
+    from .process_exit import exit_now
     try:
         main()  # standalone: ends by raising SystemExit with the status
     except SystemExit as done:
@@ -295,12 +295,7 @@ def run() -> None:
     if status is not None and not isinstance(status, int):
         print(status, file=sys.stderr)
         status = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing more can be said on it
-            pass
-    os._exit(status or 0)
+    exit_now(status or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,6 +30,7 @@ from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from traitlets import Bool
 
 from . import feedback_static
+from .feedback_memo import remembered
 from .feedback_sanitiser import clean_notebook_html, clean_student_html
 
 TEMPLATES = Path(__file__).parent / "feedback_templates"
@@ -56,18 +57,6 @@ _CACHE = _MemoryBytecodeCache()
 _HIGHLIGHTED: dict[tuple, str] = {}
 #: Markdown cells rendered to HTML, by their text and the settings the rendering reads.
 _MARKDOWN: dict[tuple, str] = {}
-#: Entries each of those keeps: the release's cells, with room to spare.
-_REMEMBERED_MAX = 4096
-
-
-def _remembered(store: dict, key: tuple, make) -> str:
-    """store[key], made by make() the first time (and kept while the store has room)."""
-    html = store.get(key)
-    if html is None:
-        html = make()
-        if len(store) < _REMEMBERED_MAX:
-            store[key] = html
-    return html
 
 
 class _RememberingHighlight(Highlight2HTML):
@@ -77,7 +66,7 @@ class _RememberingHighlight(Highlight2HTML):
     def __call__(self, source, language=None, metadata=None):
         magics = (metadata or {}).get("magics_language")  # the only metadata nbconvert's highlight reads
         key = (self.pygments_lexer, language, magics, repr(self.extra_formatter_options), source)
-        return _remembered(_HIGHLIGHTED, key, lambda: super(_RememberingHighlight, self).__call__(
+        return remembered(_HIGHLIGHTED, key, lambda: super(_RememberingHighlight, self).__call__(
             source, language, metadata))
 _IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
 _STATIC_INSTALLED: set[Path] = set()
@@ -131,7 +120,7 @@ class FeedbackExporter(HTMLExporter):
             return super().markdown2html(context, source)  # depends on more than the text
         path = context.get("resources", {}).get("metadata", {}).get("path", "")
         key = (source, path, self.anchor_link_text, self.exclude_anchor_links, repr(self.lexer_options))
-        return _remembered(_MARKDOWN, key, lambda: super(FeedbackExporter, self).markdown2html(context, source))
+        return remembered(_MARKDOWN, key, lambda: super(FeedbackExporter, self).markdown2html(context, source))
 
     def _feedback_directory(self) -> Path | None:
         coursedir = getattr(self.parent, "coursedir", None)

@@ -18,6 +18,8 @@ import re
 import nh3
 from pygments.token import STANDARD_TYPES
 
+from .feedback_memo import remembered
+
 #: Elements a notebook's markdown and rich outputs need; everything else is dropped (text kept).
 TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "del",
@@ -96,20 +98,14 @@ _NOTEBOOK = _cleaner(STUDENT_CLASSES | TEMPLATE_CLASSES,
                      allow_kit_ids=True)
 
 
-#: Pieces already cleaned: the release's cells, cleaned in the worker's warm-up, recur on every page.
+#: Pieces already cleaned (see feedback_memo), by their markup.
 _CLEANED: dict[str, str] = {}
-_CLEANED_MAX = 4096
 
 
 def clean_student_html(html) -> str:
     """One piece of student markup (a markdown cell, an HTML output), as inert formatting."""
     html = str(html)
-    cleaned = _CLEANED.get(html)
-    if cleaned is None:
-        cleaned = _STUDENT.clean(html)
-        if len(_CLEANED) < _CLEANED_MAX and len(html) < 100_000:
-            _CLEANED[html] = cleaned
-    return cleaned
+    return remembered(_CLEANED, html, lambda: _STUDENT.clean(html), keep=len(html) < 100_000)
 
 
 def clean_notebook_html(html: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -257,7 +258,7 @@ def locate_cases(tol: Tolerances) -> tuple[BugCase, ...]:
 
 
 #: block_differences' default step: what a locate_bug that does not pass epsilon on gets.
-DEFAULT_EPSILON = 1e-6
+DEFAULT_EPSILON = inspect.signature(dependencies.block_differences).parameters["epsilon"].default
 #: A step where truncation (about ε² = 1e-4 relative) puts blocks of a correct pass above the
 #: threshold, so locate_bug's verdict there differs from the one at the default step.
 LOCATE_EPSILON = 1e-2
