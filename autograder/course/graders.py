@@ -3,7 +3,7 @@
 A grader is a Python package: checks.py holds CHECKS, {graded function: check}, in the order the
 judge runs them; dependencies.py, if present, holds DEPENDENCIES, {name: trusted function} for
 the stand-ins its checks swap into the student's globals, and may define
-check_arguments(name, args, kwargs). Nothing else in the kit names an assignment: a new one is
+check_arguments(name, args, kwargs) and CHILD_SIDE, {name: FastPath} (see FastPath). Nothing else in the kit names an assignment: a new one is
 found here from its folder.
 
 Graders are imported as the package `assignments` (one per course root), so a grader may import
@@ -45,6 +45,27 @@ class GraderError(KeyError):
 
 
 @dataclass(frozen=True)
+class FastPath:
+    """A trusted function's common case, run in the judge's child instead of a round trip to the judge.
+
+    source defines `fast_path(args, kwargs)`, which answers exactly what the judge would send back,
+    or returns NotImplemented (the judge then answers, refuses or fails the call as before). The
+    child may keep what it is sent, so code that solves an exercise (a reference function, say)
+    names it in `after`: it is sent only once that exercise's verdict is final."""
+    source: str
+    after: frozenset = frozenset()
+
+    @classmethod
+    def of(cls, entry) -> "FastPath":
+        if isinstance(entry, FastPath):
+            return entry
+        if isinstance(entry, str):
+            return cls(entry)
+        source, after = entry
+        return cls(str(source), frozenset(after))
+
+
+@dataclass(frozen=True)
 class Grader:
     """One assignment's checks and the trusted functions they may swap in."""
     assignment: str
@@ -52,8 +73,7 @@ class Grader:
     checks: CheckTable
     dependencies: dict
     argument_check: Callable | None = None
-    #: {dependency name: source of `fast_path(args, kwargs)`}, run in the judge's child for the
-    #: common case (it returns NotImplemented for the rest, which the judge answers as before)
+    #: {dependency name: FastPath}, run in the judge's child for the common case
     child_side: dict = field(default_factory=dict)
 
     def resolve(self, name: str) -> Callable:
@@ -100,7 +120,7 @@ def _load(assignment: str, root: Path) -> Grader:
         found = module(assignment, "dependencies", root)
         dependencies = dict(getattr(found, "DEPENDENCIES", {}))
         argument_check = getattr(found, "check_arguments", None)
-        child_side = {name: str(source) for name, source in dict(getattr(found, "CHILD_SIDE", {})).items()
+        child_side = {name: FastPath.of(entry) for name, entry in dict(getattr(found, "CHILD_SIDE", {})).items()
                       if name in dependencies}
     return Grader(assignment, root / ASSIGNMENTS / assignment / "grader", CheckTable(assignment, checks),
                   dependencies, argument_check, child_side)
@@ -129,13 +149,12 @@ def resolve(qualified: str) -> Callable:
     return grader.resolve(name)
 
 
-def child_side_source(qualified: str) -> str | None:
-    """The source of the child-side fast path of an "<assignment>:<name>" dependency, if it has one.
-
-    Only for what is no secret beyond what the dependency's answers already show (a reshaping,
-    say): the child runs it, and the judge answers whatever it declines."""
+def child_side_source(qualified: str, settled=frozenset()) -> str | None:
+    """The source of the child-side fast path of an "<assignment>:<name>" dependency, if it has one
+    and every exercise it would give away is among `settled` (their verdicts are final)."""
     grader, name = _split(qualified)
-    return grader.child_side.get(name)
+    fast = grader.child_side.get(name)
+    return fast.source if fast is not None and fast.after <= frozenset(settled) else None
 
 
 def _count(value) -> int:

@@ -337,9 +337,10 @@ class Child:
                 self.current_cell = None
                 return
 
-    def call(self, function: str, args: tuple, deps: dict | None, unchanged: dict | None = None) -> object:
+    def call(self, function: str, args: tuple, deps: dict | None, unchanged: dict | None = None,
+             settled=frozenset()) -> object:
         deps, unchanged = dict(deps or {}), dict(unchanged or {})
-        fast = {name: source for name, spec in deps.items() if (source := child_side_source(spec))}
+        fast = {name: source for name, spec in deps.items() if (source := child_side_source(spec, settled))}
         self.send({"type": "call", "function": function, "args": list(args), "deps": deps,
                    "unchanged": sorted(unchanged), "fast": fast})
         self.clock.seconds()
@@ -432,6 +433,8 @@ class RemoteSubject:
         self.skipped: dict[int, str] = {}   # cells that killed or hung a child while loading
         self.cell_errors: dict[int, str] = {}
         self.child: Child | None = None
+        #: exercises whose verdict is final: code that would solve them may now reach the child
+        self.settled: set[str] = set()
 
     def _start(self) -> Child:
         for _ in range(len(self.cells) + 1):
@@ -483,7 +486,7 @@ class RemoteSubject:
         try:
             if self.child is None:
                 self.child = self._start()
-            return self.child.call(function, args, deps, dict(unchanged or {}))
+            return self.child.call(function, args, deps, dict(unchanged or {}), frozenset(self.settled))
         except ChildGone as gone:
             if gone.wall_bound:
                 self.wall_bound.add(function)
@@ -527,7 +530,12 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
         subject = RemoteSubject(code_cells(nb), scratch.path, limits, launcher, hidden_paths(hide_also))
         try:
             subject.call_ready()
-            results = [run_check(fn, subject, tolerances, table) for fn in (functions or list(table))]
+            order = list(functions or table)
+            subject.settled = set(table) - set(order)  # not judged in this run: no verdict to protect
+            results = []
+            for fn in order:
+                results.append(run_check(fn, subject, tolerances, table))
+                subject.settled.add(fn)
         finally:
             subject.close()
             sweep(uid)

@@ -6,11 +6,14 @@ a one-sided difference or a wrong step cannot hide behind a linear J.
 """
 from __future__ import annotations
 
+import inspect
+import textwrap
 from typing import Callable
 
 import numpy as np
 
 from . import reference
+from .reference import dictionary_to_vector
 
 
 def cubic_forward(x, theta):
@@ -34,13 +37,13 @@ def cubic_forward_other(x, theta):
 
 def smooth_forward_n(X, Y, parameters):
     """A cost of the 47 parameters with known gradient: sum(sin(theta) + theta^3 / 10)."""
-    theta, _ = reference.dictionary_to_vector(parameters)
+    theta, _ = dictionary_to_vector(parameters)
     return float(np.sum(np.sin(theta) + theta ** 3 / 10)), None
 
 
 def smooth_forward_n_other(X, Y, parameters):
     """Another cost of the 47 parameters, smooth_forward_n plus sum(theta^2) / 2."""
-    theta, _ = reference.dictionary_to_vector(parameters)
+    theta, _ = dictionary_to_vector(parameters)
     return float(np.sum(np.sin(theta) + theta ** 3 / 10 + theta ** 2 / 2)), None
 
 
@@ -73,26 +76,74 @@ def resolve(spec: str) -> Callable:
         raise KeyError(f"unknown dependency {spec!r}") from None
 
 
-#: reference.vector_to_dictionary for its common case, run in the judge's child instead of a round
-#: trip to the judge (a checker calls it 94 times a case): a reshaping shows nothing its answers
-#: do not. Anything but one plain numeric array of N_PARAMS entries goes to the judge as before,
-#: so refusals and their words are unchanged. tests/test_child_side.py holds it to the reference.
-_BLOCKS = [(key, where.start, where.stop, reference.PARAM_SHAPES[key]) for key, where in reference.BLOCK_SLICES.items()]
-CHILD_SIDE: dict[str, str] = {"reference.vector_to_dictionary": f"""
+#: Most examples a student's call may hand a trusted network function: far above what a correct
+#: call sends, far below what could exhaust memory (the engine caps the count of numbers too).
+MAX_EXAMPLES = 1_000
+
+
+def _child_side(functions, fast_path: str) -> str:
+    """Source for the judge's child: these trusted functions' own code (so the child computes
+    exactly what the judge would), the constants they use, and fast_path."""
+    constants = {"np": "numpy", "PARAM_KEYS": repr(reference.PARAM_KEYS),
+                 "PARAM_SHAPES": repr(reference.PARAM_SHAPES), "VECTOR_KEYS": repr(reference.VECTOR_KEYS),
+                 "BLOCK_SLICES": repr(reference.BLOCK_SLICES), "N_PARAMS": repr(reference.N_PARAMS),
+                 "MAX_EXAMPLES": repr(MAX_EXAMPLES)}
+    code = [f"{name} = {value}" for name, value in constants.items()]
+    code += [textwrap.dedent(inspect.getsource(f)) for f in functions]
+    return "\n".join(code + [textwrap.dedent(fast_path)])
+
+
+#: The network's arguments as the judge would receive them, or None to leave the call to it.
+_NETWORK_ARGUMENTS = """
+def network_arguments(args, kwargs):
+    \"\"\"(X, Y, parameters) as C-ordered float64 copies, as they arrive at the judge; None for
+    anything else (odd shapes, dtypes, keys, keywords), which the judge answers or refuses.\"\"\"
+    if kwargs or len(args) != 3:
+        return None
+    X, Y, parameters = args
+    if type(parameters) is not dict or set(parameters) != set(PARAM_KEYS):
+        return None
+    arrays = [X, Y, *parameters.values()]
+    if not all(type(a) is np.ndarray and a.dtype == np.float64 and a.dtype.isnative for a in arrays):
+        return None
+    if X.ndim != 2 or X.shape[0] != 4 or not 0 < X.shape[1] <= MAX_EXAMPLES or Y.shape != (1, X.shape[1]):
+        return None
+    if any(parameters[k].shape != PARAM_SHAPES[k] for k in PARAM_KEYS):
+        return None
+    return np.array(X, order="C"), np.array(Y, order="C"), {k: np.array(parameters[k], order="C") for k in PARAM_KEYS}
+"""
+
+
+def _network_call(function) -> str:
+    return _NETWORK_ARGUMENTS + f"""
+def fast_path(args, kwargs):
+    plain = network_arguments(args, kwargs)
+    return NotImplemented if plain is None else {function.__name__}(*plain)
+"""
+
+
+#: Trusted functions the judge's child runs itself in the common case, instead of a round trip to
+#: the judge each call (a checker calls them 94 times a case); anything else goes to the judge as
+#: before, so refusals and their words are unchanged. Each holds an exercise's code, so it is sent
+#: once that exercise is judged (`after`). tests/test_child_side.py holds each to the judge.
+CHILD_SIDE = {
+    "reference.vector_to_dictionary": (_child_side([reference.vector_to_dictionary], """
 def fast_path(args, kwargs):
     if kwargs or len(args) != 1:
         return NotImplemented
     theta = args[0]
-    if type(theta) is not numpy.ndarray or theta.dtype.kind not in "fiub" or theta.size != {reference.N_PARAMS}:
+    if type(theta) is not np.ndarray or theta.dtype.kind not in "fiub" or theta.size != N_PARAMS:
         return NotImplemented
-    theta = numpy.asarray(theta, dtype=numpy.float64).reshape(-1)
-    return {{key: theta[start:stop].reshape(shape).copy() for key, start, stop, shape in {_BLOCKS!r}}}
-"""}
-
-
-#: Most examples a student's call may hand a trusted network function: far above what a correct
-#: call sends, far below what could exhaust memory (the engine caps the count of numbers too).
-MAX_EXAMPLES = 1_000
+    return vector_to_dictionary(theta)
+"""), ("vector_to_dictionary",)),
+    "reference.forward_propagation_n": (_child_side(
+        [reference.sigmoid, reference.relu, reference.cost_from_activations, reference.forward_propagation_n],
+        _network_call(reference.forward_propagation_n)), ("forward_propagation_n",)),
+    "smooth.forward_n": (_child_side([dictionary_to_vector, smooth_forward_n], _network_call(smooth_forward_n)),
+                         ("dictionary_to_vector",)),
+    "smooth.forward_n_other": (_child_side([dictionary_to_vector, smooth_forward_n_other],
+                                           _network_call(smooth_forward_n_other)), ("dictionary_to_vector",)),
+}
 
 
 def _parameters_ok(parameters, keys) -> bool:
