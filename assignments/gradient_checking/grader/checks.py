@@ -7,6 +7,7 @@ measured; it never trusts anything from the Subject but plain numbers and arrays
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -16,7 +17,7 @@ from autograder.grading.compare import (VALUE_ATOL, VALUE_RTOL, as_array, as_flo
 from autograder.grading.mistakes import MISTAKE_HINTS, Observation, recognise_across, shared_value_text
 from autograder.grading.numerics import relative_difference
 from autograder.grading.results import Failed
-from autograder.grading.secret import hidden_rng
+from autograder.grading.secret import course_secret, hidden_rng
 from autograder.grading.subject import StudentError, Subject
 from autograder.grading.tolerances import THRESHOLD, Tolerances
 
@@ -444,9 +445,15 @@ def _flipped_db2(network, tol: Tolerances, eps: float = 1e-5):
     raise RuntimeError("no hidden network draw has a db2 whose sign the check can see")
 
 
-def _checker_cases(tol: Tolerances):
-    """(label, case, gradients, epsilon, forward dependency, probe) for gradient_check_n; probe
-    as in GRADIENT_CHECK_CASES ("gradients" when only the gradients changed)."""
+def _checker_cases(tol: Tolerances) -> tuple:
+    """(label, case, gradients, epsilon, forward dependency, probe, expected) for gradient_check_n;
+    probe as in GRADIENT_CHECK_CASES ("gradients" when only the gradients changed), expected what
+    the reference checker returns. The same for every student: drawn and computed once."""
+    return _checker_plan(tol, course_secret())
+
+
+@functools.lru_cache(maxsize=2)
+def _checker_plan(tol: Tolerances, secret: bytes) -> tuple:
     classic = cases.classic_case()
     _, cache = reference.forward_propagation_n(classic.X, classic.Y, classic.parameters)
     network = cases.network_cases(tol)
@@ -455,7 +462,7 @@ def _checker_cases(tol: Tolerances):
     smooth_bad = dependencies.smooth_gradients(smooth_params)
     smooth_bad["dW3"] = smooth_bad["dW3"] + 0.5
     drawn, drawn_bad = _flipped_db2(network, tol)
-    return [
+    planned = [
         ("the classic case with dW2 doubled and db1 times 4", classic,
          cases.classic_buggy_gradients(classic), 1e-7, "reference.forward_propagation_n", None),
         ("the classic case with correct gradients", classic,
@@ -468,15 +475,16 @@ def _checker_cases(tol: Tolerances):
          dependencies.smooth_gradients(smooth_params), 1e-3, "smooth.forward_n_other", (2, "forward_propagation_n")),
         (f"{drawn.name}, with db2 of the wrong sign", drawn, drawn_bad, 1e-5, "reference.forward_propagation_n", None),
     ]
+    return tuple((*plan, reference.gradient_check_n(plan[1].parameters, plan[2], plan[1].X, plan[1].Y, plan[3],
+                                                     forward=dependencies.resolve(plan[4]))) for plan in planned)
 
 
 def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
     measured, runs, outcomes, observations, print_problem = {}, [], [], [], None
     checker_cases = _checker_cases(tol)
-    for index, (label, case, gradients, eps, forward_spec, probe) in enumerate(checker_cases):
+    for index, (label, case, gradients, eps, forward_spec, probe, expected) in enumerate(checker_cases):
         forward = dependencies.resolve(forward_spec)
         deps = {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec}
-        expected = reference.gradient_check_n(case.parameters, gradients, case.X, case.Y, eps, forward=forward)
         args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
         if index == len(checker_cases) - 1:
             got, print_problem = _call_with_print_msg(subject, "gradient_check_n", args, deps, expected, label,
