@@ -12,6 +12,7 @@ from autograder.pipeline import gradebook_engines
 @pytest.fixture
 def shared(monkeypatch):
     monkeypatch.setattr(nbgrader.api, "create_engine", nbgrader.api.create_engine)  # put back afterwards
+    monkeypatch.setattr(nbgrader.api.Base.metadata, "create_all", nbgrader.api.Base.metadata.create_all)
     gradebook_engines.install()
     gradebook_engines.install()  # twice is once
     assert nbgrader.api.create_engine is gradebook_engines._shared_engine
@@ -48,3 +49,16 @@ def test_a_forked_child_uses_the_gradebook_and_the_parent_keeps_it(shared, tmp_p
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     with Gradebook(url) as gb:
         assert sorted(s.id for s in gb.students) == ["child", "parent"]
+
+
+def test_tables_are_made_for_each_new_gradebook_and_checked_once_per_engine(shared, tmp_path):
+    for name in ("a.db", "b.db"):
+        url = f"sqlite:///{tmp_path / name}"
+        with Gradebook(url) as gb:
+            gb.add_student(name)  # the tables exist
+            engine = gb.engine
+        with Gradebook(url) as gb:
+            assert [s.id for s in gb.students] == [name]
+        assert engine in gradebook_engines._CHECKED
+    tables = nbgrader.api.inspect(engine).get_table_names()
+    assert {"student", "assignment", "grade"} <= set(tables)

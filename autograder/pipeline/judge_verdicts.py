@@ -41,8 +41,12 @@ def _output(item) -> nbformat.NotebookNode | None:
 
 
 def _valid(outputs: list) -> bool:
+    """Whether a code cell with these outputs is valid nbformat (checked with the whole-notebook
+    schema, which nbformat compiles once; new_code_cell would check each cell the slow way)."""
+    cell = nbformat.from_dict({"cell_type": "code", "id": "judged", "execution_count": None, "metadata": {},
+                               "source": "", "outputs": outputs})
     try:
-        nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outputs)]))
+        nbformat.validate(nbformat.v4.new_notebook(cells=[cell]))
         return True
     except nbformat.ValidationError:
         return False
