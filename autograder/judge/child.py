@@ -296,13 +296,26 @@ def _serve(namespace):
                     namespace[n] = old
 
 
-def child_main(request_fd, reply_fd):
+def _replay(prelude, cells):
+    """When the notebook opens with the prelude's cells (the release's locked opening, which the
+    zygote ran before forking this child), report their outputs and start from their namespace;
+    the cells left to run, and the namespace."""
+    if prelude and cells[:len(prelude["cells"])] == prelude["cells"]:
+        for (index, _), outputs in zip(prelude["cells"], prelude["outputs"]):
+            _send({"type": "loading", "cell": index})
+            _send({"type": "cell_done", "cell": index, "outputs": outputs, "error": None})
+        return cells[len(prelude["cells"]):], prelude["namespace"]
+    return cells, {"__name__": "__main__", "__builtins__": __builtins__}
+
+
+def child_main(request_fd, reply_fd, prelude=None):
     """Serve one submission: load its cells, then answer calls until the parent hangs up."""
     _FDS["request"], _FDS["reply"] = request_fd, reply_fd
     sys.path.insert(0, os.getcwd())  # the assignment's helper modules sit in the scratch folder
     start = _recv()
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-    _load(start["cells"], namespace)
+    cells = [(index, source) for index, source in start["cells"]]
+    cells, namespace = _replay(prelude, cells)
+    _load(cells, namespace)
     _serve(namespace)
     os._exit(0)
 

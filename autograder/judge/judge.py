@@ -30,6 +30,7 @@ from ..grading.subject import StudentError, modified_message
 from ..grading.tolerances import Tolerances
 from . import codec
 from .cpu_clock import WALL_FACTOR, CpuClock, describe_cpu
+from .prelude import release_prelude
 from .sandbox import Limits, Scratch, child_uid, clean_env, hidden_paths, python_command, sweep
 
 _HERE = Path(__file__).parent
@@ -103,6 +104,10 @@ class Launched:
             setattr(self, name, None)
 
 
+#: Wall seconds a prelude may take in the warm interpreter (imports and a plot take well under 5).
+PRELUDE_SECONDS = 60.0
+
+
 def _limits_dict(limits: Limits) -> dict:
     return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
             "file_size_mb": limits.file_size_mb, "open_files": limits.open_files}
@@ -116,6 +121,8 @@ class ZygoteLauncher:
         self._proc: subprocess.Popen | None = None
         self._control: socket.socket | None = None
         self._home: Path | None = None
+        self._prelude: tuple | None = None  # the prelude the running zygote holds
+        self._declined: set = set()  # preludes that failed: never tried again
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -126,6 +133,7 @@ class ZygoteLauncher:
                                       pass_fds=(theirs.fileno(),), start_new_session=True)
         theirs.close()
         self._control = ours
+        self._prelude = None
         atexit.register(self.close)
 
     def _running(self) -> None:
@@ -136,6 +144,33 @@ class ZygoteLauncher:
         """Start the warm interpreter now rather than at the first launch (it loads in parallel)."""
         with self._lock:
             self._running()
+
+    def prelude(self, cells: list, helpers: Path) -> bool:
+        """Have the warm interpreter run the release notebook's locked opening cells once, so that
+        children start after them (zygote.py says how); whether it holds them now."""
+        key = (tuple((int(i), str(s)) for i, s in cells), str(helpers))
+        if not cells or key in self._declined:
+            return False
+        with self._lock:
+            self._running()
+            if self._prelude is not None:
+                return self._prelude == key
+            try:
+                self._control.settimeout(PRELUDE_SECONDS)
+                self._control.send(json.dumps({"prelude": [list(c) for c in key[0]], "helpers": key[1]}).encode())
+                reply = json.loads(self._control.recv(4096) or b"{}")
+            except (OSError, ValueError):
+                reply = {"replace": True}
+            finally:
+                if self._control is not None:
+                    self._control.settimeout(None)
+            if reply.get("prelude") is True:
+                self._prelude = key
+                return True
+            self._declined.add(key)
+            if reply.get("replace"):  # it ran part of the cells: no child may start from that
+                self.close()
+            return False
 
     def launch(self, scratch: Path, limits: Limits, hide=()) -> Launched:
         with self._lock:
@@ -171,7 +206,7 @@ class ZygoteLauncher:
             self._control.close()
         if self._home is not None:
             shutil.rmtree(self._home, ignore_errors=True)
-        self._proc, self._control, self._home = None, None, None
+        self._proc, self._control, self._home, self._prelude = None, None, None, None
 
 
 _DEFAULT: list = []
@@ -519,11 +554,17 @@ class Judgement:
 
 def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
                    tolerances: Tolerances | None = None, functions: list[str] | None = None,
-                   launcher=None, hide_also=()) -> Judgement:
-    """Judge every exercise of a notebook (a NotebookNode or a path) in a limited child."""
+                   launcher=None, hide_also=(), release: Path | None = None) -> Judgement:
+    """Judge every exercise of a notebook (a NotebookNode or a path) in a limited child.
+
+    release: the release notebook it was made from, whose locked opening the warm zygote may run
+    once for every child (prelude.py)."""
     if not isinstance(nb, nbformat.NotebookNode):
         nb = nbformat.read(str(nb), as_version=4)
     table = checks_for(assignment)
+    launcher = launcher or default_launcher()
+    if release is not None and helpers is not None and hasattr(launcher, "prelude"):
+        launcher.prelude(release_prelude(release), helpers)
     started = time.monotonic()
     uid = child_uid()
     with Scratch(helpers, owner=uid) as scratch:

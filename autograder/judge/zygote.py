@@ -7,7 +7,14 @@ confines itself and runs child_main. It never runs student code itself, so no st
 one student to the next, and it never opens a path in a scratch folder: each request brings four
 pipe ends from the judge (requests, replies, the child's stdout/stderr, its exit status), and the
 exit status the zygote gets from waitpid is written to the last of them.
+
+A request without pipe ends asks it to run a prelude first: the release notebook's locked opening
+cells (imports, set-up, a demonstration plot), the instructor's code, which every submission runs
+unchanged before any of its own. The zygote runs them once, outside the sandbox like the imports
+above, and each child whose notebook opens with exactly those cells starts from their namespace
+and outputs instead of running them again.
 """
+import gc
 import json
 import os
 import shutil
@@ -96,6 +103,32 @@ def _reap(signum, frame):
             os.close(fd)
 
 
+#: The prelude this zygote ran: its cells, their outputs and the namespace they left; empty if none.
+_PRELUDE = {}
+
+
+def _run_prelude(request):
+    """Run a prelude once (see the module's docstring); the reply to the judge.
+
+    A prelude that fails leaves this interpreter in a state no child should start from, so the
+    reply asks the judge to replace it; a second, different prelude is declined."""
+    cells = [(int(index), str(source)) for index, source in request.get("prelude") or []]
+    if _PRELUDE or not cells:
+        return {"prelude": bool(_PRELUDE) and _PRELUDE["cells"] == cells}
+    helpers = str(request.get("helpers") or "")
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    sys.path.insert(0, helpers)  # the release's helper modules, as the scratch folder has them
+    try:
+        results = [_run_cell(index, source, namespace) for index, source in cells]  # noqa: F821
+    finally:
+        sys.path.remove(helpers)
+    if any(message is not None for _, message in results):
+        return {"prelude": False, "replace": True}
+    _PRELUDE.update(cells=cells, outputs=[outputs for outputs, _ in results], namespace=namespace)
+    gc.freeze()  # shared with every child from now on: their collections need not scan it
+    return {"prelude": True}
+
+
 def _become_child(request, fds):
     request_fd, reply_fd, output_fd, status_fd = fds
     try:
@@ -116,7 +149,7 @@ def _become_child(request, fds):
             os.environ[key] = value
         confine({"limits": request["limits"], "scratch": request["scratch"], "uid": request.get("uid"),  # noqa: F821
                  "allow": _ALLOW, "hide": request.get("hide", [])})
-        child_main(request_fd, reply_fd)  # noqa: F821
+        child_main(request_fd, reply_fd, _PRELUDE)  # noqa: F821
     except BaseException:  # noqa: B902 (whatever ends the child, it must not return into the zygote)
         import traceback
         traceback.print_exc()
@@ -147,7 +180,12 @@ def _zygote_loop():
         if len(fds) != 4:
             for fd in fds:
                 os.close(fd)
-            _CONTROL.send(b"{}")
+            try:
+                request = json.loads(data) if not fds else {}
+                reply = _run_prelude(request) if "prelude" in request else {}
+            except Exception:  # noqa: BLE001 - a malformed request: decline, and start afresh
+                reply = {"prelude": False, "replace": True}
+            _CONTROL.send(json.dumps(reply).encode())
             continue
         request = json.loads(data)
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # register the pid before it is reaped
@@ -166,6 +204,5 @@ def _zygote_loop():
 
 
 if __name__ == "__main__":
-    import gc
     gc.freeze()  # what is loaded is shared with every child: its collections need not scan it
     _zygote_loop()

@@ -67,6 +67,15 @@ def cell_outputs(raw: list) -> list:
     return outputs if _valid(outputs) else [o for o in outputs if _valid([o])]
 
 
+def _release_notebook(helpers: Path, name) -> Path | None:
+    """The release notebook a submitted one was made from (its prelude is the zygote's to run),
+    if the name is a plain file name in the release folder."""
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        return None
+    candidate = helpers / f"{name}.ipynb"
+    return candidate if candidate.is_file() else None
+
+
 def verdict_outputs(result: Result) -> list:
     """The outputs a test cell shows for a verdict: stdout when passed, an error otherwise."""
     if result.passed:
@@ -100,7 +109,8 @@ class JudgeVerdicts(NbGraderPreprocessor):
         helpers = Path(self.helpers_directory) if self.helpers_directory else course / "release" / assignment
         judgement = judge_notebook(nb, assignment, helpers,
                                    Limits(wall_seconds=self.wall_seconds, memory_mb=self.memory_mb),
-                                   tolerances_for(assignment), hide_also=[course, *self.hide_paths])
+                                   tolerances_for(assignment), hide_also=[course, *self.hide_paths],
+                                   release=_release_notebook(helpers, info.get("notebook")))
         by_exercise = {r.exercise: r for r in judgement.results}
         if self.record_outputs:
             count = 0
