@@ -1,41 +1,89 @@
-"""A worker's step in a forked, capped child: its answer, its failure or its overrun, never the worker's."""
+"""A worker's steps in a forked, capped helper: each answer, failure or overrun is the step's own,
+never the worker's, and never the next step's."""
 import os
 import signal
 import time
 
-from autograder.pipeline.worker import in_limited_child
+import pytest
+
+from autograder.pipeline.limited_helper import LimitedHelper
+
+STEPS = {
+    "fine": lambda: "",
+    "complains": lambda: "the page could not be written",
+    "sleeps": lambda: time.sleep(30),
+    "killed": lambda: os.kill(os.getpid(), signal.SIGKILL),
+    "greedy": lambda: len(bytearray(512 * 1024 * 1024)) and "",
+    "long answer": lambda: "x" * 100_000,
+    "pid": lambda: str(os.getpid()),
+}
 
 
-def test_a_step_that_succeeds_answers_nothing():
-    assert in_limited_child(lambda: "") == ""
+def _raise():
+    raise ValueError("no such template")
 
 
-def test_a_steps_own_complaint_and_its_exception_come_back():
-    assert in_limited_child(lambda: "the page could not be written") == "the page could not be written"
-
-    def broken():
-        raise ValueError("no such template")
-    assert in_limited_child(broken) == "ValueError: no such template"
+STEPS["raises"] = _raise
 
 
-def test_a_step_that_overruns_is_killed_at_its_time():
-    assert in_limited_child(lambda: time.sleep(30), seconds=1.0) == "it took longer than 1 s"
+@pytest.fixture
+def helper():
+    made = LimitedHelper(lambda name: STEPS[name](), extra_mb=64, seconds=2.0)
+    yield made
+    made.close()
 
 
-def test_a_step_killed_by_a_signal_is_reported_as_such():
-    assert in_limited_child(lambda: os.kill(os.getpid(), signal.SIGKILL)) == "it was ended by signal 9"
+def test_a_step_that_succeeds_answers_nothing_and_the_helper_stays(helper):
+    assert helper.run("fine") == ""
+    first = helper.pid
+    assert helper.run("fine") == "" and helper.pid == first != os.getpid()
 
 
-def test_a_step_that_exhausts_its_memory_cap_fails_alone():
-    message = in_limited_child(lambda: len(bytearray(512 * 1024 * 1024)) and "", extra_mb=64)
-    assert message.startswith("MemoryError")
-    assert in_limited_child(lambda: "") == ""  # the worker is untouched
+def test_a_steps_own_complaint_and_its_exception_come_back(helper):
+    assert helper.run("complains") == "the page could not be written"
+    assert helper.run("raises") == "ValueError: no such template"
 
 
-def test_a_long_answer_is_cut_not_blocking():
-    assert in_limited_child(lambda: "x" * 100_000) == "x" * 4000
+def test_a_step_that_overruns_is_killed_at_its_time(helper):
+    assert helper.run("sleeps") == "it took longer than 2 s"
+    assert helper.pid is None and helper.run("fine") == ""
 
 
+def test_a_step_killed_by_a_signal_is_reported_as_such(helper):
+    assert helper.run("killed") == "it was ended by signal 9"
+
+
+def test_a_step_that_exhausts_its_memory_cap_fails_alone(helper):
+    assert helper.run("greedy").startswith("MemoryError")
+    assert helper.run("fine") == ""  # a fresh helper; the worker is untouched
+
+
+def test_a_long_answer_is_cut_not_blocking(helper):
+    assert helper.run("long answer") == "x" * 4000
+
+
+def test_after_any_failure_the_next_step_runs_in_a_fresh_helper(helper):
+    helper.run("fine")
+    used = helper.pid
+    helper.run("complains")
+    assert helper.run("pid") != str(used)  # its answer is the pid it ran in: a new one...
+    assert helper.pid is None  # ...and a non-empty answer ends the helper too
+
+
+def test_a_failure_after_other_steps_is_tried_again_in_a_fresh_helper():
+    """What one step did to the helper must not cost the next: a step that fails only in a helper
+    that has served before (here: the second step in the same process) gets a clean second try."""
+    served = []
+
+    def step(_):
+        served.append(os.getpid())
+        return "" if len(served) == 1 else ("spoilt by the step before" if os.getpid() == served[0] else "")
+    made = LimitedHelper(step, extra_mb=64, seconds=5.0)
+    try:
+        assert made.run("first") == ""
+        assert made.run("second") == ""  # failed in the used helper, passed in a fresh one
+    finally:
+        made.close()
 def test_a_worker_leaves_at_once_and_takes_its_warm_interpreter_with_it(tmp_path):
     """A serving worker whose tasks are done exits without tearing down its interpreter, and
     stops its warm zygote and removes the zygote's folder first."""

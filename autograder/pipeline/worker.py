@@ -5,20 +5,17 @@ The orchestrator starts a few of these (`python -m autograder.pipeline.worker --
 sends one JSON task per line on stdin; the worker answers one `WORKER-RESULT {...}` line per task.
 Student code never runs in the worker itself (it runs in the judge's confined children, or in a
 kernel), but nbgrader parses and renders the student's notebook here (trusted side). So each
-step fails alone: the feedback is rendered in a forked child with its own memory and time cap,
-and after any failure (nbgrader's, a MemoryError, anything unexpected) the worker answers with
-"retire" and exits, so the orchestrator replaces it rather than reuse a broken gradebook session.
+step fails alone: the feedback is rendered in a forked helper with a memory and time cap per
+page (limited_helper.py), and after any failure (nbgrader's, a MemoryError, anything unexpected)
+the worker answers with "retire" and exits, so the orchestrator replaces it rather than reuse a broken gradebook session.
 """
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import re
 import resource
-import select
-import signal
 import sys
 import time
 import warnings
@@ -46,70 +43,11 @@ def mark_complete(record: Path) -> None:
 #: A worker holds nbgrader, numpy and one notebook at a time (about 160 MiB resident, 310 MiB of
 #: address space); this cap only stops a runaway, e.g. a gradebook query gone wrong.
 WORKER_ADDRESS_SPACE_MB = 2048
-#: Address space the feedback child may add to what it inherits (a 15 MB markdown table once
+#: Address space a feedback page may add to what the helper inherits (a 15 MB markdown table once
 #: took the whole worker's 2 GiB); honest feedback needs well under 100 MiB.
 FEEDBACK_EXTRA_MB = 768
-#: Wall seconds for one student's feedback (about 0.1 s when honest).
+#: Wall seconds for one student's feedback (about 0.06 s when honest).
 FEEDBACK_SECONDS = 90.0
-
-
-def _address_space_bytes() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 512 * 1024 * 1024
-
-
-def in_limited_child(step, extra_mb: int = FEEDBACK_EXTRA_MB, seconds: float = FEEDBACK_SECONDS) -> str:
-    """Run step() in a forked child capped at extra_mb more memory and `seconds`; "" or what went wrong.
-
-    The child shares nothing back but a short message, so whatever it exhausts or breaks (memory,
-    a session, a template cache) ends with it."""
-    read_end, write_end = os.pipe()
-    cap = _address_space_bytes() + extra_mb * 1024 * 1024
-    pid = os.fork()
-    if pid == 0:  # the child: run the step, report, and leave without running any cleanup
-        status = 1
-        try:
-            os.close(read_end)
-            # Short-lived and capped: no collection, which would touch (and so copy) every page of
-            # the parent's objects this child shares.
-            gc.disable()
-            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
-            limit = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-            message = step() or ""
-            status = 0 if not message else 1
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
-            message = f"{type(exc).__name__}: {exc}"
-        try:
-            os.write(write_end, message.encode("utf-8", "replace")[-4000:])
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    deadline = time.monotonic() + seconds
-    chunks = []
-    try:
-        while True:  # until the child's end of the pipe closes: it has reported and is exiting
-            ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                return f"it took longer than {seconds:.0f} s"
-            chunk = os.read(read_end, 8192)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        _, status = os.waitpid(pid, 0)
-        message = b"".join(chunks)[-8192:].decode("utf-8", "replace")
-    finally:
-        os.close(read_end)
-    if os.WIFSIGNALED(status):
-        return message or f"it was ended by signal {os.WTERMSIG(status)}"
-    return message or ("" if os.WEXITSTATUS(status) == 0 else f"it exited with status {os.WEXITSTATUS(status)}")
 
 
 _EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(?P<name>\w+(?:Error|Exception|Exit))\b:?(?P<detail>.*)$")
@@ -150,12 +88,7 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
                 "error": (result.get("error") or result.get("log") or "")[-2000:]}
     autograded = time.monotonic()
     record = course / "verdicts" / student / f"{assignment}.json"
-
-    def feedback() -> str:
-        answer = api.generate_feedback(assignment, student, force=True)
-        return "" if answer.get("success") else _cause(f"{answer.get('log') or ''}\n{answer.get('error') or ''}")
-
-    failure = in_limited_child(feedback)
+    failure = _feedback_helper(course, db_url, limits, executor, hide).run([assignment, student])
     outcome = {"ok": True, "autograde_seconds": round(autograded - started, 3),
                "feedback_seconds": round(time.monotonic() - autograded, 3), "note": ""}
     if failure:  # the grades stand; the record stays incomplete, so the next run tries again
@@ -163,6 +96,32 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
     else:
         mark_complete(record)
     return outcome
+
+
+_HELPERS: dict = {}
+
+
+def _feedback_helper(course: Path, db_url: str, limits: Limits, executor: str, hide):
+    """This worker's feedback renderer for a course and gradebook: a LimitedHelper (forked once,
+    capped per page, replaced after any failure), so each page starts warm."""
+    key = (str(course), db_url)
+    if key not in _HELPERS:
+        from .limited_helper import LimitedHelper
+        api = []
+
+        def page(request) -> str:
+            from nbgrader.apps import NbGraderAPI
+            from nbgrader.coursedir import CourseDirectory
+
+            from .config import grading_config
+            if not api:
+                config = grading_config(course, db_url, limits, executor=executor, hide=hide)
+                api.append(NbGraderAPI(coursedir=CourseDirectory(config=config), config=config))
+            assignment, student = request
+            answer = api[0].generate_feedback(assignment, student, force=True)
+            return "" if answer.get("success") else _cause(f"{answer.get('log') or ''}\n{answer.get('error') or ''}")
+        _HELPERS[key] = LimitedHelper(page, FEEDBACK_EXTRA_MB, FEEDBACK_SECONDS)
+    return _HELPERS[key]
 
 
 def _warm_feedback(course: Path, assignment: str) -> None:
@@ -227,6 +186,8 @@ def main(argv=None) -> int:
 def _leave(code: int) -> None:
     """End the worker at once (its grades and files are written and closed), its warm zygote first."""
     from ..process_exit import exit_now
+    for helper in _HELPERS.values():
+        helper.close()
     if "autograder.judge.judge" in sys.modules:
         sys.modules["autograder.judge.judge"].close_launchers()  # the warm interpreter and its folder
     exit_now(code)
