@@ -58,19 +58,20 @@ def _share_mathtext_cache():
 
 
 def _draw_once():
-    """Draw here what children draw, so each starts with fonts, renderer, math text parser and the
-    tick labels of log scales from 1e-30 to 1e10 loaded: a child's figure then costs about 80 ms
-    rather than 250 ms."""
+    """Draw here what children draw, so each starts with fonts, renderer and math text parser
+    loaded, and parse the tick labels of log scales from 1e-20 to 1e5 (what a gradient check's
+    plots show): a child's figure then costs about 60 ms rather than 250 ms."""
     import io
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.mathtext import MathTextParser
     _pyplot.loglog([1e-10, 1e-1], [1e-9, 1.0], "o-", label="$x^2$ θ³ ε")
     _pyplot.axhline(1e-7, linestyle="--")
     _pyplot.title("θ"), _pyplot.xlabel("$\\varepsilon$"), _pyplot.legend()
     _pyplot.gcf().savefig(io.BytesIO(), format="png", dpi=72)
     _pyplot.close("all")
-    decades = [10.0 ** k for k in range(-30, 11)]
-    axes = _pyplot.figure().add_subplot(xscale="log", yscale="log", xticks=decades, yticks=decades)
-    axes.figure.savefig(io.BytesIO(), format="png", dpi=72)
-    _pyplot.close("all")
+    parser, tick_font = MathTextParser("path"), FontProperties(size="medium")  # as Agg lays out tick labels
+    for exponent in range(-20, 6):
+        parser.parse(f"$\\mathdefault{{10^{{{exponent}}}}}$", 72, tick_font)
 
 
 if _pyplot is not None:
