@@ -7,7 +7,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters.autograde import Autograde
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, Execute, GetGrades,
-                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+                                    IgnorePattern, LimitOutput, OverwriteCells, SaveAutoGrades)
 from traitlets.config import Config
 
 from ..judge.sandbox import Limits
@@ -15,6 +15,7 @@ from .cell_metadata import CheckCellMetadataCompiled
 from .feedback_exporter import FeedbackExporter
 from .judge_verdicts import JudgeVerdicts
 from .kernel import LimitedKernelManager
+from .release_cells import OverwriteCellsFromRelease
 
 COURSE_ID = "gradient-checking"
 
@@ -26,9 +27,10 @@ KERNEL_STEPS = [Execute, JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor
 SANDBOX_STEPS = [JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                  SaveAutoGrades, AssignLatePenalties]  # the sanitize pass already ran CheckCellMetadata
 EXECUTORS = {"sandbox": SANDBOX_STEPS, "kernel": KERNEL_STEPS}
-#: nbgrader's own sanitize pass, its metadata check swapped for the one with the schema compiled once.
-SANITIZE_STEPS = [CheckCellMetadataCompiled if step is CheckCellMetadata else step
-                  for step in Autograde.class_traits()["sanitize_preprocessors"].default()]
+#: nbgrader's own sanitize pass, its metadata check swapped for the one with the schema compiled
+#: once and its OverwriteCells for the one that reads the release's cells once per worker.
+_FASTER = {CheckCellMetadata: CheckCellMetadataCompiled, OverwriteCells: OverwriteCellsFromRelease}
+SANITIZE_STEPS = [_FASTER.get(step, step) for step in Autograde.class_traits()["sanitize_preprocessors"].default()]
 
 
 def sqlite_url(path: Path) -> str:
