@@ -308,17 +308,19 @@ def _hwm_kb(pid: int) -> int | None:
     return None
 
 
-def role_of(cmdline: list[str], parent_role: str | None) -> str:
+def role_of(cmdline: list[str], parent_role: str | None, name: str = "") -> str:
     """What a process in the grading tree is, from its arguments (never from a -c program's text).
 
     kernel: a Jupyter kernel; worker: `-m autograder.pipeline.worker` (one per student or
-    long-lived; under a Dask worker too); dask worker: a LocalCluster's worker process; sandbox: anything else a worker started (the judge's child, a warm zygote and
+    long-lived; under a Dask worker too); feedback helper: a worker's fork that renders its
+    feedback pages; dask worker: a LocalCluster's worker process; sandbox: anything else a worker started (the judge's child, a warm zygote and
     the children it forks); other: the rest (e.g. nbgrader's alembic).
     """
     if any(a in ("ipykernel_launcher", "ipykernel") or a.endswith("ipykernel_launcher.py") for a in cmdline):
         return "kernel"
-    if "autograder.pipeline.worker" in cmdline:
-        return "worker"
+    if "autograder.pipeline.worker" in cmdline or name == "grading-worker":  # spawned, or forked by `grade`
+        # a worker's fork with its command line: the helper that renders its feedback pages
+        return "feedback helper" if parent_role == "worker" else "worker"
     if parent_role == "orchestrator" and any("multiprocessing" in a for a in cmdline):
         return "dask worker"
     if parent_role in ("worker", "sandbox"):
@@ -374,6 +376,7 @@ class TreeSampler(threading.Thread):
                     latest[p.pid] = key
                     # Read every time: a child shows its parent's command line until it execs.
                     info["cmdline"] = p.cmdline()
+                    info["name"] = p.name()
                     info["last_seen"] = now
                     resident = p.memory_info().rss // 1024
                     info["peak_kb"] = max(info["peak_kb"], _hwm_kb(p.pid) or resident)
@@ -387,11 +390,11 @@ class TreeSampler(threading.Thread):
         for key in sorted(rss, key=lambda k: self._depth(k, parent_of)):
             info = self.procs[key]
             parent = self.procs.get(parent_of[key]) if parent_of[key] else None
-            cmdline = info.pop("cmdline", None)
+            cmdline, name = info.pop("cmdline", None), info.pop("name", "")
             if key[0] == self.root_pid:
                 info["role"] = self.root_role
             elif cmdline or "role" not in info:  # an exiting process may show no command line
-                info["role"] = role_of(cmdline or [], parent.get("role") if parent else None)
+                info["role"] = role_of(cmdline or [], parent.get("role") if parent else None, name)
         if latest.get(self.root_pid) in rss:
             self.root_rss.append(rss[latest[self.root_pid]])
         workers = [k for k in rss if self.procs[k]["role"] == "worker"]

@@ -137,3 +137,28 @@ def test_a_killed_worker_leaves_no_warm_interpreter_folder(tmp_path):
     while list(tmp.glob("zygote-*")) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not list(tmp.glob("zygote-*")), "the warm interpreter's folder outlived its killed worker"
+
+
+def test_forked_workers_each_see_their_own_end_of_the_batch(tmp_path):
+    """The first workers are forked from `grade` itself; each must hold only its own pipes, or a
+    worker told to stop (its task pipe closed) would wait for its neighbour to let go."""
+    import subprocess
+
+    from autograder.judge.sandbox import Limits
+    from autograder.pipeline.pool import start_workers
+
+    course = tmp_path / "course"
+    course.mkdir()
+    workers = start_workers(course, "gradient_checking", f"sqlite:///{tmp_path / 'g.db'}", Limits(), 2)
+    try:
+        assert all(w.proc.__class__.__name__ == "_Forked" for w in workers), "the first workers are forks"
+        assert open(f"/proc/{workers[0].proc.pid}/comm").read().strip() == "grading-worker"
+        workers[0].proc.stdin.close()  # the first one is told to stop; the second keeps running
+        try:
+            workers[0].proc.wait(timeout=120)  # a bound for a stuck run, not a speed assertion
+        except subprocess.TimeoutExpired:
+            raise AssertionError("a forked worker did not see its task pipe close") from None
+        assert workers[0].proc.returncode == 0 and workers[1].proc.poll() is None
+    finally:
+        for worker in workers:
+            worker.stop(kill=True)

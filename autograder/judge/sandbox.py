@@ -89,6 +89,9 @@ _NOBODY = 65534
 FIRST_CHILD_UID = 1_900_000_000
 SLOTS = 4096
 _SLOT: list = []
+# A forked process is another grader: it takes a slot (and a uid) of its own when it needs one.
+# The lock it inherited is its parent's (flock locks belong to the open file, which both share).
+os.register_at_fork(after_in_child=_SLOT.clear)
 
 
 def _slot_folder() -> int | None:

@@ -68,7 +68,7 @@ class CoursePlugin(WorkerPlugin):
             self.idle.put(self._start(slot))
 
     def _start(self, slot: int) -> tuple[int, _Worker]:
-        return slot, _Worker(self.command, self.course / "logs" / f"worker-{slot}.log")
+        return slot, _Worker(self.command, self.course / "logs" / f"worker-{slot}.log").start()
 
     def teardown(self, worker):
         while not self.idle.empty():  # idle: asked to leave, they stop their warm zygotes and folders

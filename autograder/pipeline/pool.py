@@ -1,8 +1,12 @@
 """A pool of long-lived grading workers, each a separate process fed one student at a time.
 
-Workers pay nbgrader's import once, not once per student. A worker that dies, overruns a
-student's time budget or retires after a failure (see worker.serve) is replaced, never reused;
-that student gets an error or timeout status and the batch goes on. Every task gets an outcome.
+Workers pay nbgrader's import once, not once per student; with the sandbox executor the first
+ones are forked from this process once it has imported what they use (worker.preload), before
+any thread starts, so they do not pay it at all; a replacement, started while the pool's threads
+run, and a worker that drives Jupyter kernels are fresh interpreters.
+A worker that dies, overruns a student's time budget or retires after a failure (see
+worker.serve) is replaced, never reused; that student gets an error or timeout status and the
+batch goes on. Every task gets an outcome.
 """
 from __future__ import annotations
 
@@ -32,13 +36,89 @@ class WorkerOutcome:
     stats: dict = field(default_factory=dict)
 
 
+#: The name a forked worker gives itself (its command line is still the one of `grade`).
+WORKER_NAME = b"grading-worker"
+
+
+def _become_worker(argv: list[str], tasks: int, results: int, log: int) -> None:
+    """In a freshly forked child: become a worker reading tasks from `tasks`, answering on
+    `results`, logging to `log`; never returns."""
+    try:
+        os.setsid()  # its own session, as start_new_session gives a spawned one
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        os.dup2(tasks, 0)
+        os.dup2(results, 1)
+        os.dup2(log, 2)
+        os.closerange(3, 1 << 16)  # the other workers' pipe ends above all: their EOF must stay theirs
+        sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+        sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)
+        try:
+            import ctypes
+            ctypes.CDLL(None).prctl(15, WORKER_NAME, 0, 0, 0)  # PR_SET_NAME: what ps shows for it
+        except (OSError, AttributeError):
+            pass
+        from . import worker
+        worker.forget_inherited()
+        worker._leave(worker.main(argv))
+    except BaseException:  # noqa: B902 - whatever happens, never return into the caller's code
+        import traceback
+        traceback.print_exc()
+    finally:
+        os._exit(70)
+
+
+class _Forked:
+    """The part of Popen a _Worker uses, for a worker forked from this process."""
+
+    def __init__(self, argv: list[str], log):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        tasks_r, tasks_w = os.pipe()
+        results_r, results_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _become_worker(argv, tasks_r, results_w, log.fileno())
+        os.close(tasks_r)
+        os.close(results_w)
+        self.pid, self.returncode = pid, None
+        self.stdin = open(tasks_w, "w", encoding="utf-8", buffering=1)
+        self.stdout = open(results_r, "r", encoding="utf-8")
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = self.pid, 0
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+
 class _Worker:
-    def __init__(self, command: list[str], log: Path):
+    def __init__(self, command: list[str], log: Path, fork: bool = False):
         self.log = open(log, "ab")
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                     text=True, bufsize=1, start_new_session=True)
+        if fork and threading.active_count() == 1:  # forking while other threads run is not safe
+            self.proc = _Forked(command[3:], self.log)  # the arguments after `python -m <module>`
+        else:
+            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                         text=True, bufsize=1, start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
+
+    def start(self) -> "_Worker":
+        """Start reading its answers (a thread: so fork every worker first)."""
         threading.Thread(target=self._pump, daemon=True).start()
+        return self
 
     def _pump(self):
         for line in self.proc.stdout:
@@ -89,11 +169,17 @@ def _command(out: Path, assignment: str, db_url: str, limits: Limits, executor: 
 
 def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs: int,
                   executor: str = "sandbox", hide=()) -> list[_Worker]:
-    """Start the workers now, so their imports overlap the course set-up and the intake."""
+    """Start the workers now, forked from this process with the grading modules imported, so they
+    warm up (their zygote, the feedback templates) while the course is set up."""
+    from .worker import preload
+    preload()
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     command = _command(out, assignment, db_url, limits, executor, hide)
-    return [_Worker(command, logs / f"worker-{slot}.log") for slot in range(max(1, jobs))]
+    # A Jupyter kernel's client (zmq, asyncio) must not inherit this process's: spawn those workers.
+    fork = executor == "sandbox"
+    workers = [_Worker(command, logs / f"worker-{slot}.log", fork=fork) for slot in range(max(1, jobs))]
+    return [worker.start() for worker in workers]
 
 
 def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: list[dict], jobs: int,
@@ -122,7 +208,7 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
             started = time.monotonic()
             try:
                 if worker is None:
-                    worker = _Worker(command, logs / f"worker-{slot}.log")
+                    worker = _Worker(command, logs / f"worker-{slot}.log").start()
                 answer = worker.ask(task, budget)
             except TimeoutError:
                 answer = {"ok": False, "stage": "timeout"}

@@ -124,6 +124,24 @@ def _feedback_helper(course: Path, db_url: str, limits: Limits, executor: str, h
     return _HELPERS[key]
 
 
+def forget_inherited() -> None:
+    """In a worker forked from a process that graded before (a test run, a notebook calling the
+    API): drop that process's warm zygote and feedback helper without stopping them, as they are
+    its own; this worker starts its own."""
+    _HELPERS.clear()
+    judge = sys.modules.get("autograder.judge.judge")
+    if judge is not None:
+        judge._DEFAULT.clear()
+
+
+def preload() -> None:
+    """Import what grading a student uses, so that workers forked from this process have it."""
+    from nbgrader.apps import NbGraderAPI  # noqa: F401
+    from nbgrader.coursedir import CourseDirectory  # noqa: F401
+    from sqlalchemy.exc import SAWarning  # noqa: F401
+    from . import config, feedback_exporter, gradebook, gradebook_engines, judge_verdicts  # noqa: F401
+
+
 def _warm_feedback(course: Path, assignment: str) -> None:
     """Render the release notebook's page once here, so each student's forked render starts warm."""
     from . import feedback_exporter
