@@ -6,10 +6,11 @@ import nbformat
 import pytest
 from nbgrader.converters.autograde import Autograde
 from nbgrader.nbgraderformat import ValidationError
-from nbgrader.preprocessors import CheckCellMetadata
+from nbgrader.preprocessors import CheckCellMetadata, OverwriteCells
 
 from autograder.pipeline.cell_metadata import CheckCellMetadataCompiled
 from autograder.pipeline.config import SANITIZE_STEPS
+from autograder.pipeline.release_cells import OverwriteCellsFromRelease
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASED = ROOT / "release" / "gradient_checking" / "gradient_checking.ipynb"
@@ -63,10 +64,15 @@ def test_the_compiled_check_agrees_with_nbgraders(kind):
     assert (ours == "valid") == (kind == "none")
 
 
-def test_the_sanitize_pass_is_nbgraders_with_only_the_check_replaced():
+def test_the_sanitize_pass_is_nbgraders_with_only_faster_versions_of_its_steps():
+    """Step for step nbgrader's own sanitize pass; a step replaced only by a subclass of itself
+    (the metadata check compiled once, OverwriteCells reading the release once)."""
     theirs = Autograde().sanitize_preprocessors
-    assert [c for c in SANITIZE_STEPS if c is not CheckCellMetadataCompiled] == theirs[:-1]
-    assert theirs[-1] is CheckCellMetadata and issubclass(SANITIZE_STEPS[-1], CheckCellMetadata)
+    assert len(SANITIZE_STEPS) == len(theirs)
+    for ours, nbgraders in zip(SANITIZE_STEPS, theirs):
+        assert issubclass(ours, nbgraders), (ours, nbgraders)
+    assert [c for c in SANITIZE_STEPS if c is not CheckCellMetadataCompiled and c is not OverwriteCellsFromRelease] \
+        == [c for c in theirs if c is not CheckCellMetadata and c is not OverwriteCells]
 
 
 def test_a_corrupted_submission_is_refused_by_the_grading_run_as_nbgrader_would():
