@@ -203,9 +203,10 @@ class FeedbackExporter(HTMLExporter):
 def warm_up(notebook: Path) -> None:
     """Render a trusted notebook (the release) once in this process, before any student's page.
 
-    Each student's page is rendered in a forked child, which inherits what the parent has loaded
-    but gives nothing back; warmed here, the templates are compiled, pygments' lexers imported and
-    the release's code highlighted once per worker instead of once per student (0.34 → 0.14 s a page)."""
+    Students' pages are rendered in a helper forked from this process, a fresh one after any
+    failure, which inherits what this process has loaded; warmed here, the templates are compiled,
+    pygments' lexers imported and the release's code highlighted once per worker, not once per
+    helper (0.34 → 0.14 s for a helper's first page)."""
     nb = nbformat.read(str(notebook), as_version=4)
     FeedbackExporter().from_notebook_node(nb, {"nbgrader": {
         "notebook": notebook.stem, "assignment": notebook.parent.name, "student": "", "score": 0,
