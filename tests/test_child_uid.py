@@ -24,3 +24,30 @@ def test_a_forked_grader_takes_a_uid_of_its_own():
     os.waitpid(pid, 0)
     assert mine is not None and theirs != mine
     assert child_uid() == mine  # the parent keeps its own
+
+
+def test_a_forked_grader_never_drives_its_parents_zygote_or_feedback_helper():
+    """A worker forked from `grade` (or from a test run that judged before) starts its own warm
+    zygote and feedback helper: the parent's answer to the parent, and stopping them at the
+    child's exit would kill what the parent is using."""
+    from autograder.judge import judge
+    from autograder.pipeline import worker
+
+    launcher = judge.default_launcher()
+    worker._HELPERS[("course", "db")] = object()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write_end, f"{len(judge._DEFAULT)} {len(worker._HELPERS)}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    seen = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    try:
+        assert seen == "0 0"
+        assert judge._DEFAULT == [launcher]  # the parent keeps its own
+    finally:
+        worker._HELPERS.pop(("course", "db"), None)

@@ -3,8 +3,8 @@
 A grader is a Python package: checks.py holds CHECKS, {graded function: check}, in the order the
 judge runs them; dependencies.py, if present, holds DEPENDENCIES, {name: trusted function} for
 the stand-ins its checks swap into the student's globals, and may define
-check_arguments(name, args, kwargs) and CHILD_SIDE, {name: FastPath} (see FastPath). Nothing else in the kit names an assignment: a new one is
-found here from its folder.
+check_arguments(name, args, kwargs) and CHILD_SIDE, {name: FastPath} (see FastPath). Nothing
+else in the kit names an assignment: a new one is found here from its folder.
 
 Graders are imported as the package `assignments` (one per course root), so a grader may import
 another's modules: `from ...gradient_checking.grader import reference`. A check's dependency

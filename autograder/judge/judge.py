@@ -210,6 +210,9 @@ class ZygoteLauncher:
 
 
 _DEFAULT: list = []
+# A forked process (a worker forked from `grade`, a worker's feedback helper) starts its own
+# zygote if it judges, and never stops or drives its parent's: that one answers the parent.
+os.register_at_fork(after_in_child=_DEFAULT.clear)
 
 
 def default_launcher():

@@ -54,7 +54,7 @@ def _serve(step: Callable[[object], str], requests: int, answers: int, extra_mb:
             try:
                 answer = step(json.loads(line)) or ""
             except BaseException as exc:  # noqa: BLE001 - reported; then this helper leaves
-                answer = f"{type(exc).__name__}: {exc}" or type(exc).__name__
+                answer = f"{type(exc).__name__}: {exc}"
             leaving = bool(answer) or _resident_bytes() - start > growth_mb * 1024 * 1024
             data = (json.dumps({"answer": answer[-MAX_ANSWER:], "leaving": leaving}) + "\n").encode("utf-8")
             while data:

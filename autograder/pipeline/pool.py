@@ -60,7 +60,6 @@ def _become_worker(argv: list[str], tasks: int, results: int, log: int) -> None:
         except (OSError, AttributeError):
             pass
         from . import worker
-        worker.forget_inherited()
         worker._leave(worker.main(argv))
     except BaseException:  # noqa: B902 - whatever happens, never return into the caller's code
         import traceback

@@ -7,7 +7,8 @@ Student code never runs in the worker itself (it runs in the judge's confined ch
 kernel), but nbgrader parses and renders the student's notebook here (trusted side). So each
 step fails alone: the feedback is rendered in a forked helper with a memory and time cap per
 page (limited_helper.py), and after any failure (nbgrader's, a MemoryError, anything unexpected)
-the worker answers with "retire" and exits, so the orchestrator replaces it rather than reuse a broken gradebook session.
+the worker answers with "retire" and exits, so the orchestrator replaces it rather than reuse a
+broken gradebook session.
 """
 from __future__ import annotations
 
@@ -99,6 +100,8 @@ def grade_student(course: Path, assignment: str, student: str, db_url: str, limi
 
 
 _HELPERS: dict = {}
+# A process forked from this one (a worker forked from `grade`) forks feedback helpers of its own.
+os.register_at_fork(after_in_child=_HELPERS.clear)
 
 
 def _feedback_helper(course: Path, db_url: str, limits: Limits, executor: str, hide):
@@ -122,16 +125,6 @@ def _feedback_helper(course: Path, db_url: str, limits: Limits, executor: str, h
             return "" if answer.get("success") else _cause(f"{answer.get('log') or ''}\n{answer.get('error') or ''}")
         _HELPERS[key] = LimitedHelper(page, FEEDBACK_EXTRA_MB, FEEDBACK_SECONDS)
     return _HELPERS[key]
-
-
-def forget_inherited() -> None:
-    """In a worker forked from a process that graded before (a test run, a notebook calling the
-    API): drop that process's warm zygote and feedback helper without stopping them, as they are
-    its own; this worker starts its own."""
-    _HELPERS.clear()
-    judge = sys.modules.get("autograder.judge.judge")
-    if judge is not None:
-        judge._DEFAULT.clear()
 
 
 def preload() -> None:
