@@ -99,6 +99,36 @@ def test_cell_outputs_are_collected_like_a_kernel(solved_notebook):
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
+FIGURE = r"""import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+eps = np.logspace(-10, -1, 19)
+plt.loglog(eps, eps ** 2 + 1e-12 / eps, "o-", label=r"$\varepsilon^2$ + rounding")
+plt.axhline(1e-7, color="gray", linestyle="--", label="1e-7")
+plt.title("Rounding error on the left, truncation error on the right: QWXYZ jkq 0123456789 !?%&@")
+plt.xlabel("epsilon (ε)")
+plt.ylabel("difference")
+plt.legend()
+"""
+
+
+def test_a_childs_figure_is_drawn_as_a_fresh_interpreter_draws_it(solved_notebook):
+    """Every glyph: the warm interpreter's fonts were opened before the child closed their files."""
+    import base64
+    import subprocess
+    import sys
+    # Files the student opens first take the lowest free numbers: those of the fonts, if closed.
+    _, judged = statuses(with_cell(solved_notebook, "held = [open(f'held{i}.txt', 'w') for i in range(16)]\n" + FIGURE))
+    pngs = [o["data"]["image/png"] for o in judged.cell_outputs[len(solved_notebook.cells)] if "image/png" in o.get("data", {})]
+    fresh = subprocess.run([sys.executable, "-c", FIGURE + "import io, base64, sys\nb = io.BytesIO()\n"
+                            "plt.gcf().savefig(b, format='png', dpi=72)\nsys.stdout.write(base64.b64encode(b.getvalue()).decode())"],
+                           capture_output=True, text=True)
+    assert fresh.returncode == 0, fresh.stderr
+    fresh = fresh.stdout
+    assert len(pngs) == 1 and base64.b64decode(pngs[0]) == base64.b64decode(fresh)
+
+
 def test_a_students_exception_shows_its_type_and_line_never_its_message(solved_notebook):
     """Its message can echo a hidden case's inputs; the cell's own output (feedback) keeps it."""
     nb = with_body(solved_notebook, "forward_propagation", "raise ValueError('THETA=%r' % (theta,))")

@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import sys
 
 import numpy  # noqa: F401 (warm: every child gets it for free)
@@ -130,6 +131,31 @@ def _run_prelude(request):
     return {"prelude": True}
 
 
+def _own_copies_of_open_files():
+    """The regular files this interpreter holds open under the child's allowlist (matplotlib's
+    fonts: FreeType reads glyphs from them long after they were opened, and parsed math text
+    keeps them too), each reopened at its own number for this child alone, at the same offset.
+    Closed, a plot's text fails ("invalid stream operation"); shared, two children's seeks and
+    reads would interleave. The child could open these files itself; nothing else is kept."""
+    kept = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            held = os.fstat(fd)
+            path = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own fd, closed by now
+            continue
+        if fd < 3 or not stat.S_ISREG(held.st_mode) or not any(_inside(path, a) for a in _ALLOW):  # noqa: F821
+            continue
+        fresh = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        if (os.fstat(fresh).st_dev, os.fstat(fresh).st_ino) == (held.st_dev, held.st_ino):
+            os.lseek(fresh, os.lseek(fd, 0, os.SEEK_CUR), os.SEEK_SET)
+            os.dup2(fresh, fd, inheritable=False)
+            kept.append(fd)
+        os.close(fresh)
+    return kept
+
+
 def _become_child(request, fds):
     request_fd, reply_fd, output_fd, status_fd = fds
     try:
@@ -141,11 +167,11 @@ def _become_child(request, fds):
         os.dup2(output_fd, 2)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
-        # Nothing of the zygote's or of other children's stays open: only the two protocol pipes.
-        high = max(request_fd, reply_fd)
-        os.closerange(3, min(request_fd, reply_fd))
-        os.closerange(min(request_fd, reply_fd) + 1, high)
-        os.closerange(high + 1, 1 << 16)
+        # Nothing of the zygote's or of other children's stays open: only the two protocol pipes,
+        # and the read-only files it may read anyway that matplotlib holds open (its fonts).
+        keep = sorted({request_fd, reply_fd, *_own_copies_of_open_files()})
+        for low, high in zip([2, *keep], [*keep, 1 << 16]):
+            os.closerange(low + 1, high)
         for key, value in request.get("env", {}).items():
             os.environ[key] = value
         confine({"limits": request["limits"], "scratch": request["scratch"], "uid": request.get("uid"),  # noqa: F821
