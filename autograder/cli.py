@@ -4,6 +4,7 @@ Everything it prints that came from a submission (ids, file names, notes, messag
 through untrusted_text.printable first: a name can hold terminal escape sequences."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -85,6 +86,20 @@ def _limits(manifest, time_limit, memory_mb):
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
                  executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
                  cluster: str | None = None):
+    zygote = None
+    if executor == "sandbox" and not cluster:  # it loads numpy and matplotlib while this imports nbgrader
+        from .pipeline.pool import share_zygote
+        zygote = share_zygote(max(1, jobs or os.cpu_count() or 1))
+    try:
+        return _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster,
+                                 regrade, cluster, zygote[1] if zygote else None)
+    finally:
+        if zygote:
+            zygote[0].close()
+
+
+def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster, regrade,
+                      cluster, zygote):
     from .pipeline.grade import GradingError, grade
     from .pipeline.intake import IntakeError
     from .pipeline.gradebook import GradebookError, redacted
@@ -94,7 +109,7 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
         manifest = manifests.load(assignment, root)
         run = grade(submissions, assignment, out, jobs=jobs, db_url=db,
                     limits=_limits(manifest, time_limit, memory_mb), root=root, executor=executor,
-                    roster=roster, regrade=regrade, cluster=cluster)
+                    roster=roster, regrade=regrade, cluster=cluster, zygote=zygote)
     except (manifests.ManifestError, GradingError, IntakeError, GradebookError) as exc:
         raise click.ClickException(printable(str(exc), keep_newlines=True))
     click.echo("")

@@ -162,3 +162,30 @@ def test_forked_workers_each_see_their_own_end_of_the_batch(tmp_path):
     finally:
         for worker in workers:
             worker.stop(kill=True)
+
+
+def test_forked_workers_judge_with_the_zygote_grade_shares(tmp_path):
+    """`grade` starts one warm zygote before it imports nbgrader and hands each forked worker a
+    connection to it: no worker starts one of its own."""
+    from autograder.judge.sandbox import Limits
+    from autograder.pipeline.pool import ZYGOTE_FD, share_zygote, start_workers
+
+    course = tmp_path / "course"
+    course.mkdir()
+    owner, connections = share_zygote(2)
+    workers = start_workers(course, "gradient_checking", f"sqlite:///{tmp_path / 'g.db'}", Limits(), 2,
+                            zygote=connections)
+    try:
+        assert all(c.fileno() == -1 for c in connections), "each connection is its worker's alone"
+        time.sleep(2)  # a worker without a connection starts its own zygote at once
+        for worker in workers:
+            assert open(f"/proc/{worker.proc.pid}/comm").read().strip() == "grading-worker"  # set up
+            assert os.readlink(f"/proc/{worker.proc.pid}/fd/{ZYGOTE_FD}").startswith("socket:")
+        for worker in workers:
+            with open(f"/proc/{worker.proc.pid}/task/{worker.proc.pid}/children") as children:
+                assert children.read().split() == [], "a worker started a zygote of its own"
+        assert owner._proc.poll() is None
+    finally:
+        for worker in workers:
+            worker.stop(kill=True)
+        owner.close()

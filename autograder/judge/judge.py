@@ -114,36 +114,61 @@ def _limits_dict(limits: Limits) -> dict:
 
 
 class ZygoteLauncher:
-    """Forks each child from a warm interpreter that has numpy and matplotlib imported."""
+    """Forks each child from a warm interpreter that has numpy and matplotlib imported.
 
-    def __init__(self):
+    The zygote is this launcher's own (started on first use), or one another process started
+    and shares (`ZygoteLauncher(adopted=connection)`, see `share`): `grade` starts one zygote for
+    all its forked workers before it imports nbgrader, so it loads on the idle core and once. A
+    launcher whose zygote has gone, whoever started it, starts one of its own."""
+
+    def __init__(self, adopted: socket.socket | None = None):
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
-        self._control: socket.socket | None = None
+        self._owner: int | None = None  # the pid that started self._proc: only it stops it
+        self._control: socket.socket | None = adopted
+        self._spare: list[socket.socket] = []  # connections for the processes that share it
         self._home: Path | None = None
         self._prelude: tuple | None = None  # the prelude the running zygote holds
         self._declined: set = set()  # preludes that failed: never tried again
 
-    def _start(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    def _start(self, shares: int = 0) -> None:
+        pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(1 + shares)]
+        theirs = [pair[1].fileno() for pair in pairs]
         self._home = Path(tempfile.mkdtemp(prefix="zygote-"))
-        self._proc = subprocess.Popen(python_command("-c", ZYGOTE_PROGRAM, str(theirs.fileno())),
+        self._proc = subprocess.Popen(python_command("-c", ZYGOTE_PROGRAM, *map(str, theirs)),
                                       env=clean_env(self._home), cwd=self._home, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      pass_fds=(theirs.fileno(),), start_new_session=True)
-        theirs.close()
-        self._control = ours
+                                      pass_fds=theirs, start_new_session=True)
+        self._owner = os.getpid()
+        for _, end in pairs:
+            end.close()
+        self._control, self._spare = pairs[0][0], [ours for ours, _ in pairs[1:]]
         self._prelude = None
         atexit.register(self.close)
 
+    def _alive(self) -> bool:
+        if self._control is None or (self._proc is not None and self._proc.poll() is not None):
+            return False
+        # A zygote speaks only when asked: anything to read before a request means it has gone.
+        return not select.select([self._control], [], [], 0)[0]
+
     def _running(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
+        if not self._alive():
+            self.close()
             self._start()
 
     def start(self) -> None:
         """Start the warm interpreter now rather than at the first launch (it loads in parallel)."""
         with self._lock:
             self._running()
+
+    def share(self, processes: int) -> list[socket.socket]:
+        """Start a zygote now with a connection for each of `processes` other processes (to hand
+        to a forked worker, which adopts it); this launcher keeps its own, to stop it by close()."""
+        with self._lock:
+            self.close()
+            self._start(shares=processes)
+            return list(self._spare)  # close() closes them too, wherever they went
 
     def prelude(self, cells: list, helpers: Path) -> bool:
         """Have the warm interpreter run the release notebook's locked opening cells once, so that
@@ -174,44 +199,52 @@ class ZygoteLauncher:
 
     def launch(self, scratch: Path, limits: Limits, hide=()) -> Launched:
         with self._lock:
-            self._running()
-            theirs, ours = [], []
-            for _ in range(4):  # requests (they read), replies, stdout/stderr, exit status (they write)
-                r, w = os.pipe()
-                theirs.append(r if not theirs else w)
-                ours.append(w if not ours else r)
-            request = {"scratch": str(scratch), "limits": _limits_dict(limits), "hide": list(hide),
-                       "uid": child_uid(),
-                       "env": {k: v for k, v in clean_env(scratch).items() if k not in ("PATH",)}}
-            try:
-                socket.send_fds(self._control, [json.dumps(request).encode()], theirs)
-                reply = json.loads(self._control.recv(4096) or b"{}")
-            except OSError:
-                reply = {}
-            finally:
-                for fd in theirs:
-                    os.close(fd)
-            if "pid" not in reply or int(reply["pid"]) <= 0:
+            for attempt in (1, 2):  # a zygote that has just gone (a shared one, say) is replaced once
+                self._running()
+                theirs, ours = [], []
+                for _ in range(4):  # requests (they read), replies, stdout/stderr, exit status (they write)
+                    r, w = os.pipe()
+                    theirs.append(r if not theirs else w)
+                    ours.append(w if not ours else r)
+                request = {"scratch": str(scratch), "limits": _limits_dict(limits), "hide": list(hide),
+                           "uid": child_uid(),
+                           "env": {k: v for k, v in clean_env(scratch).items() if k not in ("PATH",)}}
+                try:
+                    socket.send_fds(self._control, [json.dumps(request).encode()], theirs)
+                    reply = json.loads(self._control.recv(4096) or b"{}")
+                except OSError:
+                    reply = {}
+                finally:
+                    for fd in theirs:
+                        os.close(fd)
+                if "pid" in reply and int(reply["pid"]) > 0:
+                    return Launched(int(reply["pid"]), *ours)
                 for fd in ours:
                     os.close(fd)
+                gone = not reply
                 self.close()
-                raise ChildGone("the warm interpreter did not start a child")
-            return Launched(int(reply["pid"]), *ours)
+                if not gone or attempt == 2:
+                    break
+            raise ChildGone("the warm interpreter did not start a child")
 
     def close(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
+        """Stop the zygote if this process started it, else only leave it; forget it either way."""
+        mine = self._proc is not None and self._owner == os.getpid()
+        if mine and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        if self._control is not None:
-            self._control.close()
-        if self._home is not None:
+        for connection in [self._control, *self._spare]:
+            if connection is not None:
+                connection.close()
+        if mine and self._home is not None:
             shutil.rmtree(self._home, ignore_errors=True)
-        self._proc, self._control, self._home, self._prelude = None, None, None, None
+        self._proc, self._control, self._spare, self._home, self._prelude = None, None, [], None, None
 
 
 _DEFAULT: list = []
 # A forked process (a worker forked from `grade`, a worker's feedback helper) starts its own
-# zygote if it judges, and never stops or drives its parent's: that one answers the parent.
+# zygote if it judges, or adopts one its parent shares with it, and never stops or drives its
+# parent's: that one answers the parent.
 os.register_at_fork(after_in_child=_DEFAULT.clear)
 
 
@@ -220,6 +253,12 @@ def default_launcher():
     if not _DEFAULT:
         _DEFAULT.append(ZygoteLauncher())
     return _DEFAULT[0]
+
+
+def adopt_zygote(connection: socket.socket) -> None:
+    """Make this process's launcher the zygote another process shares through `connection`."""
+    close_launchers()
+    _DEFAULT[:] = [ZygoteLauncher(adopted=connection)]
 
 
 def close_launchers() -> None:

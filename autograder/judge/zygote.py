@@ -1,9 +1,10 @@
 """A warm interpreter that forks one fresh child per submission (trusted side of the boundary).
 
-Started once per grading worker as `python -I` with the codec, the confinement and the child's
-code before it, it imports numpy and matplotlib once, computes the child's file-system allowlist
-from what it has loaded, and then, for each request on its control socket, forks a child that
-confines itself and runs child_main. It never runs student code itself, so no state passes from
+Started as `python -I` with the codec, the confinement and the child's code before it, it imports
+numpy and matplotlib once, computes the child's file-system allowlist from what it has loaded,
+and then, for each request on one of its control sockets (one per judging process it serves:
+`grade` starts one zygote for all its workers), forks a child that confines itself and runs
+child_main. It never runs student code itself, so no state passes from
 one student to the next, and it never opens a path in a scratch folder: each request brings four
 pipe ends from the judge (requests, replies, the child's stdout/stderr, its exit status), and the
 exit status the zygote gets from waitpid is written to the last of them.
@@ -17,6 +18,7 @@ and outputs instead of running them again.
 import gc
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -82,7 +84,7 @@ if _pyplot is not None:
         pass
     _draw_once()
 
-_CONTROL = socket.socket(fileno=int(sys.argv[1]))
+_CONTROLS = [socket.socket(fileno=int(fd)) for fd in sys.argv[1:]]
 _ALLOW = allowlist()  # noqa: F821 (confine.py is prepended)
 _STATUS = {}  # child pid -> the write end of its exit-status pipe
 
@@ -194,40 +196,60 @@ def _leave_home():
         shutil.rmtree(_HOME, ignore_errors=True)
 
 
-def _zygote_loop():
-    signal.signal(signal.SIGCHLD, _reap)
-    while True:
+def _answer(control) -> bool:
+    """Answer one request on one judge's control socket; False once that judge has gone."""
+    data, fds, _, _ = socket.recv_fds(control, 1 << 20, 4)
+    if not data:  # the judge is gone, closed or killed
+        return False
+    if len(fds) != 4:
+        for fd in fds:
+            os.close(fd)
         try:
-            data, fds, _, _ = socket.recv_fds(_CONTROL, 1 << 20, 4)
-        except InterruptedError:
-            continue
-        if not data:  # the worker is gone, closed or killed: nobody else will remove this folder
+            request = json.loads(data) if not fds else {}
+            reply = _run_prelude(request) if "prelude" in request else {}
+        except Exception:  # noqa: BLE001 - a malformed request: decline, and start afresh
+            reply = {"prelude": False, "replace": True}
+        control.send(json.dumps(reply).encode())
+        if reply.get("replace"):  # half a prelude ran here: no child of any judge may start from it
             _leave_home()
             os._exit(0)
-        if len(fds) != 4:
-            for fd in fds:
-                os.close(fd)
+        return True
+    request = json.loads(data)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # register the pid before it is reaped
+    pid = -1
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _become_child(request, fds)
+        _STATUS[pid] = fds[3]
+    except OSError:  # no process to spare now: this judge's launch fails, the others go on
+        os.close(fds[3])
+    finally:
+        if pid != 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    for fd in fds[:3]:
+        os.close(fd)
+    control.send(json.dumps({"pid": pid}).encode())
+    return True
+
+
+def _zygote_loop():
+    signal.signal(signal.SIGCHLD, _reap)
+    judges = list(_CONTROLS)
+    while judges:  # one request at a time, whichever judge asks
+        ready, _, _ = select.select(judges, [], [])
+        for control in ready:
             try:
-                request = json.loads(data) if not fds else {}
-                reply = _run_prelude(request) if "prelude" in request else {}
-            except Exception:  # noqa: BLE001 - a malformed request: decline, and start afresh
-                reply = {"prelude": False, "replace": True}
-            _CONTROL.send(json.dumps(reply).encode())
-            continue
-        request = json.loads(data)
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # register the pid before it is reaped
-        pid = -1
-        try:
-            pid = os.fork()
-            if pid == 0:
-                _become_child(request, fds)
-            _STATUS[pid] = fds[3]
-        finally:
-            if pid != 0:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-        for fd in fds[:3]:
-            os.close(fd)
-        _CONTROL.send(json.dumps({"pid": pid}).encode())
+                alive = _answer(control)
+            except InterruptedError:
+                continue
+            except OSError:  # the judge went away mid-request
+                alive = False
+            if not alive:
+                judges.remove(control)
+                control.close()
+    _leave_home()  # nobody else will remove this folder
+    os._exit(0)
 
 
 if __name__ == "__main__":

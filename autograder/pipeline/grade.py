@@ -26,7 +26,7 @@ from ..nbgrader_env import with_python_bin
 from ..judge.sandbox import Limits
 from . import assignment_cache, gradebook, intake, problem_feedback, reports, resume
 from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
-from .pool import WorkerOutcome, grade_all, start_workers
+from .pool import WorkerOutcome, grade_all, share_zygote, start_workers
 from .untrusted_text import printable
 
 
@@ -133,13 +133,29 @@ def _slowed_by_load(out: Path, assignment: str, outcome: WorkerOutcome | None) -
 def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
           limits: Limits | None = None, progress: bool = True, root: Path | None = None,
           executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
-          cluster: str | None = None) -> GradingRun:
+          cluster: str | None = None, zygote: list | None = None) -> GradingRun:
     """Grade every submission of `assignment` found in `submissions`; outputs go to `out`.
 
     `roster` (a CSV) maps a Canvas or Moodle download to student ids; see pipeline/lms.py.
     `regrade` grades every submission again, keeping nothing from an earlier run. `cluster`
     ("local" or tcp://HOST:PORT) grades on Dask workers instead of the local pool. With
-    `progress`, what is happening goes to stderr: a line per stage, then a progress bar."""
+    `progress`, what is happening goes to stderr: a line per stage, then a progress bar.
+    `zygote`: the connections of pool.share_zygote, one per job, when the caller started the
+    workers' shared zygote itself (earlier); otherwise one is started here."""
+    arguments = dict(jobs=jobs, db_url=db_url, limits=limits, progress=progress, root=root, executor=executor,
+                     roster=roster, regrade=regrade, cluster=cluster)
+    if zygote is None and executor == "sandbox" and not cluster:
+        launcher, connections = share_zygote(max(1, jobs or os.cpu_count() or 1))
+        try:
+            return _grade(submissions, assignment, out, zygote=connections, **arguments)
+        finally:
+            launcher.close()
+    return _grade(submissions, assignment, out, zygote=zygote, **arguments)
+
+
+def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_url: str | None,
+           limits: Limits | None, progress: bool, root: Path | None, executor: str, roster: Path | None,
+           regrade: bool, cluster: str | None, zygote: list | None) -> GradingRun:
     started = time.monotonic()
     say = _stderr if progress else _quiet
     os.environ["PATH"] = with_python_bin()["PATH"]  # the in-process generate_assignment needs alembic
@@ -158,7 +174,8 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
         say(f"Grading on the Dask cluster {cluster} ...")
     else:
         say(f"Starting {jobs} grading worker{'s' if jobs > 1 else ''} (they load nbgrader meanwhile) ...")
-    workers = [] if remote else start_workers(out, assignment, db_url, limits, jobs, executor, hide)
+    workers = [] if remote else start_workers(out, assignment, db_url, limits, jobs, executor, hide, zygote,
+                                              release=root / "release" / assignment)
     try:
         say(f"Setting up the course in {out} (nbgrader generate_assignment {assignment}) ...")
         cells = _prepare_course(out, assignment, db_url, root)

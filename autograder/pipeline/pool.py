@@ -40,9 +40,13 @@ class WorkerOutcome:
 WORKER_NAME = b"grading-worker"
 
 
-def _become_worker(argv: list[str], tasks: int, results: int, log: int) -> None:
+#: Where a forked worker finds its connection to the zygote `grade` shares (see judge.adopt_zygote).
+ZYGOTE_FD = 3
+
+
+def _become_worker(argv: list[str], tasks: int, results: int, log: int, zygote: int | None) -> None:
     """In a freshly forked child: become a worker reading tasks from `tasks`, answering on
-    `results`, logging to `log`; never returns."""
+    `results`, logging to `log`, judging with the shared zygote on `zygote` if any; never returns."""
     try:
         os.setsid()  # its own session, as start_new_session gives a spawned one
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -50,7 +54,11 @@ def _become_worker(argv: list[str], tasks: int, results: int, log: int) -> None:
         os.dup2(tasks, 0)
         os.dup2(results, 1)
         os.dup2(log, 2)
-        os.closerange(3, 1 << 16)  # the other workers' pipe ends above all: their EOF must stay theirs
+        if zygote is not None:
+            os.dup2(zygote, ZYGOTE_FD)
+            argv = [*argv, "--zygote-fd", str(ZYGOTE_FD)]
+        # The other workers' pipe ends and zygote connections above all: their EOF must stay theirs.
+        os.closerange(ZYGOTE_FD if zygote is None else ZYGOTE_FD + 1, 1 << 16)
         sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
         sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)
         sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)
@@ -71,14 +79,14 @@ def _become_worker(argv: list[str], tasks: int, results: int, log: int) -> None:
 class _Forked:
     """The part of Popen a _Worker uses, for a worker forked from this process."""
 
-    def __init__(self, argv: list[str], log):
+    def __init__(self, argv: list[str], log, zygote: int | None = None):
         sys.stdout.flush()
         sys.stderr.flush()
         tasks_r, tasks_w = os.pipe()
         results_r, results_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _become_worker(argv, tasks_r, results_w, log.fileno())
+            _become_worker(argv, tasks_r, results_w, log.fileno(), zygote)
         os.close(tasks_r)
         os.close(results_w)
         self.pid, self.returncode = pid, None
@@ -105,10 +113,10 @@ class _Forked:
 
 
 class _Worker:
-    def __init__(self, command: list[str], log: Path, fork: bool = False):
+    def __init__(self, command: list[str], log: Path, fork: bool = False, zygote: int | None = None):
         self.log = open(log, "ab")
         if fork and threading.active_count() == 1:  # forking while other threads run is not safe
-            self.proc = _Forked(command[3:], self.log)  # the arguments after `python -m <module>`
+            self.proc = _Forked(command[3:], self.log, zygote)  # the arguments after `python -m <module>`
         else:
             self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
                                          text=True, bufsize=1, start_new_session=True)
@@ -166,18 +174,39 @@ def _command(out: Path, assignment: str, db_url: str, limits: Limits, executor: 
     return command
 
 
+def share_zygote(jobs: int):
+    """Start the warm zygote that this run's forked workers share, before this process imports
+    nbgrader, so it loads on the idle core and once; (its launcher, to close() after the run, and
+    a connection for each worker, for start_workers)."""
+    from ..judge.judge import ZygoteLauncher
+    launcher = ZygoteLauncher()
+    return launcher, launcher.share(max(1, jobs))
+
+
 def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs: int,
-                  executor: str = "sandbox", hide=()) -> list[_Worker]:
-    """Start the workers now, forked from this process with the grading modules imported, so they
-    warm up (their zygote, the feedback templates) while the course is set up."""
-    from .worker import preload
+                  executor: str = "sandbox", hide=(), zygote: list | None = None,
+                  release: Path | None = None) -> list[_Worker]:
+    """Start the workers now, forked from this process once it has imported the grading modules
+    and rendered the `release` notebook's feedback page (worker.warm_feedback), so that they
+    start warm while the course is set up. Forked workers adopt a connection each of `zygote`
+    (share_zygote's); those it does not reach start a zygote of their own."""
+    from .worker import preload, warm_feedback
     preload()
+    if release is not None and executor == "sandbox":  # spawned workers warm up by themselves
+        warm_feedback(release)
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     command = _command(out, assignment, db_url, limits, executor, hide)
+    connections = list(zygote or [])
     # A Jupyter kernel's client (zmq, asyncio) must not inherit this process's: spawn those workers.
     fork = executor == "sandbox"
-    workers = [_Worker(command, logs / f"worker-{slot}.log", fork=fork) for slot in range(max(1, jobs))]
+    try:
+        workers = [_Worker(command, logs / f"worker-{slot}.log", fork=fork,
+                           zygote=connections[slot].fileno() if fork and slot < len(connections) else None)
+                   for slot in range(max(1, jobs))]
+    finally:
+        for connection in connections:
+            connection.close()  # each is its worker's now, or nobody's
     return [worker.start() for worker in workers]
 
 

@@ -135,12 +135,20 @@ def preload() -> None:
     from . import config, feedback_exporter, gradebook, gradebook_engines, judge_verdicts  # noqa: F401
 
 
-def _warm_feedback(course: Path, assignment: str) -> None:
-    """Render the release notebook's page once here, so each student's forked render starts warm."""
+_WARMED: list = []
+
+
+def warm_feedback(release: Path) -> None:
+    """Render the release notebook's page once in this process, so that each student's page
+    (rendered in a helper forked from it) starts warm; `grade` does it before it forks its
+    workers, which then inherit it. Once per process: the templates are the same for any page."""
     from . import feedback_exporter
+    if _WARMED:
+        return
     try:
-        for notebook in sorted((course / "release" / assignment).glob("*.ipynb"))[:1]:
+        for notebook in sorted(Path(release).glob("*.ipynb"))[:1]:
             feedback_exporter.warm_up(notebook)
+            _WARMED.append(notebook)
     except Exception as exc:  # noqa: BLE001 - only speed is lost: each page then warms up by itself
         print(f"feedback warm-up skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
 
@@ -157,7 +165,7 @@ def serve(args) -> int:
     limits = Limits(wall_seconds=args.seconds, memory_mb=args.memory_mb)
     from . import gradebook_engines
     gradebook_engines.install()
-    _warm_feedback(args.course, args.assignment)
+    warm_feedback(args.course / "release" / args.assignment)  # unless forked from a process that did
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -185,12 +193,18 @@ def main(argv=None) -> int:
     parser.add_argument("--executor", choices=("sandbox", "kernel"), default="sandbox")
     parser.add_argument("--serve", action="store_true", help="Read tasks from stdin (one JSON per line).")
     parser.add_argument("--hide", action="append", default=[], help="A path student code must not see.")
+    parser.add_argument("--zygote-fd", type=int, default=None,
+                        help="A connection to the warm zygote `grade` shares with its forked workers.")
     args = parser.parse_args(argv)
     if args.serve and args.executor == "sandbox":
-        # The warm interpreter imports numpy and matplotlib and draws its first figure while this
-        # process imports nbgrader: the first student's judge then finds it ready.
-        from ..judge.judge import default_launcher
-        default_launcher().start()
+        from ..judge import judge
+        if args.zygote_fd is not None:
+            import socket
+            judge.adopt_zygote(socket.socket(fileno=args.zygote_fd))
+        else:
+            # The warm interpreter imports numpy and matplotlib and draws its first figure while
+            # this process imports nbgrader: the first student's judge then finds it ready.
+            judge.default_launcher().start()
     return serve(args)
 
 
