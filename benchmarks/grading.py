@@ -313,8 +313,9 @@ def role_of(cmdline: list[str], parent_role: str | None, name: str = "") -> str:
 
     kernel: a Jupyter kernel; worker: `-m autograder.pipeline.worker` (one per student or
     long-lived; under a Dask worker too); feedback helper: a worker's fork that renders its
-    feedback pages; dask worker: a LocalCluster's worker process; sandbox: anything else a worker started (the judge's child, a warm zygote and
-    the children it forks); other: the rest (e.g. nbgrader's alembic).
+    feedback pages; dask worker: a LocalCluster's worker process; sandbox: anything else a worker
+    started (the judge's child, a warm zygote and the children it forks) and the zygote `grade`
+    shares with its workers; other: the rest (e.g. nbgrader's alembic).
     """
     if any(a in ("ipykernel_launcher", "ipykernel") or a.endswith("ipykernel_launcher.py") for a in cmdline):
         return "kernel"
@@ -325,6 +326,8 @@ def role_of(cmdline: list[str], parent_role: str | None, name: str = "") -> str:
         return "dask worker"
     if parent_role in ("worker", "sandbox"):
         return "sandbox"
+    if parent_role == "orchestrator" and cmdline[1:3] == ["-I", "-c"]:
+        return "sandbox"  # the warm zygote `grade` starts for its workers to share
     return "other"
 
 

@@ -32,6 +32,18 @@ def test_the_benchmark_class_is_seeded_and_its_edits_still_apply_to_the_source()
     assert len({k for _, k, _ in first} - set(bench.CORRECT)) == 15  # a different bug for each buggy one
 
 
+def test_the_time_split_knows_each_process_of_a_grading_run():
+    from autograder.judge.judge import ZYGOTE_PROGRAM
+    from autograder.judge.sandbox import python_command
+    role = load_benchmark().role_of
+    zygote = python_command("-c", ZYGOTE_PROGRAM, "5", "7")
+    assert role(zygote, "orchestrator") == "sandbox"  # the zygote grade shares with its workers
+    assert role(zygote, "worker") == "sandbox" and role(["x"], "sandbox") == "sandbox"  # a worker's own, children
+    assert role([sys.executable, "-m", "autograder", "grade"], "orchestrator", "grading-worker") == "worker"
+    assert role([sys.executable, "-m", "autograder", "grade"], "worker", "grading-worker") == "feedback helper"
+    assert role([sys.executable, "-c", "import alembic"], "orchestrator") == "other"
+
+
 def test_quick_run_measures_all_three_methods(tmp_path):
     results = tmp_path / "results"
     run = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--n", "2", "--jobs", "2",
