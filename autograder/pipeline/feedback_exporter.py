@@ -72,6 +72,14 @@ _IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
 _STATIC_INSTALLED: set[Path] = set()
 
 
+def install_static_once(feedback: Path) -> None:
+    """The pages' shared static files (MathJax), installed at most once per process and folder;
+    a worker does it before its first task, so its feedback helper, forked later, need not."""
+    if feedback not in _STATIC_INSTALLED:
+        feedback_static.install_static(feedback)
+        _STATIC_INSTALLED.add(feedback)
+
+
 def number(value) -> str:
     return f"{float(value or 0):g}"
 
@@ -188,9 +196,8 @@ class FeedbackExporter(HTMLExporter):
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
         feedback = self._feedback_directory()
-        if feedback is not None and feedback not in _STATIC_INSTALLED:
-            feedback_static.install_static(feedback)
-            _STATIC_INSTALLED.add(feedback)
+        if feedback is not None:
+            install_static_once(feedback)
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         kit = resources["kit"]
         head, rest = html.split(kit["begin"], 1)

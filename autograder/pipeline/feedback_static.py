@@ -9,6 +9,7 @@ only from data: URLs, and reach no network, no frame, no form target, no <base>.
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import shutil
@@ -50,9 +51,19 @@ def mathjax_source() -> Path:
 
 
 def install_static(feedback_dir: Path) -> Path:
-    """Copy MathJax to feedback_dir/_static once, and write its configuration; safe when workers race."""
+    """Copy MathJax to feedback_dir/_static once, and write its configuration; when workers race,
+    one copies and the others wait for it (a lock on the folder), rather than each copying."""
     static = Path(feedback_dir) / "_static"
     static.mkdir(parents=True, exist_ok=True)
+    lock = os.open(static, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install(static)
+    finally:
+        os.close(lock)
+
+
+def _install(static: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=static))
     try:
         (staging / "mathjax-config.js").write_text(MATHJAX_CONFIG, encoding="utf-8")
