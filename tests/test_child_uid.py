@@ -2,6 +2,8 @@
 (the first workers are forks of `grade`): a shared uid would let one worker's sweep kill the
 other's running child, and let two students' code signal each other where namespaces are refused."""
 import os
+import signal
+import time
 
 import pytest
 
@@ -51,3 +53,51 @@ def test_a_forked_grader_never_drives_its_parents_zygote_or_feedback_helper():
         assert judge._DEFAULT == [launcher]  # the parent keeps its own
     finally:
         worker._HELPERS.pop(("course", "db"), None)
+
+
+def _process_of(uid: int) -> int:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            while True:
+                signal.pause()
+        finally:
+            os._exit(0)
+    return pid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sweep acts only when the grader is root")
+@pytest.mark.parametrize("spawned", [True, False], ids=["setpriv", "fork"])
+def test_the_sweep_ends_every_process_of_its_uid_and_no_other(monkeypatch, spawned):
+    """What a child left running (setsid, double fork) dies with the sweep, by posix_spawn of
+    setpriv and kill (no copy of the grader's memory) or, without them, by a fork."""
+    from autograder.judge import sandbox
+    if not spawned:
+        monkeypatch.setattr(sandbox, "_SETPRIV", None)
+    elif not (sandbox._SETPRIV and sandbox._KILL):
+        pytest.skip("no setpriv or kill on this machine: the fork is the sweep")
+    uid = child_uid()
+    left = [_process_of(uid) for _ in range(3)]
+    other = _process_of(uid + 7919)  # another slot's child
+    try:
+        time.sleep(0.2)
+        sandbox.sweep(uid)
+        deadline = time.monotonic() + 10  # a bound for a stuck kill, not a speed assertion
+        ended = {}
+        while len(ended) < len(left) and time.monotonic() < deadline:
+            for pid in left:
+                if pid not in ended and os.waitpid(pid, os.WNOHANG)[0]:
+                    ended[pid] = True
+            time.sleep(0.02)
+        assert len(ended) == len(left), "a process of the swept uid survived"
+        assert os.waitpid(other, os.WNOHANG) == (0, 0), "the sweep ended another uid's process"
+    finally:
+        for pid in left + [other]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
