@@ -158,6 +158,12 @@ def test_cleaned_and_rendered_markdown_is_remembered_and_unchanged():
     for _ in range(2):
         assert ours.markdown2html(context, markdown) == theirs.markdown2html(context, markdown)
     assert any(key[0] == markdown for key in feedback_exporter._MARKDOWN)
+    # Another student's page, in a folder of its own, gets what the warm-up rendered.
+    for folder in ("feedback/ada/gradient_checking", "feedback/bob/gradient_checking"):
+        elsewhere = {"cell": {"source": markdown}, "resources": {"metadata": {"path": folder}}}
+        before = len(feedback_exporter._MARKDOWN)
+        assert ours.markdown2html(elsewhere, markdown) == theirs.markdown2html(elsewhere, markdown)
+        assert len(feedback_exporter._MARKDOWN) == before
     attached = {"cell": {"source": "![a](attachment:a.png)",
                          "attachments": {"a.png": {"image/png": "iVBORw0KGgo="}}}, "resources": {}}
     before = len(feedback_exporter._MARKDOWN)

@@ -126,8 +126,9 @@ class FeedbackExporter(HTMLExporter):
         cell = context.get("cell", {})
         if cell.get("attachments") or self.embed_images:
             return super().markdown2html(context, source)  # depends on more than the text
-        path = context.get("resources", {}).get("metadata", {}).get("path", "")
-        key = (source, path, self.anchor_link_text, self.exclude_anchor_links, repr(self.lexer_options))
+        # Not the notebook's folder: nbconvert reads it only to embed images, which is ruled out
+        # above; keyed by it, no student's page (each in a folder of its own) found the release's.
+        key = (source, self.anchor_link_text, self.exclude_anchor_links, repr(self.lexer_options))
         return remembered(_MARKDOWN, key, lambda: super(FeedbackExporter, self).markdown2html(context, source))
 
     def _feedback_directory(self) -> Path | None:
