@@ -6,13 +6,14 @@ from pathlib import Path
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters.autograde import Autograde
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, Execute, GetGrades,
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, Execute,
                                     IgnorePattern, LimitOutput, OverwriteCells, SaveAutoGrades)
 from traitlets.config import Config
 
 from ..judge.sandbox import Limits
 from .cell_metadata import CheckCellMetadataCompiled
 from .feedback_exporter import FeedbackExporter
+from .feedback_grades import GetGradesAtOnce
 from .judge_verdicts import JudgeVerdicts
 from .kernel import LimitedKernelManager
 from .release_cells import OverwriteCellsFromRelease
@@ -61,7 +62,7 @@ def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path 
     c.JudgeVerdicts.submission_sha256 = submission_sha256
     c.JudgeVerdicts.hide_paths = [str(p) for p in hide]
     # Feedback shows the student's code, outputs and the judge's verdicts, never the hidden tests.
-    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.preprocessors = [GetGradesAtOnce, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
     c.GenerateFeedback.exporter_class = FeedbackExporter
     c.LimitOutput.max_lines = 200
     c.LimitOutput.max_traceback = 50
