@@ -7,26 +7,27 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters.autograde import Autograde
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, Execute,
-                                    IgnorePattern, LimitOutput, OverwriteCells, SaveAutoGrades)
+                                    IgnorePattern, LimitOutput, OverwriteCells)
 from traitlets.config import Config
 
 from ..judge.sandbox import Limits
 from .cell_metadata import CheckCellMetadataCompiled
 from .feedback_exporter import FeedbackExporter
-from .feedback_grades import GetGradesAtOnce
+from .grades_at_once import GetGradesAtOnce, SaveAutoGradesAtOnce
 from .judge_verdicts import JudgeVerdicts
 from .kernel import LimitedKernelManager
 from .release_cells import OverwriteCellsFromRelease
 
 COURSE_ID = "gradient-checking"
 
-#: nbgrader's default autograde steps, with the judge right after Execute (executor "kernel").
+#: nbgrader's default autograde steps, with the judge right after Execute (executor "kernel"),
+#: its SaveAutoGrades the one that reads and commits a submission's rows once (grades_at_once.py).
 KERNEL_STEPS = [Execute, JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                SaveAutoGrades, AssignLatePenalties, CheckCellMetadataCompiled]
+                SaveAutoGradesAtOnce, AssignLatePenalties, CheckCellMetadataCompiled]
 #: The same without a Jupyter kernel (executor "sandbox"): the judge's confined child runs the
 #: notebook once, its outputs go into the cells, and the same child is then judged.
 SANDBOX_STEPS = [JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                 SaveAutoGrades, AssignLatePenalties]  # the sanitize pass already ran CheckCellMetadata
+                 SaveAutoGradesAtOnce, AssignLatePenalties]  # the sanitize pass already ran CheckCellMetadata
 EXECUTORS = {"sandbox": SANDBOX_STEPS, "kernel": KERNEL_STEPS}
 #: nbgrader's own sanitize pass, its metadata check swapped for the one with the schema compiled
 #: once and its OverwriteCells for the one that reads the release's cells once per worker.
