@@ -150,7 +150,9 @@ class ZygoteLauncher:
         if self._control is None or (self._proc is not None and self._proc.poll() is not None):
             return False
         # A zygote speaks only when asked: anything to read before a request means it has gone.
-        return not select.select([self._control], [], [], 0)[0]
+        poller = select.poll()  # not select(): any fd number
+        poller.register(self._control, select.POLLIN)
+        return not poller.poll(0)
 
     def _running(self) -> None:
         if not self._alive():

@@ -55,7 +55,9 @@ def _become_worker(argv: list[str], tasks: int, results: int, log: int, zygote: 
         os.dup2(results, 1)
         os.dup2(log, 2)
         if zygote is not None:
-            os.dup2(zygote, ZYGOTE_FD, inheritable=False)
+            if zygote != ZYGOTE_FD:
+                os.dup2(zygote, ZYGOTE_FD, inheritable=False)
+            os.set_inheritable(ZYGOTE_FD, False)  # nothing it spawns holds the connection
             argv = [*argv, "--zygote-fd", str(ZYGOTE_FD)]
         # The other workers' pipe ends and zygote connections above all: their EOF must stay theirs.
         os.closerange(ZYGOTE_FD if zygote is None else ZYGOTE_FD + 1, 1 << 16)
