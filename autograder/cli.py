@@ -4,7 +4,6 @@ Everything it prints that came from a submission (ids, file names, notes, messag
 through untrusted_text.printable first: a name can hold terminal escape sequences."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -86,16 +85,10 @@ def _limits(manifest, time_limit, memory_mb):
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
                  executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
                  cluster: str | None = None):
-    zygote = None
-    if executor == "sandbox" and not cluster:  # it loads numpy and matplotlib while this imports nbgrader
-        from .pipeline.pool import share_zygote
-        zygote = share_zygote(max(1, jobs or os.cpu_count() or 1))
-    try:
+    from .pipeline.pool import zygote_for_run
+    with zygote_for_run(jobs, executor, cluster) as zygote:  # it loads numpy and matplotlib while this imports nbgrader
         return _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster,
-                                 regrade, cluster, zygote[1] if zygote else None)
-    finally:
-        if zygote:
-            zygote[0].close()
+                                 regrade, cluster, zygote)
 
 
 def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster, regrade,

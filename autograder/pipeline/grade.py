@@ -26,7 +26,7 @@ from ..nbgrader_env import with_python_bin
 from ..judge.sandbox import Limits
 from . import assignment_cache, gradebook, intake, problem_feedback, reports, resume
 from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
-from .pool import WorkerOutcome, grade_all, share_zygote, start_workers
+from .pool import WorkerOutcome, grade_all, job_count, start_workers, zygote_for_run
 from .untrusted_text import printable
 
 
@@ -144,13 +144,10 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
     workers' shared zygote itself (earlier); otherwise one is started here."""
     arguments = dict(jobs=jobs, db_url=db_url, limits=limits, progress=progress, root=root, executor=executor,
                      roster=roster, regrade=regrade, cluster=cluster)
-    if zygote is None and executor == "sandbox" and not cluster:
-        launcher, connections = share_zygote(max(1, jobs or os.cpu_count() or 1))
-        try:
-            return _grade(submissions, assignment, out, zygote=connections, **arguments)
-        finally:
-            launcher.close()
-    return _grade(submissions, assignment, out, zygote=zygote, **arguments)
+    if zygote is not None:
+        return _grade(submissions, assignment, out, zygote=zygote, **arguments)
+    with zygote_for_run(jobs, executor, cluster) as connections:
+        return _grade(submissions, assignment, out, zygote=connections, **arguments)
 
 
 def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_url: str | None,
@@ -166,7 +163,7 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
     out.mkdir(parents=True, exist_ok=True)
     db_url = db_url or sqlite_url(out / "gradebook.db")
     db_url = gradebook.password_to_environment(db_url)  # never on a command line or in OUT
-    jobs = max(1, jobs or os.cpu_count() or 1)
+    jobs = job_count(jobs)
     # Student code must not see the submissions (a classmate's notebook) or the roster either.
     hide = [Path(submissions).resolve()] + ([Path(roster).resolve()] if roster else [])
     remote = _dask_cluster(cluster, jobs)

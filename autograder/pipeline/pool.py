@@ -10,6 +10,7 @@ batch goes on. Every task gets an outcome.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -56,7 +57,7 @@ def _become_worker(argv: list[str], tasks: int, results: int, log: int, zygote: 
         os.dup2(log, 2)
         if zygote is not None:
             if zygote != ZYGOTE_FD:
-                os.dup2(zygote, ZYGOTE_FD, inheritable=False)
+                os.dup2(zygote, ZYGOTE_FD)
             os.set_inheritable(ZYGOTE_FD, False)  # nothing it spawns holds the connection
             argv = [*argv, "--zygote-fd", str(ZYGOTE_FD)]
         # The other workers' pipe ends and zygote connections above all: their EOF must stay theirs.
@@ -176,6 +177,11 @@ def _command(out: Path, assignment: str, db_url: str, limits: Limits, executor: 
     return command
 
 
+def job_count(jobs: int | None) -> int:
+    """The workers a run starts: `jobs`, or one per core."""
+    return max(1, jobs or os.cpu_count() or 1)
+
+
 def share_zygote(jobs: int):
     """Start the warm zygote that this run's forked workers share, before this process imports
     nbgrader, so it loads on the idle core and once; (its launcher, to close() after the run, and
@@ -183,6 +189,20 @@ def share_zygote(jobs: int):
     from ..judge.judge import ZygoteLauncher
     launcher = ZygoteLauncher()
     return launcher, launcher.share(max(1, jobs))
+
+
+@contextlib.contextmanager
+def zygote_for_run(jobs: int | None, executor: str, cluster: str | None):
+    """The connections of share_zygote for a run whose workers are forked here (the sandbox
+    executor, the local pool), stopped when the run ends; None for any other run."""
+    if executor != "sandbox" or cluster:
+        yield None
+        return
+    launcher, connections = share_zygote(job_count(jobs))
+    try:
+        yield connections
+    finally:
+        launcher.close()
 
 
 def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs: int,
