@@ -18,6 +18,9 @@ from ..pipeline.notebook_reader import read_notebook
 
 #: Builtin names are never a student's variable.
 BUILTINS = frozenset(dir(builtins))
+#: The pseudo-exercise of a notebook's code outside the exercises' functions (its own cells, calls,
+#: helpers), the release's subtracted as for any exercise: a fork or re-upload shares it too.
+OTHER_CODE = "other code"
 
 
 class ExerciseError(Exception):
@@ -96,7 +99,13 @@ def notebook_code(nb, exercises: list[Exercise]) -> dict[str, Code]:
         if isinstance(grade_id, str):
             by_id[grade_id] = (module, source)
     found: dict[str, Code] = {}
+    if any(e.name == OTHER_CODE for e in exercises):
+        other = _other_code(parsed, {f for e in exercises for f in e.functions}, frozenset(top))
+        if other:
+            found[OTHER_CODE] = other
     for exercise in exercises:
+        if exercise.name == OTHER_CODE:
+            continue
         named = [defs[f] for f in exercise.functions if f in defs]
         sources = list(dict.fromkeys(s for _, s in named))
         if len(sources) > 1:  # functions from several cells: one source, so that line numbers hold
@@ -106,12 +115,30 @@ def notebook_code(nb, exercises: list[Exercise]) -> dict[str, Code]:
             found[exercise.name] = Code([f for f, _ in named], "\n".join(sources), frozenset(top))
         elif exercise.name in by_id and not exercise.functions:
             module, source = by_id[exercise.name]
-            as_function = ast.FunctionDef(name=exercise.name, args=ast.arguments(
-                posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
-                body=module.body or [ast.Pass()], decorator_list=[], returns=None, type_params=[], lineno=1,
-                col_offset=0, end_lineno=len(source.splitlines()) or 1, end_col_offset=0)
-            found[exercise.name] = Code([as_function], source, frozenset(top))
+            found[exercise.name] = Code([_as_function(exercise.name, module.body, len(source.splitlines()))], source,
+                                        frozenset(top))
     return found
+
+
+def _as_function(name: str, body: list[ast.stmt], lines: int) -> ast.FunctionDef:
+    return ast.FunctionDef(name=name, args=ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[],
+                                                         kw_defaults=[], kwarg=None, defaults=[]),
+                           body=body or [ast.Pass()], decorator_list=[], returns=None, type_params=[], lineno=1,
+                           col_offset=0, end_lineno=max(1, lines), end_col_offset=0)
+
+
+def _other_code(parsed, exercise_functions: set[str], top: frozenset[str]) -> Code | None:
+    """Every parsed code cell, joined, without the exercises' functions: one Code, lines as joined."""
+    sources = [cell_source(cell) for cell, module in parsed if module is not None]
+    joined = "\n".join(sources)
+    module = parse_cell(joined)
+    if module is None:
+        return None
+    body = [n for n in module.body if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                           and n.name in exercise_functions)]
+    if not body:
+        return None
+    return Code([_as_function(OTHER_CODE, body, len(joined.splitlines()))], joined, top)
 
 
 def exercises_of(release_nb) -> list[Exercise]:
@@ -131,7 +158,7 @@ def exercises_of(release_nb) -> list[Exercise]:
             exercises.extend(Exercise(name, fns, meta["grade_id"]) for name, fns in pending)
             pending = []
     exercises.extend(Exercise(name, fns, "") for name, fns in pending)
-    return exercises
+    return exercises + [Exercise(OTHER_CODE, (), "")] if exercises else []
 
 
 def load(assignment: str, root: Path) -> Assignment:

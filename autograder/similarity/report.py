@@ -45,8 +45,7 @@ def _code(comparison: Comparison, index: int, exercise: str) -> Code | None:
     if kept is None:
         return None
     nb = {"cells": [{"cell_type": "code", "source": kept.source, "metadata": {}}]}
-    found = notebook_code(nb, [e for e in comparison.assignment.exercises if e.name == exercise])
-    code = found.get(exercise)
+    code = notebook_code(nb, comparison.assignment.exercises).get(exercise)
     return Code(code.functions, code.source, kept.globals) if code else None
 
 
