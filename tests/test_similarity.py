@@ -63,6 +63,16 @@ def test_disguised_copies_rank_first(graded_class, truth):
     assert top == whole
 
 
+def test_command_writes_beside_the_graded_folder(graded_class, truth):
+    """On a graded OUT the report goes to OUT/similarity/, never into feedback/."""
+    out, _ = graded_class
+    result = CliRunner().invoke(main, ["similarity", str(out), "-a", generated.ASSIGNMENT])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "similarity" / "similarity.csv").open(encoding="utf-8")))
+    assert frozenset({rows[0]["a"], rows[0]["b"]}) in truth.copied
+    assert "flagged for review" in result.output and not (out / "feedback").exists()
+
+
 def test_one_function_copy_is_found_in_that_function(graded_class, truth):
     _, comparison = graded_class
     ranked = [_names(comparison, p) for p in comparison.pairs]

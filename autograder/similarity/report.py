@@ -74,7 +74,8 @@ def shared_fragments(comparison: Comparison, pair: Pair, exercise: str) -> list[
         shown.append({"key": key, "k": k, "text": texts.get(key, ""), "why": "; ".join(why),
                       "a": _lines(code_a.source, *span_a) if code_a else "",
                       "b": _lines(code_b.source, *span_b) if code_b else ""})
-    shown.sort(key=lambda f: (f["k"], -len(f["a"])))
+    # rarest first; among equals, the code as written before its data-flow forms (`= ...`, `return ...`)
+    shown.sort(key=lambda f: (f["k"], f["text"].startswith(("= ", "return ")), -len(f["a"])))
     # one row per distinct pair of source excerpts: nested fragments of one line show once
     distinct, seen = [], set()
     for fragment in shown:
