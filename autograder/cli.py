@@ -163,9 +163,11 @@ def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executo
         raise click.UsageError("--executor kernel runs student code in a Jupyter kernel that is not confined "
                                "(it could write to the gradebook); add --trusted if you trust this class's "
                                "code, or use the default sandbox executor")
-    if not submissions.exists():  # said before any worker starts or OUT is made
-        from .pipeline.untrusted_text import printable
-        raise click.ClickException(f"{printable(str(submissions))} does not exist; pass a folder of notebooks or a .zip")
+    from .pipeline.intake import IntakeError, check_submissions
+    try:
+        check_submissions(submissions)  # said before any worker starts or OUT is made
+    except IntakeError as exc:
+        raise click.ClickException(str(exc))
     assignment = assignment or _due_first()
     flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
     run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster,
@@ -260,7 +262,7 @@ def demo(out, jobs):
 @main.command()
 @click.argument("assignment")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The zip to write [default: gradescope-ASSIGNMENT.zip].")
+              help="The zip to write [default: gradescope-output/gradescope-ASSIGNMENT.zip, ignored by git].")
 def gradescope(assignment, out):
     """Build ASSIGNMENT's Gradescope autograder zip (setup.sh, run_autograder, the judge, the points)."""
     from .gradescope.build import BuildError, build_zip
