@@ -104,6 +104,21 @@ def test_shared_mistake_outweighs_shared_correct_code(graded_class, truth, tmp_p
     assert not any(p.mistake_bits for p in plain.pairs)
 
 
+def test_hostile_code_costs_only_its_notebook(tmp_path):
+    """Code built to break a normaliser (an expression 3,000 deep, a 400-digit literal) leaves that
+    notebook with less evidence and the class compared as usual."""
+    truth = generated.generate(independent=6, seed=3)
+    hostile = next(s for s in truth.students if s.name == "s005")
+    hostile.sources["forward_propagation"] = hostile.sources["forward_propagation"].replace(
+        "    return J", "    J = J + " + "9" * 400 + "\n    return J")  # no float holds it
+    hostile.sources["backward_propagation"] = hostile.sources["backward_propagation"].replace(
+        "    return dtheta", "    dtheta = dtheta" + " + x" * 3000 + "\n    return dtheta")  # 3,000 deep
+    comparison = compare(generated.write_flat(truth, tmp_path / "class"), generated.ASSIGNMENT, ROOT)
+    assert "s005" in {e.name for e in comparison.entries}
+    top = {_names(comparison, p) for p in comparison.pairs[:4]}
+    assert frozenset({"c_rename", "s000"}) in top
+
+
 def test_report_is_inert_and_escaped(tmp_path):
     """A student's code holding </script><script> is shown as text; the page has no script and loads nothing."""
     truth = generated.generate(independent=6, seed=3)
