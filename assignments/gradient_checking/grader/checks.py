@@ -14,7 +14,8 @@ import numpy as np
 
 from autograder.grading.compare import (VALUE_ATOL, VALUE_RTOL, as_array, as_float, checker_failure,
                                         off_by, same_values)
-from autograder.grading.mistakes import MISTAKE_HINTS, Observation, recognise_across, shared_value_text
+from autograder.grading import probes
+from autograder.grading.mistakes import shared_value_text
 from autograder.grading.numerics import relative_difference
 from autograder.grading.results import Failed
 from autograder.grading.secret import course_secret, hidden_rng
@@ -41,7 +42,8 @@ REFERENCE_DEPS_N = {
 # (x, theta, how the feedback names the case): the first is the notebook's own example.
 ONE_D_CASES = [(2.0, 4.0, "x=2, theta=4"), (-3.5, 0.25, "a hidden case with negative x"),
                (1e3, -2e-3, "a hidden case with large x and negative theta"), (0.0, 7.0, "a hidden case with x=0"),
-               (0.7, -1.5, "a hidden case with negative theta"),
+               (0.7, -1.5, "a hidden case with negative theta"), (1.5, 0.0, "a hidden case with theta=0"),
+               (-0.5, 3e8, "a hidden case with a large theta"),
                (np.array([1.0, -2.0, 3.5]), 0.5, "a hidden case where x is an array")]
 
 
@@ -73,13 +75,11 @@ GRADIENT_CHECK_CASES = [
      (1, "backward_propagation")),
     ("a hidden J that dtheta does not belong to", 1.0, 1.0, 1e-2, ("cubic.forward_other", "cubic.backward"), False,
      (1, "forward_propagation")),
+    ("a hidden non-linear J with a dtheta of the wrong sign", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward_opposite"),
+     False, None),
+    ("a hidden linear J at theta=0", 1.5, 0.0, 1e-3, ("reference.forward_propagation", "reference.backward_propagation"),
+     False, None),
 ]
-
-#: Mistakes of the 1-D checker that only it can make, predicted per case (see _one_d_extra).
-ONE_D_HINTS = {
-    "grad_at_theta_plus": "grad taken at θ+ε (or θ−ε) instead of θ; use backward_propagation(x, theta)",
-    "grad_at_gradapprox": "gradapprox passed to backward_propagation; grad is backward_propagation(x, theta)",
-}
 
 #: What a checker that ignores a dependency is told: it does not use it (not a guess at a formula).
 UNUSED = {
@@ -97,12 +97,6 @@ UNUSED = {
 }
 
 
-def _one_d_extra(x, theta, eps, forward, backward) -> dict:
-    gradapprox = (forward(x, theta + eps) - forward(x, theta - eps)) / (2 * eps)
-    return {"grad_at_theta_plus": relative_difference(backward(x, theta + eps), gradapprox),
-            "grad_at_gradapprox": relative_difference(backward(x, gradapprox), gradapprox)}
-
-
 def _unused_dependency(outcomes: list) -> str | None:
     """The text for a dependency whose change left the checker's result where it was, if any.
 
@@ -118,16 +112,17 @@ def _unused_dependency(outcomes: list) -> str | None:
     return None
 
 
-def _checker_verdict(runs: list, outcomes: list, observations: list, mistakes, hints=None):
-    """Raise the failure of the first case a checker gets wrong, naming a mistake only when the
-    rule of autograder.grading.mistakes allows it. runs: (label, eps, public, advice) per case."""
+def _checker_verdict(runs: list, outcomes: list, diagnosis: Callable[[], str | None]):
+    """Raise the failure of the first case a checker gets wrong, with what the probes showed
+    (diagnosis: autograder.grading.probes) when they show something. runs: (label, eps, public,
+    advice) per case."""
     for (label, eps, public, advice), (got, expected, _) in zip(runs, outcomes):
         if isinstance(got, Exception):
             raise got
         if np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
             continue
         unused = _unused_dependency(outcomes)
-        hint = None if unused else recognise_across(observations, mistakes, hints)
+        hint = None if unused else probes.hint(diagnosis())
         if not (unused or hint):
             shared = shared_value_text(got)
             advice = (shared[0].upper() + shared[1:]) if shared else advice
@@ -177,8 +172,29 @@ def _call_checker(subject: Subject, function: str, args: tuple, deps: dict, labe
         return exc
 
 
+def _probe_call(subject: Subject, function: str, args: tuple, deps: dict):
+    """The checker's result on a probe as a float, or None when the call failed."""
+    try:
+        return as_float(subject.call(function, args, deps), "the difference")
+    except (Failed, StudentError):
+        return None
+
+
+def _one_d_probe(subject: Subject) -> probes.Probe:
+    """gradient_check, ready to be probed on J = x·θ²/2 (dependencies.probe_forward)."""
+    theta, x, eps = np.array([dependencies.PROBE_THETA]), dependencies.PROBE_X, probes.PROBE_EPSILON
+    deps = {"forward_propagation": "probe.forward", "backward_propagation": "probe.backward"}
+
+    def call(grad, flat):
+        with probes.answering(float(np.ravel(grad)[0])):
+            return _probe_call(subject, "gradient_check", (x, float(theta[0]), eps), deps)
+
+    return probes.Probe(theta, eps, lambda t: float(dependencies.probe_forward(x, float(np.ravel(t)[0]))),
+                        x * theta, call, grad_point="backward")
+
+
 def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
-    measured, runs, outcomes, observations, print_problem = {}, [], [], [], None
+    measured, runs, outcomes, print_problem = {}, [], [], None
     for index, (label, x, theta, eps, (fwd, bwd), public, probe) in enumerate(GRADIENT_CHECK_CASES):
         deps = {"forward_propagation": fwd, "backward_propagation": bwd}
         forward, backward = dependencies.resolve(fwd), dependencies.resolve(bwd)
@@ -193,11 +209,7 @@ def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
         outcomes.append((got, expected, probe))
         if isinstance(got, Exception):
             break  # raised in its turn; no more calls (a loop would cost every case its time)
-        observations.append(Observation(got, expected, lambda t, x=x, f=forward: f(x, float(t.ravel()[0])),
-                                        np.array([backward(x, theta)]), np.array([theta]), eps,
-                                        _one_d_extra(x, theta, eps, forward, backward)))
-    _checker_verdict(runs, outcomes, observations,
-                     ("one_sided", "plus_for_minus", "eps_not_2eps", "squared_norms", "no_denominator"), ONE_D_HINTS)
+    _checker_verdict(runs, outcomes, lambda: probes.diagnose(_one_d_probe(subject)))
     if print_problem is not None:
         raise print_problem
     return measured
@@ -479,11 +491,27 @@ def _checker_plan(tol: Tolerances, secret: bytes) -> tuple:
                                                      forward=dependencies.resolve(plan[4]))) for plan in planned)
 
 
+def _network_probe(subject: Subject) -> probes.Probe:
+    """gradient_check_n, ready to be probed on dependencies.probe_cost_n (a recording stand-in)."""
+    classic = cases.classic_case()
+    theta, eps = dependencies.PROBE_THETA_N, probes.PROBE_EPSILON
+    parameters = reference.vector_to_dictionary(theta)
+
+    def call(grad, flat):
+        gradients = {"d" + k: v for k, v in reference.vector_to_dictionary(grad).items()}
+        deps = {**REFERENCE_DEPS_N, "gradients_to_vector": "probe.gradients_to_vector",
+                "forward_propagation_n": "probe.flat_n" if flat else "probe.quadratic_n"}
+        args = ({k: v.copy() for k, v in parameters.items()}, gradients, classic.X.copy(), classic.Y.copy(), eps)
+        return _probe_call(subject, "gradient_check_n", args, deps)
+
+    return probes.Probe(theta, eps, dependencies.probe_cost_n, dependencies.PROBE_W_N + theta, call,
+                        grad_builder="gradients_to_vector")
+
+
 def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
-    measured, runs, outcomes, observations, print_problem = {}, [], [], [], None
+    measured, runs, outcomes, print_problem = {}, [], [], None
     checker_cases = _checker_cases(tol)
     for index, (label, case, gradients, eps, forward_spec, probe, expected) in enumerate(checker_cases):
-        forward = dependencies.resolve(forward_spec)
         deps = {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec}
         args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
         if index == len(checker_cases) - 1:
@@ -496,10 +524,7 @@ def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
         outcomes.append((got, expected, probe))
         if isinstance(got, Exception):
             break  # raised in its turn; no more calls (a loop would cost every case its time)
-        theta, _ = reference.dictionary_to_vector(case.parameters)
-        cost = (lambda t, c=case, f=forward: float(f(c.X, c.Y, reference.vector_to_dictionary(t))[0]))
-        observations.append(Observation(got, expected, cost, reference.gradients_to_vector(gradients), theta, eps))
-    _checker_verdict(runs, outcomes, observations, tuple(MISTAKE_HINTS))
+    _checker_verdict(runs, outcomes, lambda: probes.diagnose(_network_probe(subject)))
     if print_problem is not None:
         raise print_problem
     return measured
