@@ -306,15 +306,21 @@ def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
     return {}
 
 
+#: The order of the keys of gradients_to_vector's hidden dicts: the six blocks and extra entries as
+#: backward_propagation_n returns them, in an unhelpful order; the last with one extra only.
+GRADIENT_KEY_ORDERS = (("dZ3", "db3", "dA2", "dW2", "dZ1", "db1", "dW3", "dA1", "db2", "dW1"),
+                       ("dZ3", "db3", "dA2", "dW2", "dZ1", "db1", "dW3", "dA1", "db2", "dW1"),
+                       ("db3", "dW2", "dZ1", "db1", "dW3", "db2", "dW1"))
+
+
 def check_gradients_to_vector(subject: Subject, tol: Tolerances) -> dict:
-    for seed in (11, 12):
+    for seed, order in zip((11, 12, 13), GRADIENT_KEY_ORDERS):
         rng = hidden_rng("gradient_checking", "gradients", seed)
         gradients = {"d" + k: rng.standard_normal(s) for k, s in reference.PARAM_SHAPES.items()}
-        # Extra entries as backward_propagation_n returns them, all in an unhelpful order.
         extras = {"dZ3": rng.standard_normal((1, 3)), "dA2": rng.standard_normal((3, 3)),
                   "dZ1": rng.standard_normal((5, 3)), "dA1": rng.standard_normal((5, 3))}
         everything = {**gradients, **extras}
-        mixed = {k: everything[k] for k in ("dZ3", "db3", "dA2", "dW2", "dZ1", "db1", "dW3", "dA1", "db2", "dW1")}
+        mixed = {k: everything[k] for k in order}
         got = as_array(subject.call("gradients_to_vector", (mixed,)), "the gradient vector")
         expected = reference.gradients_to_vector(gradients)
         if got.shape == expected.shape and not np.allclose(got, expected):
@@ -407,6 +413,28 @@ def _gradient_vector(got, case_name: str) -> np.ndarray:
     return reference.gradients_to_vector(got)
 
 
+#: What db3 shows about dZ3 when it is wrong: db3 = mean(dZ3) depends on dZ3 alone, so it isolates
+#: the output layer. {finding: (dZ3 as the mistake computes it from A3 and Y, the hint)}.
+OUTPUT_LAYER = {
+    "sigmoid_twice": (lambda A3, Y: (A3 - Y) * A3 * (1 - A3),
+                      "dZ3 is multiplied by the sigmoid's derivative A3 (1 − A3): db3 is the mean of "
+                      "(A3 − Y)·A3·(1 − A3). With the cross-entropy cost, dZ3 = A3 − Y already includes it"),
+    "dZ3_sign": (lambda A3, Y: Y - A3, "dZ3 has the wrong sign: db3 is the mean of Y − A3; dZ3 = A3 − Y"),
+}
+
+
+def _output_layer(got: dict, case, cache) -> str:
+    """The hint for a wrong dZ3 that db3 shows, or ""."""
+    A3, m = cache[9], case.X.shape[1]
+    db3 = np.asarray(got["db3"], dtype=np.float64).reshape(-1)
+    if np.allclose(db3, np.sum(A3 - case.Y, axis=1) / m, rtol=VALUE_RTOL, atol=VALUE_ATOL):
+        return ""
+    for dZ3, text in OUTPUT_LAYER.values():
+        if np.allclose(db3, np.sum(dZ3(A3, case.Y), axis=1) / m, rtol=VALUE_RTOL, atol=VALUE_ATOL):
+            return f" It looks like {text}."
+    return ""
+
+
 def _calls_the_cost(subject: Subject, case, cache, grad: np.ndarray) -> bool:
     """True when the backward pass's result moves with forward_propagation_n: an analytic one
     only reads the cache, a numerical one evaluates the cost."""
@@ -433,7 +461,8 @@ def check_backward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
         measured[case.name] = difference
         if not difference < tol.threshold:
             raise Failed(f"the gradient check fails on {case.name}: difference {difference:.3g} "
-                         f"(must be below {tol.threshold:g}). {localise(grad, approx, tol.threshold, case.public)}.")
+                         f"(must be below {tol.threshold:g}). {localise(grad, approx, tol.threshold, case.public)}."
+                         + _output_layer(got, case, cache))
         exact = reference.gradients_to_vector(reference.backward_propagation_n(case.X, case.Y, cache))
         inexact = relative_difference(grad, exact)
         if inexact > EXACT_RTOL:
