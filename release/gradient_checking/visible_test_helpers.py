@@ -4,7 +4,9 @@ This file lives on the student's side: `./kit release` copies it into every assi
 and release folders, next to the visible tests that import it. Edit it in autograder/student/.
 """
 import contextlib
+import functools
 import io
+import traceback
 import warnings
 
 import numpy as np
@@ -23,6 +25,20 @@ class VisibleTestFailure(AssertionError):
 
 class NotImplementedYet(VisibleTestFailure):
     """The function under test still raises NotImplementedError, as handed out."""
+
+
+def visible_test(test):
+    """A visible test that fails with one short line while a function it runs is not written yet
+    (still raises NotImplementedError, as handed out), naming that function."""
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        try:
+            return test(*args, **kwargs)
+        except NotImplementedError as exc:
+            frames = traceback.extract_tb(exc.__traceback__)
+            name = frames[-1].name if frames else "this function"
+            raise NotImplementedYet(f"{name}: not implemented yet") from None
+    return run
 
 
 def call(function, *args):
