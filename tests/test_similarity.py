@@ -19,7 +19,7 @@ import similarity_class as generated
 from autograder.cli import main
 from autograder.similarity.compare import compare
 from autograder.similarity.normalise import fragments
-from autograder.similarity.report import ReportError, write_report
+from autograder.similarity.report import ReportError, shared_fragments, write_report
 
 ROOT = generated.ROOT
 
@@ -61,6 +61,8 @@ def test_disguised_copies_rank_first(graded_class, truth):
     whole = {p for p in truth.copied if not p & {"c_one", "m2", "k2"}} | {truth.mistake_pair}
     top = {_names(comparison, p) for p in comparison.pairs[:len(whole)]}
     assert top == whole
+    same = {frozenset(comparison.entries[i].name for i in g.members) for g in comparison.identical}
+    assert {frozenset({"c_rename", "s000"}), frozenset({"c_loops", "s002"})} <= same  # listed as identical too
 
 
 def test_command_writes_beside_the_graded_folder(graded_class, truth):
@@ -102,6 +104,21 @@ def test_shared_mistake_outweighs_shared_correct_code(graded_class, truth, tmp_p
     assert not any(p.mistake_bits for p in plain.pairs)
 
 
+def test_hostile_code_costs_only_its_notebook(tmp_path):
+    """Code built to break a normaliser (an expression 3,000 deep, a 400-digit literal) leaves that
+    notebook with less evidence and the class compared as usual."""
+    truth = generated.generate(independent=6, seed=3)
+    hostile = next(s for s in truth.students if s.name == "s005")
+    hostile.sources["forward_propagation"] = hostile.sources["forward_propagation"].replace(
+        "    return J", "    J = J + " + "9" * 400 + "\n    return J")  # no float holds it
+    hostile.sources["backward_propagation"] = hostile.sources["backward_propagation"].replace(
+        "    return dtheta", "    dtheta = dtheta" + " + x" * 3000 + "\n    return dtheta")  # 3,000 deep
+    comparison = compare(generated.write_flat(truth, tmp_path / "class"), generated.ASSIGNMENT, ROOT)
+    assert "s005" in {e.name for e in comparison.entries}
+    top = {_names(comparison, p) for p in comparison.pairs[:4]}
+    assert frozenset({"c_rename", "s000"}) in top
+
+
 def test_report_is_inert_and_escaped(tmp_path):
     """A student's code holding </script><script> is shown as text; the page has no script and loads nothing."""
     truth = generated.generate(independent=6, seed=3)
@@ -121,6 +138,28 @@ def test_report_is_inert_and_escaped(tmp_path):
     assert table.read_text(encoding="utf-8").startswith("rank,a,b,evidence_bits")
     with pytest.raises(ReportError, match="feedback"):
         write_report(comparison, tmp_path / "feedback" / "similarity")
+
+
+def test_known_solution_is_matched(tmp_path):
+    """A public copy given with --known, its metadata gone, pairs with the student who handed it in
+    disguised; known solutions are never paired with each other."""
+    truth = generated.generate(independent=6, seed=5)
+    folder = generated.write_flat(truth, tmp_path / "class")
+    known = tmp_path / "known" / "public repo"
+    known.mkdir(parents=True)
+    source = next(s for s in truth.students if s.name == "s002")
+    for copy in range(2):
+        nb = source.notebook()
+        for cell in nb["cells"]:
+            cell["metadata"].pop("nbgrader", None)
+        (known / f"Gradient Checking v{copy}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    comparison = compare(folder, generated.ASSIGNMENT, ROOT, tmp_path / "known")
+    names = [_names(comparison, p) for p in comparison.pairs]
+    assert frozenset({"s002", "public repo/Gradient Checking v0.ipynb"}) in names[:8]  # 4 copies, then this group of 4
+    assert not any(comparison.entries[p.a].known and comparison.entries[p.b].known for p in comparison.pairs)
+    pair = comparison.pairs[names.index(frozenset({"c_loops", "public repo/Gradient Checking v1.ipynb"}))]
+    whys = [f["why"] for f in shared_fragments(comparison, pair, pair.top_exercise)]
+    assert any("matches known solution public repo/Gradient Checking v1.ipynb" in w for w in whys)
 
 
 def test_command_on_the_lab_assignment(tmp_path):

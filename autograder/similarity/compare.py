@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .corpus import Corpus, Entry, read_class, read_known
-from .evidence import Index, Pair, build_index, flag_bits, groups, reference_keys, score_pairs
+from .evidence import (Identical, Index, Pair, build_index, flag_bits, groups, identical_forms, reference_keys,
+                       score_pairs)
 from .exercises import Assignment, load
 
 
@@ -19,6 +20,7 @@ class Comparison:
     groups: list[list[int]]
     reference: dict[str, frozenset[int]]
     threshold: float  # bits from which a pair is flagged
+    identical: list[Identical] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
 
     @property
@@ -36,4 +38,5 @@ def compare(source: Path, assignment: str, root: Path, known: Path | None = None
     reference = reference_keys(spec)
     pairs = score_pairs(entries, index, reference)
     threshold = flag_bits(len(entries))
-    return Comparison(spec, corpus, entries, index, pairs, groups(pairs, threshold), reference, threshold, messages)
+    return Comparison(spec, corpus, entries, index, pairs, groups(pairs, threshold), reference, threshold,
+                      identical_forms(entries, index), messages)

@@ -55,8 +55,13 @@ def graded_folder(path: Path) -> Path | None:
 
 
 def _entry(name: str, known: bool, nb, assignment: Assignment, base: dict[str, frozenset[int]]) -> Entry:
+    """The notebook's exercises, fingerprinted; whatever its code provokes, an entry (maybe empty)."""
     entry = Entry(name, known)
-    for exercise, code in notebook_code(nb, assignment.exercises).items():
+    try:
+        found = notebook_code(nb, assignment.exercises)
+    except Exception:  # noqa: BLE001 - a hostile notebook costs only its own comparison
+        return entry
+    for exercise, code in found.items():
         prints = fingerprint(code, base.get(exercise, frozenset()))
         if prints:
             entry.prints[exercise] = prints

@@ -141,6 +141,38 @@ def score_pairs(entries: list[Entry], index: Index, reference: dict[str, frozens
     return sorted(pairs.values(), key=lambda p: (-p.total, entries[p.a].name, entries[p.b].name))
 
 
+#: An exercise's code with fewer fragments than this is too short for its identity to say anything.
+MIN_IDENTICAL_FRAGMENTS = 15
+
+
+@dataclass
+class Identical:
+    """Notebooks whose code for an exercise is the same after normalisation (shown, not weighed)."""
+    exercise: str
+    members: list[int]
+    fragments: int
+    attempted: int
+
+
+def identical_forms(entries: list[Entry], index: Index) -> list[Identical]:
+    """Per exercise, the groups of two or more notebooks (at most half of those that attempted it)
+    holding exactly the same normalised code, largest code first.
+
+    A form many hold is often what the assignment's hints lead to, so it is not evidence; the
+    report lists these so an instructor sees them."""
+    found = []
+    for exercise, attempted in index.attempted.items():
+        forms: dict[frozenset, list[int]] = defaultdict(list)
+        for i, entry in enumerate(entries):
+            prints = entry.prints.get(exercise)
+            if prints and len(prints) >= MIN_IDENTICAL_FRAGMENTS:
+                forms[frozenset(prints)].append(i)
+        found += [Identical(exercise, members, len(form), attempted)
+                  for form, members in forms.items()
+                  if 1 < len(members) <= attempted / 2 and not all(entries[i].known for i in members)]
+    return sorted(found, key=lambda g: (-g.fragments, -len(g.members), g.exercise))
+
+
 def groups(pairs: list[Pair], threshold: float) -> list[list[int]]:
     """Connected groups of entries over the flagged pairs (union-find), largest evidence first."""
     parent: dict[int, int] = {}

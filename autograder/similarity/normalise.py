@@ -129,7 +129,7 @@ class _Writer:
             if isinstance(value, bool) or value is None:
                 return repr(value), 1
             if isinstance(value, (int, float)):
-                return repr(float(value)), 1
+                return (repr(float(value)) if abs(value) < 1e300 else "huge"), 1
             if isinstance(value, str):
                 return (repr(value) if keep_str else "S"), 1
             return type(value).__name__, 1

@@ -163,6 +163,16 @@ def write_html(comparison: Comparison, path: Path) -> None:
     out.append("</table>")
     for rank, pair in enumerate(comparison.pairs[:SHOWN_PAIRS], 1):
         out += _pair_section(comparison, rank, pair)
+    if comparison.identical:
+        out.append("<h2>Identical after normalisation (shown, not weighed)</h2><p>Notebooks whose code for an "
+                   "exercise is the same once comments, names, layout and order are set aside. A form many hold is "
+                   "often the one the assignment's hints lead to; a small group holding a long form is worth a "
+                   "look.</p><table><tr><th>exercise</th><th>fragments</th><th>held by</th><th>notebooks</th></tr>")
+        for same in comparison.identical:
+            names = ", ".join(_esc(entries[i].name) for i in same.members)
+            out.append(f"<tr><td>{_esc(same.exercise)}</td><td>{same.fragments}</td>"
+                       f"<td>{len(same.members)} of {same.attempted}</td><td>{names}</td></tr>")
+        out.append("</table>")
     problems = [f"{p.student_id}: {p.message}" for p in comparison.corpus.problems] + comparison.messages
     if problems:
         out.append("<h2>Not compared</h2><ul>" + "".join(f"<li>{_esc(m)}</li>" for m in problems) + "</ul>")
