@@ -33,8 +33,9 @@ class NotInTheKit(handlers.BaseHandler):
 
     @web.authenticated
     def get(self, *args):
-        raise web.HTTPError(403, "not offered by `./kit formgrader`: run the kit's commands "
-                                 "(./kit grade, ./kit nbgrader ...) from a terminal")
+        # A reason, not a log message: tornado would log the request's URL, token included.
+        raise web.HTTPError(403, reason="Not offered by ./kit formgrader: run the kit's commands "
+                                        "(./kit grade, ./kit nbgrader ...) from a terminal")
 
     post = put = patch = delete = get
 
