@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import resource
 import shutil
@@ -44,6 +45,12 @@ def _ranked(comparison) -> list[frozenset]:
     return [frozenset({comparison.entries[p.a].name, comparison.entries[p.b].name}) for p in comparison.pairs]
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children (the forked readers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def scale(n: int) -> None:
     """A generated class of n, 10 % copies (of copies too): cpu and wall time, peak memory, precision."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,15 +61,18 @@ def scale(n: int) -> None:
             (folder / f"{student.name}.ipynb").write_text(json.dumps(student.notebook()), encoding="utf-8")
         family = {s.name: s.name.split("_of_")[-1] for s in students}
         truth = {frozenset(p) for p in combinations(family, 2) if family[p[0]] == family[p[1]]}
-        cpu, wall = time.process_time(), time.perf_counter()
-        comparison = compare(folder, ASSIGNMENT, ROOT)
+        jobs = os.cpu_count() or 1
+        cpu, wall = _cpu(), time.perf_counter()
+        comparison = compare(folder, ASSIGNMENT, ROOT, jobs=jobs)
         write_report(comparison, Path(tmp) / "report")
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        cpu, wall = _cpu() - cpu, time.perf_counter() - wall
     ranked = _ranked(comparison)
     flagged = ranked[:len(comparison.flagged)]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"class of {n}: {len(truth)} copied pairs; compare + report {cpu:.1f} s cpu, {wall:.1f} s wall, "
-          f"peak RSS {peak:.0f} MiB; {len(comparison.pairs)} pairs scored of {n * (n - 1) // 2}")
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"class of {n}: {len(truth)} copied pairs; compare + report with {jobs} processes: {cpu:.1f} s cpu in all, "
+          f"{wall:.1f} s wall (load average {os.getloadavg()[0]:.1f}), peak RSS {peak:.0f} MiB (a forked reader "
+          f"{child:.0f} MiB); {len(comparison.pairs)} pairs scored of {n * (n - 1) // 2}")
     print(f"  precision at {len(truth)}: {precision_at(ranked, truth, len(truth)):.3f}; all copies within the top "
           f"{max(ranked.index(p) for p in truth if p in ranked) + 1}; missed {sum(p not in ranked for p in truth)}")
     print(f"  flagged {len(flagged)} (>= {comparison.threshold:.1f} bits): {sum(p in truth for p in flagged)} copies")

@@ -11,7 +11,6 @@ moved into one cell in another order, or one function taken only.
 from __future__ import annotations
 
 import ast
-import copy
 import csv
 import json
 import random
