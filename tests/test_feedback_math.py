@@ -5,7 +5,7 @@ import json
 import pytest
 
 from autograder.pipeline.feedback_math import MAX_TEX, latex_output_to_html, markdown_to_html, tex_to_mathml
-from autograder.pipeline.feedback_sanitiser import clean_student_html
+from autograder.pipeline.feedback_sanitiser import clean_feedback_html
 
 from conftest import ROOT
 
@@ -15,7 +15,7 @@ RELEASES = sorted((ROOT / "release").glob("*/*.ipynb"))
 @pytest.mark.parametrize("notebook", RELEASES, ids=[p.parent.name for p in RELEASES])
 def test_every_formula_of_a_release_becomes_mathml(notebook):
     cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "markdown"]
-    html = "".join(clean_student_html(markdown_to_html("".join(c["source"]))) for c in cells)
+    html = "".join(clean_feedback_html(markdown_to_html("".join(c["source"]))) for c in cells)
     assert html.count("<math") > 10
     assert "kit-tex" not in html and "$" not in html and "\\frac" not in html
 

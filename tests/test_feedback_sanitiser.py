@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from autograder.pipeline.feedback_sanitiser import clean_notebook_html, clean_student_html
+from autograder.pipeline.feedback_sanitiser import clean_feedback_html, clean_notebook_html, clean_student_html
 
 HOSTILE = [
     ("<script>alert(1)</script>", r"<script|alert"),
@@ -55,7 +55,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("fragment, forbidden", HOSTILE, ids=[h[0][:40] for h in HOSTILE])
 def test_hostile_markup_leaves_nothing_active(fragment, forbidden):
-    for clean in (clean_student_html, clean_notebook_html):
+    for clean in (clean_student_html, clean_feedback_html, clean_notebook_html):
         assert not re.search(forbidden, clean(fragment), re.IGNORECASE), clean(fragment)
 
 
@@ -84,7 +84,8 @@ def test_the_kits_own_anchors_survive_only_the_page_level_pass():
 def test_the_mathml_written_for_the_notebooks_tex_passes_whole():
     from autograder.pipeline.feedback_math import tex_to_mathml
     mathml = tex_to_mathml(r"\frac{\partial J}{\partial \theta} = \lim_{\varepsilon \to 0} \sqrt[3]{x^2_i}", display=True)
-    cleaned = clean_student_html(mathml)
+    cleaned = clean_feedback_html(mathml)
     for element in ("<math", "<mfrac>", "<msub>", "<mroot>", "<mo>", "<mi>", 'display="block"'):
         assert element in cleaned, element
     assert cleaned.count("<") == mathml.count("<")  # no element dropped
+    assert "<math" not in clean_student_html(mathml)  # the formgrader's pass keeps no MathML of a student's

@@ -33,7 +33,7 @@ from traitlets import Bool
 from . import feedback_policy
 from .feedback_math import latex_output_to_html, markdown_to_html
 from .feedback_memo import remembered
-from .feedback_sanitiser import clean_notebook_html, clean_student_html
+from .feedback_sanitiser import clean_feedback_html, clean_notebook_html
 
 TEMPLATES = Path(__file__).parent / "feedback_templates"
 NBGRADER_TEMPLATES = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
@@ -110,7 +110,7 @@ class FeedbackExporter(HTMLExporter):
 
     def default_filters(self):
         yield from super().default_filters()
-        yield ("clean_html", clean_student_html)
+        yield ("clean_html", clean_feedback_html)
         yield ("latex_to_mathml", latex_output_to_html)
 
     @contextfilter

@@ -57,7 +57,7 @@ MATH_ATTRIBUTES = {
 #: Elements removed together with everything inside them.
 DROP_WITH_CONTENT = {
     "script", "style", "template", "noscript", "iframe", "frame", "frameset", "object", "embed",
-    "applet", "svg", "textarea", "select", "option", "title", "xmp", "noembed", "noframes",
+    "applet", "svg", "math", "textarea", "select", "option", "title", "xmp", "noembed", "noframes",
     "head", "canvas", "audio", "video", "button",
 }
 ATTRIBUTES = {
@@ -111,28 +111,41 @@ def _attribute_filter(allow_classes, allow_class, allow_kit_ids: bool):
     return keep
 
 
-def _cleaner(classes, class_patterns, allow_kit_ids: bool) -> nh3.Cleaner:
+def _cleaner(classes, class_patterns, allow_kit_ids: bool, math: bool = False) -> nh3.Cleaner:
+    """math: MathML's layout elements pass (MATH_TAGS); otherwise <math> goes with its content."""
     return nh3.Cleaner(
-        tags=TAGS | MATH_TAGS, clean_content_tags=DROP_WITH_CONTENT, attributes=ATTRIBUTES,
+        tags=TAGS | (MATH_TAGS if math else set()),
+        clean_content_tags=DROP_WITH_CONTENT - ({"math"} if math else set()),
+        attributes=ATTRIBUTES if math else {tag: names for tag, names in ATTRIBUTES.items() if tag not in MATH_TAGS},
         attribute_filter=_attribute_filter(classes, class_patterns, allow_kit_ids),
         url_schemes={"http", "https", "mailto", "data"}, filter_style_properties=STYLE_PROPERTIES,
         link_rel="noopener noreferrer nofollow", strip_comments=True)
 
 
 _STUDENT = _cleaner(STUDENT_CLASSES, STUDENT_CLASS_PATTERNS, allow_kit_ids=False)
+_STUDENT_WITH_MATH = _cleaner(STUDENT_CLASSES, STUDENT_CLASS_PATTERNS, allow_kit_ids=False, math=True)
 _NOTEBOOK = _cleaner(STUDENT_CLASSES | TEMPLATE_CLASSES,
                      re.compile(f"{STUDENT_CLASS_PATTERNS.pattern}|{TEMPLATE_CLASS_PATTERNS.pattern}"),
-                     allow_kit_ids=True)
+                     allow_kit_ids=True, math=True)
 
 
 #: Pieces already cleaned (see feedback_memo), by their markup.
 _CLEANED: dict[str, str] = {}
+_CLEANED_WITH_MATH: dict[str, str] = {}
 
 
 def clean_student_html(html) -> str:
-    """One piece of student markup (a markdown cell, an HTML output), as inert formatting."""
+    """One piece of student markup (a markdown cell, an HTML output), as inert formatting; any
+    MathML goes (the formgrader puts its own formulas back after this pass)."""
     html = str(html)
     return remembered(_CLEANED, html, lambda: _STUDENT.clean(html), keep=len(html) < 100_000)
+
+
+def clean_feedback_html(html) -> str:
+    """clean_student_html for a feedback page, whose formulas are MathML by now (feedback_math):
+    MathML's layout elements and attributes stay (MATH_TAGS, MATH_ATTRIBUTES)."""
+    html = str(html)
+    return remembered(_CLEANED_WITH_MATH, html, lambda: _STUDENT_WITH_MATH.clean(html), keep=len(html) < 100_000)
 
 
 def clean_notebook_html(html: str) -> str:
