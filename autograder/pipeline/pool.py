@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..judge.cpu_clock import WALL_FACTOR
+from ..judge.budget import task_seconds
 from ..judge.sandbox import Limits
 from .worker import RESULT_PREFIX
 
@@ -238,8 +238,7 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
     """Grade every task ({"student", "sha256", "resume_key"}) with `jobs` workers; {student: outcome}."""
     command = _command(out, assignment, db_url, limits, executor, hide)
     prestarted = list(prestarted or [])
-    # The judge's wall-time backstop and a kernel's time; nbgrader's own work on top.
-    budget = (WALL_FACTOR + 2) * limits.wall_seconds + 120
+    budget = task_seconds(limits.wall_seconds)
     todo: queue.Queue = queue.Queue()
     for task in tasks:
         todo.put(task)
