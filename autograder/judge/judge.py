@@ -28,7 +28,7 @@ from ..course.graders import check_arguments, checks_for, child_side_source, res
 from ..grading.results import Result, run_check
 from ..grading.subject import StudentError, modified_message
 from ..grading.tolerances import Tolerances
-from . import codec
+from . import cgroup, codec
 from .budget import Budget, backstop_seconds, charged_wall, describe_wall, step_budget, submission_budget
 from .cpu_clock import RunDelay, clock_for, describe_cpu, thread_run_delay
 from .prelude import release_prelude
@@ -61,8 +61,9 @@ class Launched:
     """A started child: its pid and our ends of its four pipes (requests, replies, its stdout and
     stderr, and the exit status its parent got from waitpid)."""
 
-    def __init__(self, pid: int, req_w: int, rep_r: int, out_r: int, status_r: int):
+    def __init__(self, pid: int, req_w: int, rep_r: int, out_r: int, status_r: int, group=None):
         self.pid, self.req_w, self.rep_r, self.out_r, self.status_r = pid, req_w, rep_r, out_r, status_r
+        self.group = group  # its control group (cgroup.Group), or None where none could be made
         self.output = bytearray()
         self._status: int | None = None
 
@@ -90,13 +91,18 @@ class Launched:
         return self._status
 
     def kill(self) -> None:
+        """Kill the child and, where it has a group, every process in it (wherever it went)."""
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        if self.group is not None:
+            self.group.kill()
 
     def close(self) -> None:
         self.kill()
+        if self.group is not None:
+            self.group.remove()
         for name in ("req_w", "rep_r", "out_r", "status_r"):
             _close(getattr(self, name))
             setattr(self, name, None)
@@ -108,7 +114,7 @@ PRELUDE_SECONDS = 60.0
 
 def _limits_dict(limits: Limits) -> dict:
     return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
-            "file_size_mb": limits.file_size_mb, "open_files": limits.open_files}
+            "file_size_mb": limits.file_size_mb, "open_files": limits.open_files, "processes": limits.processes}
 
 
 class ZygoteLauncher:
@@ -206,8 +212,9 @@ class ZygoteLauncher:
                     r, w = os.pipe()
                     theirs.append(r if not theirs else w)
                     ours.append(w if not ours else r)
+                group = cgroup.make_group(limits.memory_mb, limits.processes)
                 request = {"scratch": str(scratch), "limits": _limits_dict(limits), "hide": list(hide),
-                           "uid": child_uid(),
+                           "uid": child_uid(), "cgroup": group.procs if group is not None else [],
                            "env": {k: v for k, v in clean_env(scratch).items() if k not in ("PATH",)}}
                 try:
                     socket.send_fds(self._control, [json.dumps(request).encode()], theirs)
@@ -218,7 +225,9 @@ class ZygoteLauncher:
                     for fd in theirs:
                         os.close(fd)
                 if "pid" in reply and int(reply["pid"]) > 0:
-                    return Launched(int(reply["pid"]), *ours)
+                    return Launched(int(reply["pid"]), *ours, group=group)
+                if group is not None:
+                    group.remove()
                 for fd in ours:
                     os.close(fd)
                 gone = not reply
@@ -292,6 +301,8 @@ def code_cells(nb) -> list[tuple[int, str]]:
 def _describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "it stopped answering"
+    if returncode == 73:  # zygote.NO_GROUP_EXIT
+        return "the grading machine could not put it into its control group"
     if returncode < 0:
         name = signal.Signals(-returncode).name
         reasons = {"SIGXCPU": "it used up its CPU time", "SIGKILL": "it was killed (time or memory limit)",
@@ -357,6 +368,7 @@ class Child:
         # The judge's own CPU answering this child's calls to trusted functions counts as its own.
         used = self.clock.seconds(rescan=True) + self.trusted_seconds
         self._next_charge = time.monotonic() + POLL_SECONDS
+        self._check_group()
         start, budget = self._step.cpu, self.step_budget().cpu_seconds
         if used - start > budget:
             # the limit, not the reading, goes into the message: a rerun must give the same words
@@ -408,8 +420,24 @@ class Child:
         except codec.CodecError as exc:
             raise ChildGone(f"it sent something that is not plain data ({exc})") from None
 
+    def _check_group(self) -> None:
+        """Kill the whole group once it went over any of its limits."""
+        over = self._group_limit()
+        if over:
+            self.launched.kill()
+            raise ChildGone(over)
+
+    def _group_limit(self) -> str | None:
+        """What the child's group says it went over (the kernel acted on it), or None."""
+        group = self.launched.group
+        if group is not None and group.memory_exceeded():
+            return f"it went over its memory limit ({self.limits.memory_mb} MB for all its processes together)"
+        if group is not None and group.processes_exceeded():
+            return f"it tried to start more than {self.limits.processes} processes and threads"
+        return None
+
     def _death(self) -> str:
-        return _describe_exit(self.launched.exit_status())
+        return self._group_limit() or _describe_exit(self.launched.exit_status())
 
     # -- protocol ------------------------------------------------------------------------------
     def step_budget(self):
@@ -442,6 +470,7 @@ class Child:
                 self.clock.seconds()
                 until = self._start_step()
             elif kind == "cell_done":
+                self._check_group()  # what the cell's processes did is the cell's
                 self.cell_outputs[message.get("cell")] = message.get("outputs") or []
                 if message.get("error"):
                     self.cell_errors[message.get("cell")] = str(message.get("error"))
@@ -460,6 +489,8 @@ class Child:
         while True:
             message = self.receive(until)
             kind = message.get("type") if isinstance(message, dict) else None
+            if kind in ("result", "error"):
+                self._check_group()  # what the call's processes did is the call's
             if kind == "result":
                 changed = message.get("changed") or []
                 if isinstance(changed, list) and changed:
@@ -526,7 +557,8 @@ class Child:
             self.send({"type": "dep_error", "message": reason})
 
     def close(self) -> None:
-        self.clock.seconds()
+        self.launched.kill()
+        self.clock.seconds()  # the group's counter, every process dead: the final charge
         self.launched.close()
 
 
