@@ -298,22 +298,28 @@ class Group:
 _PENDING: list[str] = []
 
 
-def remove_pending() -> None:
-    """Remove the folders remove() left (killing anything still in them, to be sure)."""
-    for folder in list(_PENDING):
-        procs = os.path.join(folder, "cgroup.procs")
-        _signal_all(int(p) for p in (_read(procs) or "").split() if p.isdigit())
-        try:
-            os.rmdir(folder)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            continue
-        _PENDING.remove(folder)
+def remove_pending(wait: float = 0.0) -> bool:
+    """Remove the folders remove() left (signalling anything still in them, to be sure), trying
+    for up to `wait` seconds; whether none is left."""
+    until = time.monotonic() + wait
+    while True:
+        for folder in list(_PENDING):
+            procs = os.path.join(folder, "cgroup.procs")
+            _signal_all(int(p) for p in (_read(procs) or "").split() if p.isdigit())
+            try:
+                os.rmdir(folder)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue
+            _PENDING.remove(folder)
+        if not _PENDING or time.monotonic() >= until:
+            return not _PENDING
+        time.sleep(0.01)
 
 
 _LAYOUT: list = []
-atexit.register(remove_pending)
+atexit.register(remove_pending, 5.0)
 
 
 def _layout() -> Layout | str:

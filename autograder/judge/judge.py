@@ -271,9 +271,11 @@ def adopt_zygote(connection: socket.socket) -> None:
 
 
 def close_launchers() -> None:
-    """Stop this process's warm zygote now (atexit does it too, for a process that exits normally)."""
+    """Stop this process's warm zygote now (atexit does it too, for a process that exits normally),
+    and remove the control groups whose killed processes had not finished dying."""
     for launcher in _DEFAULT:
         launcher.close()
+    cgroup.remove_pending(wait=5.0)
 
 
 class ChildGone(Exception):
@@ -708,6 +710,7 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
         finally:
             subject.close()
             sweep(uid)
+            cgroup.remove_pending()  # its children's groups, if they had not finished dying
     wall_bound = [r.function for r in results if r.status == "timeout" and r.function in subject.wall_bound]
     wall_bound += sorted(w for w in subject.wall_bound if w.startswith("cell "))
     return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started,
