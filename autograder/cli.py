@@ -218,6 +218,7 @@ def similarity(source, assignment, known, out):
     """Which students share more code than the assignment makes them share: pairs and groups ranked by
     evidence, for the instructor (see docs/similarity.md). Student code is parsed, never run."""
     from .pipeline.intake import IntakeError
+    from .pipeline.pool import job_count
     from .similarity.compare import compare
     from .similarity.corpus import graded_folder
     from .similarity.exercises import ExerciseError
@@ -225,7 +226,7 @@ def similarity(source, assignment, known, out):
     assignment = assignment or _due_first()
     out = out or (source / "similarity" if source.is_dir() and graded_folder(source) else Path("similarity-report"))
     try:
-        result = compare(source, assignment, course_root(), known)
+        result = compare(source, assignment, course_root(), known, jobs=job_count(None))
         page, table = write_report(result, out)
     except (manifests.ManifestError, ExerciseError, IntakeError, ReportError) as exc:
         raise click.ClickException(str(exc))
@@ -304,16 +305,11 @@ def test(args):
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
 def formgrader(out, port, ip):
     """Review and manually grade OUT (a folder `grade` wrote) in nbgrader's formgrader, in a browser."""
-    import os
-    from .formgrader import FormgraderError, prepare
+    from .formgrader.launch import FormgraderError, serve
     try:
-        argv, env, url = prepare(out, port or None, host=ip)
+        sys.exit(serve(out, port or None, ip, lambda text: click.echo(text, err=True)))
     except FormgraderError as exc:
         raise click.ClickException(str(exc))
-    click.echo(f"Formgrader for {Path(out).resolve()}: open\n\n    {url}\n\n(Ctrl-C stops it.)", err=True)
-    sys.stderr.flush()
-    os.chdir(Path(out).resolve())
-    os.execvpe(argv[0], argv, env)
 
 
 def run() -> None:
