@@ -176,9 +176,11 @@ def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executo
         raise click.UsageError("--executor kernel runs student code in a Jupyter kernel that is not confined "
                                "(it could write to the gradebook); add --trusted if you trust this class's "
                                "code, or use the default sandbox executor")
-    if not submissions.exists():  # said before any worker starts or OUT is made
-        from .pipeline.untrusted_text import printable
-        raise click.ClickException(f"{printable(str(submissions))} does not exist; pass a folder of notebooks or a .zip")
+    from .pipeline.intake import IntakeError, check_submissions
+    try:
+        check_submissions(submissions)  # said before any worker starts or OUT is made
+    except IntakeError as exc:
+        raise click.ClickException(str(exc))
     assignment = assignment or _due_first()
     flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
     run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster,
@@ -232,6 +234,34 @@ def _write_lms(run, flavor: str, roster: Path | None, column: str) -> None:
 
 
 @main.command()
+@click.argument("source", metavar="SUBMISSIONS|OUT", type=click.Path(exists=True, path_type=Path))
+@click.option("--assignment", "-a", default=None, help="Assignment name [default: the one due first].")
+@click.option("--known", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of known solutions (last term's class, public copies): any notebooks below it.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for similarity.html and similarity.csv [default: OUT/similarity, else ./similarity-report].")
+def similarity(source, assignment, known, out):
+    """Which students share more code than the assignment makes them share: pairs and groups ranked by
+    evidence, for the instructor (see docs/similarity.md). Student code is parsed, never run."""
+    from .pipeline.intake import IntakeError
+    from .pipeline.pool import job_count
+    from .similarity.compare import compare
+    from .similarity.corpus import graded_folder
+    from .similarity.exercises import ExerciseError
+    from .similarity.report import ReportError, write_report
+    assignment = assignment or _due_first()
+    out = out or (source / "similarity" if source.is_dir() and graded_folder(source) else Path("similarity-report"))
+    try:
+        result = compare(source, assignment, course_root(), known, jobs=job_count(None))
+        page, table = write_report(result, out)
+    except (manifests.ManifestError, ExerciseError, IntakeError, ReportError) as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"{len(result.corpus.entries)} notebooks compared; {len(result.flagged)} pairs flagged for review, "
+               f"in {len(result.groups)} groups (evidence to review, not a verdict).")
+    click.echo(f"  report: {page}\n  table:  {table}")
+
+
+@main.command()
 def sandbox():
     """Print the isolation student code gets on this machine."""
     from .judge.sandbox import isolation_in_force
@@ -259,7 +289,7 @@ def demo(out, jobs):
 @main.command()
 @click.argument("assignment")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The zip to write [default: gradescope-ASSIGNMENT.zip].")
+              help="The zip to write [default: gradescope-output/gradescope-ASSIGNMENT.zip, ignored by git].")
 def gradescope(assignment, out):
     """Build ASSIGNMENT's Gradescope autograder zip (setup.sh, run_autograder, the judge, the points)."""
     from .gradescope.build import BuildError, build_zip

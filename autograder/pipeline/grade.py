@@ -166,6 +166,7 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
     os.environ["PATH"] = with_python_bin()["PATH"]  # the in-process generate_assignment needs alembic
     root = root or manifests.course_root()
     manifest = manifests.load(assignment, root)
+    intake.check_submissions(Path(submissions))  # before OUT is made
     limits = limits or Limits(wall_seconds=manifest.time_seconds, memory_mb=manifest.memory_mb)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -189,6 +190,7 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
             shutil.rmtree(submitted)
         say(f"Taking in the submissions from {printable(submissions)} ...")
         taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out, roster=roster)
+        intake.write_sources(out, assignment, taken.sources)
         key = resume.resume_key(root, assignment, manifest.path, limits, executor)
     except BaseException:
         for worker in workers:
@@ -281,7 +283,8 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
                 status, message = record[exercise]["status"], record[exercise]["message"]
             else:
                 status, message = ("passed" if score >= max_score else "failed"), "graded by nbgrader"
-            rows.append(reports.ExerciseRow(student, assignment, exercise, score, max_score, status, message))
+            rows.append(reports.ExerciseRow(student, assignment, exercise, score, max_score, status, message,
+                                            taken.sources.get(student, "")))
     grades_csv, exercises_csv = reports.write_csvs(out, rows)
     return GradingRun(out, rows, grades_csv, exercises_csv, time.monotonic() - started, outcomes, taken.notes,
                       kept=kept, graded=todo, refused=sorted(problems))
