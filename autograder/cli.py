@@ -331,16 +331,11 @@ def test(args):
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
 def formgrader(out, port, ip):
     """Review and manually grade OUT (a folder `grade` wrote) in nbgrader's formgrader, in a browser."""
-    import os
-    from .formgrader import FormgraderError, prepare
+    from .formgrader.launch import FormgraderError, serve
     try:
-        argv, env, url = prepare(out, port or None, host=ip)
+        sys.exit(serve(out, port or None, ip, lambda text: click.echo(text, err=True)))
     except FormgraderError as exc:
         raise click.ClickException(str(exc))
-    click.echo(f"Formgrader for {Path(out).resolve()}: open\n\n    {url}\n\n(Ctrl-C stops it.)", err=True)
-    sys.stderr.flush()
-    os.chdir(Path(out).resolve())
-    os.execvpe(argv[0], argv, env)
 
 
 def run() -> None:
