@@ -10,6 +10,7 @@ import os
 import shlex
 import socket
 import ssl
+import stat
 import shutil
 import signal
 import subprocess
@@ -376,9 +377,10 @@ def test_a_worker_killed_mid_batch_loses_nothing(klass, pool_run, scheduler, tmp
         def kill_when_busy():
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and victim.poll() is None:
-                busy = [p.name for p in local.glob("**/autograder-*/submitted/*")]
+                busy = list(local.glob("**/autograder-*/submitted/*"))
                 if busy:
-                    seen["student"] = busy[0]
+                    seen["student"] = busy[0].name
+                    seen["course mode"] = stat.S_IMODE(busy[0].parent.parent.stat().st_mode)
                     os.killpg(victim.pid, signal.SIGKILL)  # the nanny and the worker it started
                     return
                 time.sleep(0.05)
@@ -393,6 +395,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(klass, pool_run, scheduler, tmp
             os.killpg(victim.pid, signal.SIGKILL)
         victim.wait()
     assert seen, "the victim worker never got a submission"
+    assert seen["course mode"] == 0o700, "a worker's scratch course is open to other users"
     assert run.outcomes[seen["student"]].ok
     assert not run.outcomes[seen["student"]].stats["scratch"].startswith(str(local))
     assert_same_as_pool(run, pool_run)
