@@ -59,7 +59,7 @@ def _megabytes(value):
 #: whose default applies when the key is left out.
 #: What the time limit is, in the words --help, the manifests and the docs use.
 TIME_LIMIT_WORDS = ("CPU seconds per submission, for the kernel and for the judge (its own processes' time, read "
-                    "from outside; a wall-time bound above it stops one that only waits)")
+                    "from outside; its wall time is bounded by this plus a fixed margin: judge/budget.py)")
 SCHEMA = {
     "assignment": {
         "title": (_text, "the assignment's title, as the LMS and Gradescope show it"),

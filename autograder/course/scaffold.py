@@ -98,7 +98,7 @@ reference_epsilons = [1e-4, 3e-5, 1e-5, 3e-6, 1e-6]
 
 [limits]
 # Per submission, for the notebook's kernel and for the judge: CPU seconds of its own processes
-# (a wall-time bound above it stops one that only waits), and memory.
+# (its wall time is bounded by this plus a fixed margin), and memory.
 time_seconds = 60
 memory_mb = 1024
 '''
