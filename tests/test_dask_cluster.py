@@ -417,7 +417,8 @@ class _Stuck:
 
 def test_both_executors_give_a_submission_the_same_time_budget(tmp_path):
     """A notebook the local pool lets finish must not time out on a cluster: the pool and the Dask
-    worker both take their budget from pool.budget_for."""
+    worker both take their budget from pool.budget_for, i.e. the judge's budget.task_seconds."""
+    from autograder.judge.budget import task_seconds
     from autograder.pipeline import dask_worker, pool
     limits = Limits(wall_seconds=20, memory_mb=1024)
     stuck = _Stuck()
@@ -427,8 +428,8 @@ def test_both_executors_give_a_submission_the_same_time_budget(tmp_path):
     on_dask = dask_worker.outcome_of("s", {"answer": {"ok": False, "stage": "timeout"}, "seconds": 0.0}, limits)
     assert on_pool.status == on_dask.status == "timeout"
     assert on_pool.message == on_dask.message, "the Dask worker restates another budget than the pool's"
-    assert stuck.budgets == [pool.budget_for(limits)]
-    assert f"within {pool.budget_for(limits):.0f} s" in on_dask.message
+    assert stuck.budgets == [task_seconds(limits.wall_seconds)]
+    assert f"within {task_seconds(limits.wall_seconds):.0f} s" in on_dask.message
 
 
 #: A cell that finds every listening TCP port in /proc/net/tcp and sees which ones talk to it: a
