@@ -135,13 +135,18 @@ def choose_notebook(student: str, files: list[Path], notebook: str, assignment: 
                              f"{notebook}.ipynb; keep only the one to grade, named {notebook}.ipynb, and grade again")
 
 
-def take_in(submissions: Path, assignment: str, notebook: str, course: Path, roster: Path | None = None) -> Intake:
-    """Copy every gradable notebook into course/submitted/<student>/<assignment>/<notebook>.ipynb."""
-    submissions = Path(submissions)
+def check_path(submissions: Path) -> None:
+    """IntakeError unless SUBMISSIONS is something take_in reads; said before anything is created."""
     if not submissions.exists():
         raise IntakeError(f"{submissions} does not exist; pass a folder of notebooks or a .zip")
     if submissions.is_file() and submissions.suffix.lower() != ".zip":
         raise IntakeError(f"{submissions} is a file but not a .zip; pass a folder or a .zip")
+
+
+def take_in(submissions: Path, assignment: str, notebook: str, course: Path, roster: Path | None = None) -> Intake:
+    """Copy every gradable notebook into course/submitted/<student>/<assignment>/<notebook>.ipynb."""
+    submissions = Path(submissions)
+    check_path(submissions)
     released = course / "release" / assignment / f"{notebook}.ipynb"
     release = nbformat.read(released, as_version=4) if released.is_file() else None
     with tempfile.TemporaryDirectory(prefix="intake-") as tmp:
