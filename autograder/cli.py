@@ -278,6 +278,33 @@ def export_(out, assignment, db, lms_export, roster, lms_column):
 
 
 @main.command()
+@click.argument("source", metavar="SUBMISSIONS|OUT", type=click.Path(exists=True, path_type=Path))
+@click.option("--assignment", "-a", default=None, help="Assignment name [default: the one due first].")
+@click.option("--known", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of known solutions (last term's class, public copies): any notebooks below it.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for similarity.html and similarity.csv [default: OUT/similarity, else ./similarity-report].")
+def similarity(source, assignment, known, out):
+    """Which students share more code than the assignment makes them share: pairs and groups ranked by
+    evidence, for the instructor (see docs/similarity.md). Student code is parsed, never run."""
+    from .pipeline.intake import IntakeError
+    from .similarity.compare import compare
+    from .similarity.corpus import graded_folder
+    from .similarity.exercises import ExerciseError
+    from .similarity.report import ReportError, write_report
+    assignment = assignment or _due_first()
+    out = out or (source / "similarity" if source.is_dir() and graded_folder(source) else Path("similarity-report"))
+    try:
+        result = compare(source, assignment, course_root(), known)
+        page, table = write_report(result, out)
+    except (manifests.ManifestError, ExerciseError, IntakeError, ReportError) as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"{len(result.corpus.entries)} notebooks compared; {len(result.flagged)} pairs flagged for review, "
+               f"in {len(result.groups)} groups (evidence to review, not a verdict).")
+    click.echo(f"  report: {page}\n  table:  {table}")
+
+
+@main.command()
 def sandbox():
     """Print the isolation student code gets on this machine."""
     from .judge.sandbox import isolation_in_force
@@ -305,7 +332,7 @@ def demo(out, jobs):
 @main.command()
 @click.argument("assignment")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The zip to write [default: gradescope-ASSIGNMENT.zip].")
+              help="The zip to write [default: gradescope-output/gradescope-ASSIGNMENT.zip, ignored by git].")
 def gradescope(assignment, out):
     """Build ASSIGNMENT's Gradescope autograder zip (setup.sh, run_autograder, the judge, the points)."""
     from .gradescope.build import BuildError, build_zip

@@ -1,6 +1,7 @@
 """Grading on Dask: a LocalCluster, a scheduler and workers started as separate processes (the way
 a SLURM or Kubernetes course runs them, see the README), and a worker killed mid-batch. Every run
 must give byte-identical CSVs to the local pool's and grade each student exactly once."""
+import hashlib
 import json
 import os
 import shlex
@@ -15,7 +16,9 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
+from autograder.course.manifest import load as load_manifest
 from autograder.judge.sandbox import Limits
+from autograder.pipeline import resume
 from autograder.pipeline.config import COURSE_ID
 from autograder.pipeline.dask_executor import ClusterError, parse_cluster
 from autograder.pipeline.grade import grade
@@ -117,6 +120,15 @@ def gradebook_scores(out: Path) -> dict:
                 for nb in s.notebooks for g in nb.grades}
 
 
+def kept_on_a_rerun(run, klass) -> list[str]:
+    """The students whose verdict a rerun of `run` keeps, as resume.previous_verdict decides."""
+    key = resume.resume_key(ROOT, "gradient_checking", load_manifest("gradient_checking", ROOT).path, LIMITS,
+                            "sandbox")
+    return sorted(s for s in run.outcomes if resume.previous_verdict(
+        run.out, "gradient_checking", "gradient_checking", s,
+        hashlib.sha256((klass / f"{s}.ipynb").read_bytes()).hexdigest(), key))
+
+
 def assert_same_as_pool(run, pool_run):
     for name in ("scores.csv", "grades_by_exercise.csv"):
         assert (run.out / name).read_bytes() == (pool_run.out / name).read_bytes(), name
@@ -155,6 +167,13 @@ def test_a_scheduler_and_workers_started_as_processes_grade_like_the_pool(klass,
     scratch = {Path(o.stats["scratch"]) for o in run.outcomes.values() if o.ok}
     homes = [scheduler["folder"] / f"worker-{slot}" for slot in range(2)]
     assert all(any(s.is_relative_to(home) for home in homes) for s in scratch), scratch
+    # The same resume behaviour as the pool's: what a rerun keeps is what it keeps after the pool.
+    kept = kept_on_a_rerun(pool_run, klass)
+    assert kept and kept_on_a_rerun(run, klass) == kept, "the cluster's verdicts lack the run's resume key"
+    again = grade(klass, "gradient_checking", tmp_path / "out", jobs=2, limits=LIMITS, progress=False,
+                  cluster=scheduler["address"])
+    assert sorted(again.kept) == kept
+    assert (again.out / "grades_by_exercise.csv").read_bytes() == (pool_run.out / "grades_by_exercise.csv").read_bytes()
 
 
 def test_a_worker_killed_mid_batch_loses_nothing(klass, pool_run, scheduler, tmp_path):
@@ -188,3 +207,33 @@ def test_a_worker_killed_mid_batch_loses_nothing(klass, pool_run, scheduler, tmp
     assert run.outcomes[seen["student"]].ok
     assert not run.outcomes[seen["student"]].stats["scratch"].startswith(str(local))
     assert_same_as_pool(run, pool_run)
+
+
+class _Stuck:
+    """A grading worker that never answers within the budget it is given (it records it)."""
+
+    def __init__(self):
+        self.budgets = []
+
+    def ask(self, task, budget):
+        self.budgets.append(budget)
+        raise TimeoutError
+
+    def stop(self, kill=False):
+        pass
+
+
+def test_both_executors_give_a_submission_the_same_time_budget(tmp_path):
+    """A notebook the local pool lets finish must not time out on a cluster: the pool and the Dask
+    worker both take their budget from pool.budget_for."""
+    from autograder.pipeline import dask_worker, pool
+    limits = Limits(wall_seconds=20, memory_mb=1024)
+    stuck = _Stuck()
+    (tmp_path / "logs").mkdir()
+    on_pool = pool.grade_all(tmp_path, "gradient_checking", "sqlite://", limits,
+                             [{"student": "s", "sha256": "", "resume_key": "k"}], 1, prestarted=[stuck])["s"]
+    on_dask = dask_worker.outcome_of("s", {"answer": {"ok": False, "stage": "timeout"}, "seconds": 0.0}, limits)
+    assert on_pool.status == on_dask.status == "timeout"
+    assert on_pool.message == on_dask.message, "the Dask worker restates another budget than the pool's"
+    assert stuck.budgets == [pool.budget_for(limits)]
+    assert f"within {pool.budget_for(limits):.0f} s" in on_dask.message

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from . import class_record
-from ..pipeline import gradebook
+from ..pipeline import gradebook, intake
 from .manual_review import still_earlier
 from ..pipeline.reports import RESUBMITTED, ExerciseRow
 
@@ -44,6 +44,7 @@ def rows(out: Path, assignment: str, db_url: str | None = None) -> list[Exercise
     db_url = db_url or class_record.gradebook_url(out, record)
     points = gradebook.cell_points(db_url, assignment)
     submissions = gradebook.submissions(db_url, assignment)
+    sources = intake.read_sources(out, assignment)
     result = []
     for student, entry in sorted(record.students.items()):
         submission = submissions.get(student)
@@ -67,7 +68,7 @@ def rows(out: Path, assignment: str, db_url: str | None = None) -> list[Exercise
                 message = (f"scored by a grader{' for an earlier notebook' if flagged else ''}; the judge's verdict"
                            f"{' on this one' if flagged else ''}: {said or 'none'}: {message}")
             result.append(ExerciseRow(student, assignment, exercise, score, max_score,
-                                      exercise_status(score, max_score, said), message,
+                                      exercise_status(score, max_score, said), message, sources.get(student, ""),
                                       graded_by="grader" if manual else "judge", comment=comment,
                                       flag=RESUBMITTED if flagged else "",
                                       seconds_late=submission.seconds_late if submission else None))

@@ -91,7 +91,7 @@ class DaskCluster:
     def grade_all(self, out: Path, assignment: str, notebook: str, db_url: str, limits: Limits,
                   tasks: list[dict], executor: str = "sandbox", on_done=None, hide=()
                   ) -> dict[str, WorkerOutcome]:
-        """Grade every task ({"student", "sha256"}) on the cluster; {student: outcome}."""
+        """Grade every task ({"student", "sha256", "resume_key"}) on the cluster; {student: outcome}."""
         from distributed import as_completed
         from .dask_worker import CoursePlugin, grade_submission, outcome_of
         client = self.ready()
@@ -112,7 +112,7 @@ class DaskCluster:
                 return False
             folder = out / "submitted" / task["student"] / assignment
             stamp = folder / "timestamp.txt"
-            future = client.submit(grade_submission, plugin.name, task["student"], task["sha256"],
+            future = client.submit(grade_submission, plugin.name, task,
                                    (folder / f"{notebook}.ipynb").read_bytes(),
                                    stamp.read_text(encoding="utf-8") if stamp.is_file() else None,
                                    key=f"grade-{plugin.name}-{task['student']}", pure=False)
@@ -172,13 +172,13 @@ def course_bundle(out: Path, assignment: str) -> dict[str, bytes]:
 def store(out: Path, gb: Gradebook, assignment: str, student: str, result: dict) -> None:
     """Write one student's result: gradebook rows, then files, then the verdict record marked
     complete last (so a run killed in between grades this student again, never half)."""
-    from .dask_worker import _safe_parts
+    from .dask_worker import safe_parts
     submission_rows.write(gb, assignment, student, result["rows"])
     for kind in ("autograded", "feedback"):
         shutil.rmtree(out / kind / student / assignment, ignore_errors=True)  # an earlier run's files
     record = None
     for relative, data in result["files"].items():
-        parts = _safe_parts(relative)
+        parts = safe_parts(relative)
         if parts[0] not in ("autograded", "feedback", "verdicts") or len(parts) < 3 or parts[1] != student:
             raise ValueError(f"a grading result for {student} names a file outside its folders: {relative}")
         target = out.joinpath(*parts)

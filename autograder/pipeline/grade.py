@@ -140,7 +140,7 @@ def check_arguments(submissions: Path, out: Path, root: Path | None = None) -> P
     OUT neither is, lies inside nor contains SUBMISSIONS or the course's source/ and release/, and is
     new, empty or a folder `grade` wrote."""
     root = Path(root or manifests.course_root()).resolve()
-    intake.check_path(Path(submissions))
+    intake.check_submissions(Path(submissions))
     try:
         return guard.check(Path(out), {"SUBMISSIONS": Path(submissions), "the course's source/": root / "source",
                                        "the course's release/": root / "release"})
@@ -201,6 +201,7 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
             shutil.rmtree(earlier)
         say(f"Taking in the submissions from {printable(submissions)} ...")
         taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out, roster=roster)
+        intake.write_sources(out, assignment, taken.sources)
         key = resume.resume_key(root, assignment, manifest.path, limits, executor)
     except BaseException:
         for worker in workers:

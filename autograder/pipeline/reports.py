@@ -13,10 +13,13 @@ from pathlib import Path
 
 from .untrusted_text import csv_row
 
-GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "seconds_late", "graded_by_hand", "flag"]
+#: source_file: the file or folder the student handed in, as named (the id may be its normal form:
+#: submission_names), so a row can be traced back to what was handed in.
+GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "source_file", "seconds_late",
+                  "graded_by_hand", "flag"]
 SCORES_FILE = "scores.csv"
 EXERCISES_FILE = "grades_by_exercise.csv"
-EXERCISE_COLUMNS = ["student_id", "assignment", "exercise", "score", "max_score", "status", "message",
+EXERCISE_COLUMNS = ["student_id", "assignment", "exercise", "score", "max_score", "status", "message", "source_file",
                     "graded_by", "grader_comment", "flag"]
 #: The flag of a grader's score or comment given to an earlier notebook than the one graded last.
 RESUBMITTED = "resubmitted after a manual grade"
@@ -31,6 +34,7 @@ class ExerciseRow:
     max_score: float
     status: str
     message: str
+    source_file: str = ""
     graded_by: str = "judge"  # "grader" when the score is a grader's manual score
     comment: str = ""  # the grader's comment on the exercise's solution cell
     flag: str = ""  # RESUBMITTED, or ""
@@ -63,7 +67,7 @@ def write_csvs(out: Path, rows: list[ExerciseRow]) -> tuple[Path, Path]:
             late = group[0].seconds_late
             writer.writerow(csv_row([student, assignment, f"{sum(r.score for r in group):g}",
                                      f"{sum(r.max_score for r in group):g}", overall_status(group),
-                                     "" if late is None else f"{late:g}",
+                                     group[0].source_file, "" if late is None else f"{late:g}",
                                      sum(r.graded_by == "grader" for r in group),
                                      "; ".join(sorted({r.flag for r in group if r.flag}))]))
     with open(exercises, "w", newline="", encoding="utf-8") as f:
@@ -71,7 +75,7 @@ def write_csvs(out: Path, rows: list[ExerciseRow]) -> tuple[Path, Path]:
         writer.writerow(EXERCISE_COLUMNS)
         for r in rows:
             writer.writerow(csv_row([r.student_id, r.assignment, r.exercise, f"{r.score:g}", f"{r.max_score:g}",
-                                     r.status, r.message, r.graded_by, r.comment, r.flag]))
+                                     r.status, r.message, r.source_file, r.graded_by, r.comment, r.flag]))
     return grades, exercises
 
 
