@@ -112,7 +112,7 @@ def _limits(manifest, time_limit, memory_mb):
 
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
                  executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
-                 cluster: str | None = None, clear_manual: bool = False):
+                 cluster=None, clear_manual: bool = False):
     from .pipeline.grade import GradingError, check_arguments
     from .pipeline.intake import IntakeError
     from .pipeline.pool import zygote_for_run
@@ -177,9 +177,21 @@ def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory
 @click.option("--trusted", is_flag=True,
               help="Required with --executor kernel: the kernel runs under rlimits only, so a notebook there "
                    "could write to the gradebook. Only for a class whose code you trust.")
-@click.option("--cluster", default=None, metavar="local|tcp://HOST:PORT",
-              help="Grade on a Dask cluster: 'local' (worker processes on this machine, --jobs of them) or an "
-                   "existing scheduler's address (SLURM, Kubernetes: see the README) [default: the local pool].")
+@click.option("--cluster", default=None, metavar="local|tls://HOST:PORT",
+              help="Grade on a Dask cluster: 'local' (worker processes on this machine, --jobs of them, on TLS "
+                   "with credentials made for the run) or an existing scheduler's tls:// address (SLURM, "
+                   "Kubernetes: see docs/cluster.md) [default: the local pool].")
+@click.option("--tls-ca-file", default=None, metavar="FILE",
+              help="With --cluster tls://: the cluster's CA certificate [default: Dask's setting "
+                   "distributed.comm.tls.ca-file].")
+@click.option("--tls-cert", default=None, metavar="FILE",
+              help="With --cluster tls://: your client certificate (the key may follow it in the same file) "
+                   "[default: distributed.comm.tls.client.cert].")
+@click.option("--tls-key", default=None, metavar="FILE",
+              help="With --cluster tls://: your client key [default: distributed.comm.tls.client.key].")
+@click.option("--insecure-cluster", is_flag=True,
+              help="Allow --cluster tcp://: neither authenticated nor encrypted, so anyone who reaches the "
+                   "scheduler can run code on its workers. Only on a network whose every user you trust.")
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV mapping a Canvas or Moodle download to student ids: student_id and canvas_id, moodle_id, "
                    "lms_id or name.")
@@ -194,10 +206,11 @@ def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory
 @click.option("--clear-manual", is_flag=True,
               help="For a student who handed in again: clear a grader's scores and comments given to the earlier "
                    "notebook, so the judge's verdict stands [default: keep them and flag them].")
-def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, cluster, roster, lms_export,
-          lms_column, regrade, clear_manual):
+def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, cluster, tls_ca_file,
+          tls_cert, tls_key, insecure_cluster, roster, lms_export, lms_column, regrade, clear_manual):
     """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files), a .zip of either, or a
     Canvas or Moodle submissions download (with --roster)."""
+    cluster = _cluster_spec(cluster, tls_ca_file, tls_cert, tls_key, insecure_cluster)
     if executor == "kernel" and not trusted:
         raise click.UsageError("--executor kernel runs student code in a Jupyter kernel that is not confined "
                                "(it could write to the gradebook); add --trusted if you trust this class's "
@@ -208,6 +221,19 @@ def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executo
                        regrade=regrade, cluster=cluster, clear_manual=clear_manual)
     if flavor:
         _write_lms(run, flavor, roster, lms_column or manifests.load(assignment, course_root()).title)
+
+
+def _cluster_spec(cluster, ca_file, cert, key, insecure):
+    """--cluster and its TLS options, checked before anything starts (dask_security.ClusterSpec)."""
+    if not cluster:
+        if ca_file or cert or key or insecure:
+            raise click.UsageError("--tls-ca-file, --tls-cert, --tls-key and --insecure-cluster go with --cluster")
+        return None
+    from .pipeline.dask_security import ClusterError, ClusterSpec
+    try:
+        return ClusterSpec(cluster, ca_file, cert, key, insecure)
+    except ClusterError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _due_first() -> str:
@@ -288,6 +314,7 @@ def similarity(source, assignment, known, out):
     """Which students share more code than the assignment makes them share: pairs and groups ranked by
     evidence, for the instructor (see docs/similarity.md). Student code is parsed, never run."""
     from .pipeline.intake import IntakeError
+    from .pipeline.pool import job_count
     from .similarity.compare import compare
     from .similarity.corpus import graded_folder
     from .similarity.exercises import ExerciseError
@@ -295,7 +322,7 @@ def similarity(source, assignment, known, out):
     assignment = assignment or _due_first()
     out = out or (source / "similarity" if source.is_dir() and graded_folder(source) else Path("similarity-report"))
     try:
-        result = compare(source, assignment, course_root(), known)
+        result = compare(source, assignment, course_root(), known, jobs=job_count(None))
         page, table = write_report(result, out)
     except (manifests.ManifestError, ExerciseError, IntakeError, ReportError) as exc:
         raise click.ClickException(str(exc))
@@ -374,16 +401,11 @@ def test(args):
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
 def formgrader(out, port, ip):
     """Review and manually grade OUT (a folder `grade` wrote) in nbgrader's formgrader, in a browser."""
-    import os
-    from .formgrader import FormgraderError, prepare
+    from .formgrader.launch import FormgraderError, serve
     try:
-        argv, env, url = prepare(out, port or None, host=ip)
+        sys.exit(serve(out, port or None, ip, lambda text: click.echo(text, err=True)))
     except FormgraderError as exc:
         raise click.ClickException(str(exc))
-    click.echo(f"Formgrader for {Path(out).resolve()}: open\n\n    {url}\n\n(Ctrl-C stops it.)", err=True)
-    sys.stderr.flush()
-    os.chdir(Path(out).resolve())
-    os.execvpe(argv[0], argv, env)
 
 
 def run() -> None:

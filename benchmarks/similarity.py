@@ -3,7 +3,8 @@
   python benchmarks/similarity.py scale N          a generated class of N (10 % disguised copies): time, memory, precision
   python benchmarks/similarity.py truth            the test's generated class: the kit's ranking against copydetect's
   python benchmarks/similarity.py public FOLDER    notebooks collected from public repositories (never committed):
-                                                   are the true duplicates among them ranked first?
+                                                   are the true duplicates among them ranked first? and, given as
+                                                   --known, is a student who took one paired with it?
 
 copydetect (`pip install copydetect`) is only needed for `truth`. A duplicate among public notebooks
 is a pair with the same tokens in every code cell of the notebook (comments and layout dropped by
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import random
 import re
 import resource
 import shutil
@@ -44,6 +47,12 @@ def _ranked(comparison) -> list[frozenset]:
     return [frozenset({comparison.entries[p.a].name, comparison.entries[p.b].name}) for p in comparison.pairs]
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children (the forked readers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def scale(n: int) -> None:
     """A generated class of n, 10 % copies (of copies too): cpu and wall time, peak memory, precision."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,15 +63,18 @@ def scale(n: int) -> None:
             (folder / f"{student.name}.ipynb").write_text(json.dumps(student.notebook()), encoding="utf-8")
         family = {s.name: s.name.split("_of_")[-1] for s in students}
         truth = {frozenset(p) for p in combinations(family, 2) if family[p[0]] == family[p[1]]}
-        cpu, wall = time.process_time(), time.perf_counter()
-        comparison = compare(folder, ASSIGNMENT, ROOT)
+        jobs = os.cpu_count() or 1
+        cpu, wall = _cpu(), time.perf_counter()
+        comparison = compare(folder, ASSIGNMENT, ROOT, jobs=jobs)
         write_report(comparison, Path(tmp) / "report")
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        cpu, wall = _cpu() - cpu, time.perf_counter() - wall
     ranked = _ranked(comparison)
     flagged = ranked[:len(comparison.flagged)]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"class of {n}: {len(truth)} copied pairs; compare + report {cpu:.1f} s cpu, {wall:.1f} s wall, "
-          f"peak RSS {peak:.0f} MiB; {len(comparison.pairs)} pairs scored of {n * (n - 1) // 2}")
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"class of {n}: {len(truth)} copied pairs; compare + report with {jobs} processes: {cpu:.1f} s cpu in all, "
+          f"{wall:.1f} s wall (load average {os.getloadavg()[0]:.1f}), peak RSS {peak:.0f} MiB (a forked reader "
+          f"{child:.0f} MiB); {len(comparison.pairs)} pairs scored of {n * (n - 1) // 2}")
     print(f"  precision at {len(truth)}: {precision_at(ranked, truth, len(truth)):.3f}; all copies within the top "
           f"{max(ranked.index(p) for p in truth if p in ranked) + 1}; missed {sum(p not in ranked for p in truth)}")
     print(f"  flagged {len(flagged)} (>= {comparison.threshold:.1f} bits): {sum(p in truth for p in flagged)} copies")
@@ -158,7 +170,7 @@ def public(folder: Path) -> None:
     ranked = _ranked(comparison)
     k = len(truth)
     print(f"{len(names)} public notebooks, {len(comparison.corpus.entries)} compared; {len(groups)} distinct by tokens;"
-          f" {k} duplicate pairs in {sum(len(g) > 1 for g in groups.values())} groups; {seconds:.1f} s cpu")
+          f" {k} duplicate pairs; {seconds:.1f} s cpu")
     for at in sorted({k, 5, 10, 20}):
         print(f"  precision at {at}: {precision_at(ranked, truth, at):.3f}")
     print(f"  duplicate pairs' ranks: {sorted(ranked.index(p) + 1 if p in ranked else 10**6 for p in truth)}")
@@ -167,6 +179,62 @@ def public(folder: Path) -> None:
     for pair in comparison.pairs[:max(k, 10)]:
         a, b = comparison.entries[pair.a].name, comparison.entries[pair.b].name
         print(f"    {'dup' if frozenset({a, b}) in truth else '   '} {pair.total:6.1f}  {a[:45]:45} {b[:45]}")
+    planted(Path(folder))
+
+
+def planted(folder: Path, every: int = 3) -> None:
+    """Students of the generated class who hand in a public notebook's gradient_check and
+    gradient_check_n (locals renamed, in a cell of their own), with the public notebooks as
+    --known: is their best-scored pair the notebook they took (or one identical to it)?"""
+    from autograder.similarity.exercises import cell_source, parse_cell
+    made = generated.generate()
+    sources = sorted(Path(folder).glob("*.ipynb"))[::every]
+    rng = random.Random(3)
+    with tempfile.TemporaryDirectory() as tmp:
+        known = Path(tmp) / "known"
+        known.mkdir()
+        labels = {}
+        for path in sorted(Path(folder).glob("*.ipynb")):
+            name = re.sub(r"[^A-Za-z0-9._@-]", "-", path.stem)[:90] + ".ipynb"
+            shutil.copyfile(path, known / name)
+            labels[path] = name
+        took = {}
+        for i, path in enumerate(sources):
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            functions = []
+            for cell in nb["cells"]:
+                module = parse_cell(cell_source(cell)) if cell.get("cell_type") == "code" else None
+                lines = cell_source(cell).splitlines()
+                for node in (module.body if module else []):
+                    if getattr(node, "name", "") in ("gradient_check", "gradient_check_n"):
+                        functions.append(generated.rename_locals("\n".join(lines[node.lineno - 1:node.end_lineno]), rng))
+            if len(functions) < 2:
+                continue
+            own = generated.write_student(rng, f"took{i:02d}", made.seen)
+            student = generated.Student(own.name, own.sources)
+            notebook = student.notebook()
+            notebook["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                                      "id": "taken", "source": "\n\n".join(functions)})
+            took[student.name] = (labels[path], notebook)
+        students = Path(tmp) / "class"
+        generated.write_flat(made, students)
+        for name, (_, notebook) in took.items():
+            (students / f"{name}.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+        comparison = compare(students, ASSIGNMENT, ROOT, known)
+    forms = {e.name: {x: frozenset(k) for x, k in e.prints.items() if x in ("gradient_check", "gradient_check_n")}
+             for e in comparison.entries}
+    ranked = _ranked(comparison)
+    found = 0
+    for name, (source, _) in sorted(took.items()):
+        twins = {n for n, f in forms.items() if n.endswith(".ipynb") and f == forms[source]}
+        mine = [(r, p) for r, p in enumerate(ranked) if name in p]
+        best = mine[0] if mine else (None, frozenset())
+        hit = bool(best[1] - {name} & twins)
+        found += hit
+        print(f"  {name} took {source[:40]:40} ({len(twins):2} public notebooks hold the same two functions): its "
+              f"best pair {'is' if hit else 'is NOT'} one of them, rank {best[0] + 1 if best[0] is not None else '-'}"
+              f" of {len(ranked)}")
+    print(f"planted public solutions found as the student's best pair: {found} of {len(took)}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ moved into one cell in another order, or one function taken only.
 from __future__ import annotations
 
 import ast
-import copy
 import csv
 import json
 import random
@@ -340,6 +339,7 @@ class GeneratedClass:
     mistake_pair: frozenset[str]  # copied one function with a planted mistake in it
     correct_pair: frozenset[str]  # copied the same function, correct
     skeleton: set[str]
+    seen: dict[str, set] = field(default_factory=dict)  # the variants drawn: more students stay distinct
 
 
 def generate(independent: int = 18, seed: int = 7) -> GeneratedClass:
@@ -360,7 +360,7 @@ def generate(independent: int = 18, seed: int = 7) -> GeneratedClass:
     copied = {frozenset({students[i].name, c.name}) for i, c in enumerate(copies)}
     copied |= {frozenset({"m1", "m2"}), frozenset({"k1", "k2"})}
     return GeneratedClass(everyone, copied, frozenset({"m1", "m2"}), frozenset({"k1", "k2"}),
-                          {s.name for s in skeleton})
+                          {s.name for s in skeleton}, seen)
 
 
 def write_flat(generated: GeneratedClass, folder: Path) -> Path:

@@ -75,6 +75,14 @@ def test_command_writes_beside_the_graded_folder(graded_class, truth):
     assert "flagged for review" in result.output and not (out / "feedback").exists()
 
 
+def test_forked_reading_gives_the_same_ranking(graded_class):
+    """A large class is fingerprinted by forked processes; the pairs and their evidence are the same."""
+    out, comparison = graded_class
+    forked = compare(out, generated.ASSIGNMENT, ROOT, jobs=2, parallel_from=2)
+    assert [(p.a, p.b, round(p.total, 9)) for p in forked.pairs] == [(p.a, p.b, round(p.total, 9))
+                                                                     for p in comparison.pairs]
+
+
 def test_one_function_copy_is_found_in_that_function(graded_class, truth):
     _, comparison = graded_class
     ranked = [_names(comparison, p) for p in comparison.pairs]

@@ -1,11 +1,11 @@
 """The Dask worker's side of a grading run: a scratch course of its own, and one task per student.
 
 `CoursePlugin` is a Dask WorkerPlugin: every worker that joins the cluster (also a replacement for
-one that died) unpacks the course bundle (the assignment's source and release folders and a
-gradebook holding only the assignment; see assignment_cache) into a folder of its own under the
-worker's local directory, and starts the same long-lived grading worker the local pool uses
-(`python -m autograder.pipeline.worker --serve`: nbgrader imported once, the judge's zygote kept
-warm, the same sandbox and limits). `grade_submission` is the Dask task: the notebook arrives as
+one that died) unpacks the course bundle (dask_executor.course_bundle: the release, the source's
+helper modules and a gradebook holding only the assignment; no solutions) into a folder of its
+own under the worker's local directory, and starts the same long-lived grading worker the local
+pool uses (`python -m autograder.pipeline.worker --serve`: nbgrader imported once, the judge's
+zygote kept warm, the same sandbox, limits and time budget, pool.budget_for). `grade_submission` is the Dask task: the notebook arrives as
 bytes, is autograded into the scratch course, and the autograded notebook, the feedback, the
 verdict record and the gradebook rows go back as data; the scratch copy is then deleted.
 Trusted side: student code runs only in the judge's confined children (or the limited kernel).
@@ -44,6 +44,10 @@ class CoursePlugin(WorkerPlugin):
     def setup(self, worker):
         local = Path(worker.local_directory)
         self.course = local / self.name
+        # Its own: where namespaces are refused, a child running as a slot uid could read a
+        # classmate's notebook being graded beside it through a folder others may enter.
+        self.course.mkdir(mode=0o700, exist_ok=True)
+        self.course.chmod(0o700)
         self.address = worker.address
         for relative, data in self.bundle.items():
             target = self.course.joinpath(*safe_parts(relative))

@@ -111,15 +111,21 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _dask_cluster(cluster: str | None, jobs: int):
-    """The Dask cluster to grade on (started in the background), or None for the local pool."""
-    if not cluster:
-        return None
-    from .dask_executor import ClusterError, DaskCluster
+def _cluster_spec(cluster):
+    """--cluster checked (dask_security.ClusterSpec), or None for the local pool."""
+    from .dask_security import ClusterError, cluster_spec
     try:
-        return DaskCluster(cluster, jobs)
+        return cluster_spec(cluster)
     except ClusterError as exc:
         raise GradingError(str(exc)) from None
+
+
+def _dask_cluster(cluster, jobs: int):
+    """The Dask cluster to grade on (started in the background), or None for the local pool."""
+    if cluster is None:
+        return None
+    from .dask_executor import DaskCluster
+    return DaskCluster(cluster, jobs)
 
 
 def _slowed_by_load(out: Path, assignment: str, outcome: WorkerOutcome | None) -> bool:
@@ -151,18 +157,20 @@ def check_arguments(submissions: Path, out: Path, root: Path | None = None) -> P
 def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
           limits: Limits | None = None, progress: bool = True, root: Path | None = None,
           executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
-          cluster: str | None = None, zygote: list | None = None, clear_manual: bool = False) -> GradingRun:
+          cluster=None, zygote: list | None = None, clear_manual: bool = False) -> GradingRun:
     """Grade every submission of `assignment` found in `submissions`; outputs go to `out`.
 
     `roster` (a CSV) maps a Canvas or Moodle download to student ids; see pipeline/lms.py.
     `regrade` grades every submission again, keeping nothing from an earlier run. `cluster`
-    ("local" or tcp://HOST:PORT) grades on Dask workers instead of the local pool. With
-    `progress`, what is happening goes to stderr: a line per stage, then a progress bar.
+    ("local", a scheduler's address or a dask_security.ClusterSpec) grades on Dask workers instead
+    of the local pool. With `progress`, what is happening goes to stderr: a line per stage, then
+    a progress bar.
     `zygote`: the connections of pool.share_zygote, one per job, when the caller started the
     workers' shared zygote itself (earlier); otherwise one is started here. `clear_manual`: a
     grader's scores and comments given to an earlier notebook of a student who handed in again are
     cleared (manual_review.py) instead of kept and flagged."""
     check_arguments(submissions, out, root)
+    cluster = _cluster_spec(cluster)  # a bad address or missing credentials: said before anything starts
     arguments = dict(jobs=jobs, db_url=db_url, limits=limits, progress=progress, root=root, executor=executor,
                      roster=roster, regrade=regrade, cluster=cluster, clear_manual=clear_manual)
     if zygote is not None:
@@ -173,7 +181,7 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
 
 def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_url: str | None,
            limits: Limits | None, progress: bool, root: Path | None, executor: str, roster: Path | None,
-           regrade: bool, cluster: str | None, zygote: list | None, clear_manual: bool) -> GradingRun:
+           regrade: bool, cluster, zygote: list | None, clear_manual: bool) -> GradingRun:
     started = time.monotonic()
     say = _stderr if progress else _quiet
     os.environ["PATH"] = with_python_bin()["PATH"]  # the in-process generate_assignment needs alembic
@@ -189,7 +197,7 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
     hide = [Path(submissions).resolve()] + ([Path(roster).resolve()] if roster else [])
     remote = _dask_cluster(cluster, jobs)
     if remote:
-        say(f"Grading on the Dask cluster {cluster} ...")
+        say(f"Grading on the Dask cluster {remote.spec.address} ...")
     else:
         say(f"Starting {jobs} grading worker{'s' if jobs > 1 else ''} (they load nbgrader meanwhile) ...")
     workers = [] if remote else start_workers(out, assignment, db_url, limits, jobs, executor, hide, zygote,
@@ -242,7 +250,7 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
             bar.update(1)
 
     if remote:
-        from .dask_executor import ClusterError
+        from .dask_security import ClusterError
         try:
             graded = remote.grade_all(out, assignment, manifest.notebook, db_url, limits, tasks, executor,
                                       on_done=done, hide=hide)

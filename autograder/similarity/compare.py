@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import Corpus, Entry, read_class, read_known
+from .corpus import PARALLEL_FROM, Corpus, Entry, read_class, read_known
 from .evidence import (Identical, Index, Pair, build_index, flag_bits, groups, identical_forms, reference_keys,
                        score_pairs)
 from .exercises import Assignment, load
@@ -28,10 +28,12 @@ class Comparison:
         return [p for p in self.pairs if p.total >= self.threshold]
 
 
-def compare(source: Path, assignment: str, root: Path, known: Path | None = None) -> Comparison:
-    """Compare the class in source (submissions or a graded OUT) with itself and with known solutions."""
+def compare(source: Path, assignment: str, root: Path, known: Path | None = None, jobs: int = 1,
+            parallel_from: int = PARALLEL_FROM) -> Comparison:
+    """Compare the class in source (submissions or a graded OUT) with itself and with known solutions;
+    a large class is read by `jobs` processes."""
     spec = load(assignment, root)
-    corpus = read_class(source, spec, root)
+    corpus = read_class(source, spec, root, jobs, parallel_from)
     extra, messages = read_known(known, spec) if known else ([], [])
     entries = corpus.entries + extra
     index = build_index(entries)

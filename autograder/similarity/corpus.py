@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,8 @@ from .fingerprints import Fingerprint, boilerplate, fingerprint
 FAILING = frozenset({"failed", "error", "timeout"})
 #: More known notebooks than this below --known is not a corpus someone collected; the rest are left out.
 MAX_KNOWN = 5_000
+#: A class at least this large is fingerprinted by one process per core (below, starting them costs more).
+PARALLEL_FROM = 100
 
 
 @dataclass
@@ -69,6 +73,34 @@ def _entry(name: str, known: bool, nb, assignment: Assignment, base: dict[str, f
     return entry
 
 
+_SHARED: tuple = ()  # (assignment, boilerplate) in a forked fingerprinting process
+
+
+def _share(assignment: Assignment, base: dict[str, frozenset[int]]) -> None:
+    global _SHARED
+    _SHARED = (assignment, base)
+
+
+def _student(item: tuple[str, Path]) -> Entry:
+    """One taken-in notebook as an entry (in a forked process, or in this one)."""
+    student, notebook = item
+    nb = json.loads(notebook.read_text(encoding="utf-8"))  # written by the intake from a checked notebook
+    return _entry(student, False, nb, *_SHARED)
+
+
+def _students(taken: dict[str, Path], assignment: Assignment, base: dict[str, frozenset[int]], jobs: int,
+              parallel_from: int) -> list[Entry]:
+    """Every taken-in notebook as an entry, in id order; over `jobs` forked processes for a large class.
+
+    Forked, the processes share the release's parsed code and read only the intake's private copies."""
+    items = sorted(taken.items())
+    _share(assignment, base)
+    if jobs < 2 or len(items) < parallel_from or "fork" not in multiprocessing.get_all_start_methods():
+        return [_student(item) for item in items]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_student, items, chunksize=max(1, len(items) // (8 * jobs))))
+
+
 def _verdicts(out: Path, assignment: Assignment) -> dict[str, frozenset[str]]:
     """student -> the exercises their verdict failed, from OUT/grades_by_exercise.csv."""
     path = out / EXERCISES_FILE
@@ -85,7 +117,8 @@ def _verdicts(out: Path, assignment: Assignment) -> dict[str, frozenset[str]]:
     return {student: frozenset(names) for student, names in failing.items()}
 
 
-def read_class(path: Path, assignment: Assignment, root: Path) -> Corpus:
+def read_class(path: Path, assignment: Assignment, root: Path, jobs: int = 1,
+               parallel_from: int = PARALLEL_FROM) -> Corpus:
     """The class's entries, each exercise fingerprinted; a notebook that cannot be read is a Problem."""
     path = Path(path)
     graded = graded_folder(path) if path.is_dir() else None
@@ -97,12 +130,9 @@ def read_class(path: Path, assignment: Assignment, root: Path) -> Corpus:
         (course / "release" / assignment.name).mkdir(parents=True)
         shutil.copyfile(released, course / "release" / assignment.name / released.name)  # metadata repair
         taken = take_in(graded or path, assignment.name, assignment.notebook, course)
-        entries = []
-        for student, notebook in sorted(taken.students.items()):
-            nb = json.loads(notebook.read_text(encoding="utf-8"))  # written by the intake from a checked notebook
-            entry = _entry(student, False, nb, assignment, base)
-            entry.failing = verdicts.get(student, frozenset())
-            entries.append(entry)
+        entries = _students(taken.students, assignment, base, jobs, parallel_from)
+        for entry in entries:
+            entry.failing = verdicts.get(entry.name, frozenset())
     return Corpus(entries, taken.problems, graded is not None and (path / EXERCISES_FILE).is_file(),
                   printable(str(path)))
 

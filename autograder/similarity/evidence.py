@@ -3,10 +3,11 @@
 Each exercise has its own index, fragment key -> the notebooks holding it. A fragment held by more
 than a few notebooks (RARE_SHARE of those that attempted the exercise, at least MIN_RARE) is what
 the assignment makes people write and is never evidence; only pairs that share a rare fragment are
-scored, so the cost grows with the class, not with its square. A shared fragment weighs
-log2(N / k) bits when k of the N notebooks hold it: the surprise of seeing it in both by chance.
-A rare fragment that the reference solution does not hold, in an exercise whose verdict both
-students failed, is a shared mistake and weighs MISTAKE_FACTOR times as much.
+scored, so the cost grows with the class, not with its square. Fragments held by k of the N
+notebooks weigh log2(N / k) bits, the surprise of seeing them in both by chance (see score_pairs
+for how they are grouped and scaled). A rare fragment that the reference solution does not hold,
+in an exercise whose verdict both students failed, is a shared mistake and weighs MISTAKE_FACTOR
+times as much.
 """
 from __future__ import annotations
 
@@ -67,9 +68,6 @@ class Index:
     def holders(self, exercise: str, key: int) -> int:
         return len(self.postings.get(exercise, {}).get(key, ()))
 
-    def weight(self, exercise: str, key: int) -> float:
-        return math.log2(self.attempted[exercise] / self.holders(exercise, key))
-
 
 def build_index(entries: list[Entry]) -> Index:
     postings: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -96,8 +94,7 @@ def score_pairs(entries: list[Entry], index: Index, reference: dict[str, frozens
     1 + log2(m) for its m fragments (a larger shared piece counts more, but not m times). An
     exercise's evidence is then scaled by the share of the smaller side's rare fragments the pair
     holds in common: a copy shares nearly all of it, two students who made a few of the same
-    choices share a part. Two known
-    solutions are never paired: the report is about students."""
+    choices share a part. Two known solutions are never paired: the report is about students."""
     pairs: dict[tuple[int, int], Pair] = {}
     for exercise, postings in index.postings.items():
         limit = index.rare_limit(exercise)

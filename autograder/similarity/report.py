@@ -155,11 +155,16 @@ def write_html(comparison: Comparison, path: Path) -> None:
             out.append("<li>" + ", ".join(_esc(entries[i].name) for i in members) + "</li>")
         out.append("</ol>")
     out.append("<h2>Pairs, by evidence</h2><table><tr><th>#</th><th>a</th><th>b</th><th>bits</th>"
-               "<th>exercises</th></tr>")
+               "<th>exercises (bits)</th><th>notes</th></tr>")
     for rank, pair in enumerate(comparison.pairs[:SHOWN_PAIRS], 1):
         exercises = ", ".join(f"{_esc(e)} {v:.0f}" for e, v in sorted(pair.bits.items(), key=lambda x: -x[1]) if v >= 0.5)
+        notes = ["<span class=\"flag\">flagged</span>"] if pair.total >= comparison.threshold else []
+        if pair.mistake_bits:
+            notes.append("shared mistake in " + ", ".join(_esc(e) for e in sorted(pair.mistake_bits)))
+        notes += [f"known solution {_esc(entries[i].name)}" for i in (pair.a, pair.b) if entries[i].known]
         out.append(f'<tr><td><a href="#pair-{rank}">{rank}</a></td><td>{_esc(entries[pair.a].name)}</td>'
-                   f"<td>{_esc(entries[pair.b].name)}</td><td>{pair.total:.1f}</td><td>{exercises}</td></tr>")
+                   f"<td>{_esc(entries[pair.b].name)}</td><td>{pair.total:.1f}</td><td>{exercises}</td>"
+                   f"<td>{'; '.join(notes)}</td></tr>")
     out.append("</table>")
     for rank, pair in enumerate(comparison.pairs[:SHOWN_PAIRS], 1):
         out += _pair_section(comparison, rank, pair)
