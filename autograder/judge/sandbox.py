@@ -38,6 +38,9 @@ class Limits:
     memory_mb: int = 1024
     file_size_mb: int = 16
     open_files: int = 256
+    #: processes (and threads) of the whole submission, where it has a control group (cgroup.py),
+    #: and of its uid (RLIMIT_NPROC) where the child runs as a uid of its own
+    processes: int = 256
 
     @property
     def cpu_seconds(self) -> int:
@@ -205,6 +208,14 @@ def isolation_in_force(limits: Limits | None = None) -> list[str]:
         measures = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return ["unknown: the probe failed (" + proc.stderr.strip()[-200:] + ")"]
+    from . import cgroup
+    group = cgroup.in_force()
+    if group:
+        measures.append(group)
+    else:
+        measures.insert(0, f"WARNING: WEAK ISOLATION: no control group ({cgroup.unavailable()}): CPU time is "
+                           "sampled from /proc (processes reaped at once go uncharged; wall time still stops "
+                           "them), memory and processes are capped per process, not for the whole submission")
     if not all(any(m.startswith(s) for m in measures) for s in STRONG):
         measures.insert(0, "WARNING: WEAK ISOLATION: student code is held by rlimits and its user id only; it can "
                            "read every file its user can read (other copies of the kit, other checkouts). "
