@@ -18,6 +18,7 @@ from click.testing import CliRunner
 import similarity_class as generated
 from autograder.cli import main
 from autograder.similarity.compare import compare
+from autograder.similarity.evidence import WHOLE_CHANCE, Pair, weigh_exercises
 from autograder.similarity.normalise import fragments
 from autograder.similarity.report import ReportError, shared_fragments, write_report
 
@@ -120,6 +121,19 @@ def test_same_short_function_is_not_lifted(tmp_path):
     assert pair.overlap["forward_propagation"] == 1.0 and pair.fragments["forward_propagation"] >= 3
     assert pair.whole_exercise != "forward_propagation" and pair.total < comparison.threshold
     assert ranked.index(frozenset({"s010", "s011"})) >= len(truth.copied)
+
+
+def test_whole_exercise_matches_common_in_the_class_do_not_rank():
+    """Where many pairs match in one exercise alone (an exercise with few ways to write it), such a
+    match is chance, not a copy: none of them is ranked by it; where they are few, all are."""
+    def pairs():
+        return [Pair(i, i + 1, bits={"x": 30.0, "y": 1.0}, overlap={"x": 1.0, "y": 0.2}) for i in range(0, 6, 2)]
+    flag = 40.0  # each pair holds 30 bits in x: over WHOLE_MIN_SHARE of a flag
+    common, rare = pairs(), pairs()
+    weigh_exercises(common, flag, {"x": 3 / WHOLE_CHANCE - 1})
+    weigh_exercises(rare, flag, {"x": 3 / WHOLE_CHANCE})
+    assert [p.score for p in common] == [31.0] * 3
+    assert [p.whole_exercise for p in rare] == ["x"] * 3 and [p.score for p in rare] == [60.0] * 3
 
 
 def test_real_verdicts_are_read_from_a_graded_out(graded_samples, tmp_path):

@@ -46,6 +46,12 @@ WHOLE_MIN_SHARE = 0.5
 #: function above pairs whose smaller overlaps in many exercises add up (measured on the generated
 #: classes: docs/similarity.md). It ranks; it does not flag (flags are the notebook's evidence).
 WHOLE_FACTOR = 2.0
+#: ...but only in an exercise where such a match in that exercise alone is itself unusual in the class:
+#: at most this share of the notebooks that attempted it are in one. Where more are, the exercise
+#: has too few ways to write it to tell a copy of it from chance (the generated class of 1,000 has
+#: 1,522 such pairs in gradient_check, 1.5 per notebook; the class of 31 one per exercise, 0.036),
+#: and the notebook's evidence alone ranks.
+WHOLE_CHANCE = 0.05
 
 
 def flag_bits(notebooks: int) -> float:
@@ -160,18 +166,26 @@ def score_pairs(entries: list[Entry], index: Index, reference: dict[str, frozens
             pair.bits[exercise] *= share
             if exercise in pair.mistake_bits:
                 pair.mistake_bits[exercise] *= share
-    weigh_exercises(pairs.values(), flag_bits(len(entries)))
+    weigh_exercises(list(pairs.values()), flag_bits(len(entries)), index.attempted)
     return sorted(pairs.values(), key=lambda p: (-p.score, entries[p.a].name, entries[p.b].name))
 
 
-def weigh_exercises(pairs, flag: float) -> None:
+def weigh_exercises(pairs: list[Pair], flag: float, attempted: dict[str, int]) -> None:
     """Judge each exercise on its own: a pair sharing nearly all of both sides' rare code in an exercise
     (WHOLE_OVERLAP), with at least WHOLE_MIN_SHARE of a flag's evidence there, is ranked by it
-    (Pair.score); the strongest such exercise is the one the report names."""
+    (Pair.score) where few pairs match in that exercise alone (WHOLE_CHANCE); the strongest such
+    exercise is the one the report names."""
+    whole = {}
+    alone: dict[str, int] = defaultdict(int)  # exercise -> pairs whose only whole match it is
     for pair in pairs:
-        whole = [e for e, bits in pair.bits.items()
-                 if pair.overlap.get(e, 0.0) >= WHOLE_OVERLAP and bits >= WHOLE_MIN_SHARE * flag]
-        pair.whole_exercise = max(whole, key=lambda e: (pair.bits[e], e)) if whole else ""
+        matched = [e for e, bits in pair.bits.items()
+                   if pair.overlap.get(e, 0.0) >= WHOLE_OVERLAP and bits >= WHOLE_MIN_SHARE * flag]
+        whole[pair.a, pair.b] = matched
+        if len(matched) == 1:
+            alone[matched[0]] += 1
+    for pair in pairs:
+        usable = [e for e in whole[pair.a, pair.b] if alone[e] <= WHOLE_CHANCE * attempted.get(e, 0)]
+        pair.whole_exercise = max(usable, key=lambda e: (pair.bits[e], e)) if usable else ""
 
 
 #: An exercise's code with fewer fragments than this is too short for its identity to say anything.
