@@ -102,7 +102,7 @@ def new(name, title):
         click.echo(f"created {path.relative_to(root)}")
     click.echo(f"released {name} -> {target.relative_to(root)}; samples -> {built.relative_to(root)}")
     click.echo(f"Next: edit source/{name}/{name}.ipynb and assignments/{name}/grader/, then ./kit release {name} "
-               f"and ./kit test tests/test_assignments.py -k {name} (README: Add an assignment).")
+               f"and ./kit test tests/test_assignments.py -k {name} (docs/new-assignment.md).")
 
 
 def _limits(manifest, time_limit, memory_mb):
