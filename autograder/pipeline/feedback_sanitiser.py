@@ -134,6 +134,17 @@ _CLEANED: dict[str, str] = {}
 _CLEANED_WITH_MATH: dict[str, str] = {}
 
 
+_MATH_ONLY = nh3.Cleaner(tags=MATH_TAGS | {"code"}, attributes={**MATH_ATTRIBUTES, "code": {"class"}},
+                         clean_content_tags=DROP_WITH_CONTENT - {"math"}, url_schemes=set(),
+                         filter_style_properties=set(), link_rel=None, strip_comments=True)
+
+
+def clean_mathml(html: str) -> str:
+    """A formula's MathML (feedback_math.tex_to_mathml) with only MathML's layout elements and
+    attributes left: the converter keeps `\\href` targets and writes `\\text{...}` unescaped."""
+    return _MATH_ONLY.clean(html)
+
+
 def clean_student_html(html) -> str:
     """One piece of student markup (a markdown cell, an HTML output), as inert formatting; any
     MathML goes (the formgrader puts its own formulas back after this pass)."""
