@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from autograder.judge.confine import allowlist  # noqa: E402
 from autograder.judge.judge import Child, ZygoteLauncher  # noqa: E402
-from autograder.judge.sandbox import Limits, Scratch, child_uid  # noqa: E402
+from autograder.judge.sandbox import Limits, Scratch, submission_uid  # noqa: E402
 
 IMPORTS = "import numpy, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"
 
@@ -39,8 +39,9 @@ def timed(run, n):
 
 
 def zygote_child(launcher, limits):
-    with Scratch(owner=child_uid()) as scratch:
-        child = Child([(0, "x = 1")], scratch.path, limits, time.monotonic() + 60, launcher)
+    uid = submission_uid()
+    with Scratch(owner=uid, limits=limits) as scratch:
+        child = Child([(0, "x = 1")], scratch.path, limits, time.monotonic() + 60, launcher, uid=uid)
         try:
             child.wait_loaded()
         finally:

@@ -31,7 +31,7 @@ from ..grading.tolerances import Tolerances
 from . import codec
 from .cpu_clock import WALL_FACTOR, CpuClock, describe_cpu
 from .prelude import release_prelude
-from .sandbox import Limits, Scratch, child_uid, clean_env, hidden_paths, python_command, sweep
+from .sandbox import Limits, Scratch, clean_env, hidden_paths, limits_spec, python_command, submission_uid, sweep
 
 _HERE = Path(__file__).parent
 _PARTS = {name: (_HERE / f"{name}.py").read_text() for name in ("codec", "confine", "child", "zygote")}
@@ -106,11 +106,6 @@ class Launched:
 
 #: Wall seconds a prelude may take in the warm interpreter (imports and a plot take well under 5).
 PRELUDE_SECONDS = 60.0
-
-
-def _limits_dict(limits: Limits) -> dict:
-    return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
-            "file_size_mb": limits.file_size_mb, "open_files": limits.open_files}
 
 
 class ZygoteLauncher:
@@ -199,7 +194,8 @@ class ZygoteLauncher:
                 self.close()
             return False
 
-    def launch(self, scratch: Path, limits: Limits, hide=()) -> Launched:
+    def launch(self, scratch: Path, limits: Limits, hide=(), uid: int | None = None) -> Launched:
+        """Start a child in scratch as uid (the submission's, see sandbox.submission_uid)."""
         with self._lock:
             for attempt in (1, 2):  # a zygote that has just gone (a shared one, say) is replaced once
                 self._running()
@@ -208,8 +204,8 @@ class ZygoteLauncher:
                     r, w = os.pipe()
                     theirs.append(r if not theirs else w)
                     ours.append(w if not ours else r)
-                request = {"scratch": str(scratch), "limits": _limits_dict(limits), "hide": list(hide),
-                           "uid": child_uid(),
+                request = {"scratch": str(scratch), "limits": limits_spec(limits), "hide": list(hide),
+                           "uid": uid,
                            "env": {k: v for k, v in clean_env(scratch).items() if k not in ("PATH",)}}
                 try:
                     socket.send_fds(self._control, [json.dumps(request).encode()], theirs)
@@ -306,10 +302,10 @@ class Child:
     """One limited child process holding the student's namespace."""
 
     def __init__(self, cells, scratch: Path, limits: Limits, deadline: float, launcher, hide=(),
-                 cpu_left: float | None = None):
+                 cpu_left: float | None = None, uid: int | None = None):
         self.limits, self.deadline = limits, deadline
         self.cpu_left = limits.wall_seconds if cpu_left is None else cpu_left
-        self.launched = launcher.launch(scratch, limits, hide)
+        self.launched = launcher.launch(scratch, limits, hide, uid)
         self.clock = CpuClock(self.launched.pid)
         self.trusted_seconds = 0.0  # judge CPU spent answering the child's calls to trusted functions
         self._next_charge = time.monotonic() + POLL_SECONDS
@@ -500,8 +496,8 @@ class Child:
 class RemoteSubject:
     """A Subject whose functions live in a child; a fresh child replaces one that died."""
 
-    def __init__(self, cells, scratch: Path, limits: Limits, launcher=None, hide=None):
-        self.cells, self.scratch, self.limits = list(cells), scratch, limits
+    def __init__(self, cells, scratch: Path, limits: Limits, launcher=None, hide=None, uid: int | None = None):
+        self.cells, self.scratch, self.limits, self.uid = list(cells), scratch, limits, uid
         self.hide = hidden_paths() if hide is None else list(hide)
         self.launcher = launcher or default_launcher()
         self.cell_outputs: dict[int, list] = {}
@@ -519,7 +515,7 @@ class RemoteSubject:
         for _ in range(len(self.cells) + 1):
             cells = [(i, s) for i, s in self.cells if i not in self.skipped]
             child = Child(cells, self.scratch, self.limits, self.deadline, self.launcher, self.hide,
-                          self.limits.wall_seconds - self.cpu_spent)
+                          self.limits.wall_seconds - self.cpu_spent, self.uid)
             try:
                 child.wait_loaded()
                 return child
@@ -610,9 +606,9 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
     if release is not None and helpers is not None and hasattr(launcher, "prelude"):
         launcher.prelude(release_prelude(release), helpers)
     started = time.monotonic()
-    uid = child_uid()
-    with Scratch(helpers, owner=uid) as scratch:
-        subject = RemoteSubject(code_cells(nb), scratch.path, limits, launcher, hidden_paths(hide_also))
+    uid = submission_uid()
+    with Scratch(helpers, owner=uid, limits=limits) as scratch:
+        subject = RemoteSubject(code_cells(nb), scratch.path, limits, launcher, hidden_paths(hide_also), uid)
         try:
             subject.call_ready()
             order = list(functions or table)
