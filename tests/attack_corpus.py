@@ -134,7 +134,7 @@ def build_attack(row: dict, context: dict) -> nbformat.NotebookNode:
         done = True
     if "body_of" in row:
         cell = nb.cells[find_cell(nb, row["body_of"])]
-        cell.source = insert_in_body(cell.source, code)
+        cell.source = insert_in_body(cell.source, fill(row["body_code"], context) if "body_code" in row else code)
         done = True
     if "replace_solution" in row:
         nb.cells[find_cell(nb, row["replace_solution"])].source = code
@@ -384,10 +384,10 @@ def disk_free(path: str) -> int:
     return info.f_bavail * info.f_frsize
 
 
-#: How much less free space /tmp may have after a batch than before: other programs on this
-#: machine write there too, while the disk-filling attack tries 256 MB (on the host's disk it
-#: would show as that much, were its scratch capped elsewhere or not removed).
-TMP_FREE_TOLERANCE = 128 * 2**20
+#: How much less free space /tmp may have after a batch than before. Other programs write there
+#: too: on a machine shared by several test runs a batch saw 200 MB go meanwhile. The disk-filling
+#: attack writes up to 2 GB where its scratch is not capped, which shows even if removal fails.
+TMP_FREE_TOLERANCE = 1024 * 2**20
 
 
 def leftovers(prefix: str = "gc-attack-") -> list[str]:

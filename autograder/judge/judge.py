@@ -443,18 +443,19 @@ class Child:
 
     def _error_message(self, function: str, message: dict) -> str:
         """What the verdict says about a call that failed, written here from checked fields only:
-        an exception's type and line, never its message (which can echo a hidden case's inputs)."""
+        an exception's type, never its message nor where it was raised (the inputs could choose
+        the line as well as the words: either could read a hidden case's inputs back). The
+        notebook's own outputs (its feedback) show where a visible test's call failed."""
         kind = message.get("kind")
         cell, line = message.get("cell"), message.get("line")
         lines = self.sources.get(cell, "").splitlines() if type(cell) is int else []
         code = lines[line - 1].strip()[:200] if type(line) is int and 1 <= line <= len(lines) else ""
-        where = f"line {line}: {code}" if code else ""
         if kind == "undefined":
-            if message.get("exception") in COMPILE_ERRORS and code:
+            if message.get("exception") in COMPILE_ERRORS and code:  # the source alone decides it: no input does
                 return f"`{function}`'s cell does not compile: line {line}, {message['exception']}: {code}"
             return f"`{function}` is not defined in the notebook"
         if message.get("exception") == "_DependencyError" and self.refusal:
-            return self.refusal + (f" ({where})" if where else "")
+            return self.refusal
         if kind == "not_implemented":
             return f"`{function}` is not implemented yet (it raises NotImplementedError)"
         if kind == "signature" and type(message.get("given")) is int:
@@ -466,7 +467,7 @@ class Child:
         if not (isinstance(name, str) and (name in KNOWN_EXCEPTIONS or (
                 isinstance(getattr(builtins, name, None), type) and issubclass(getattr(builtins, name), BaseException)))):
             name = "an exception of a class the notebook defines"
-        return f"{name} ({where})" if where else name
+        return f"{name} (the visible tests in the notebook show where)"
 
     def _answer_dependency(self, message: dict, deps: dict) -> None:
         name = message.get("name")

@@ -3,17 +3,20 @@ must not see, and the sweep after it. Trusted side; the child confines itself wi
 
 Every place the trusted side touches a scratch folder, all of them tested with planted symlinks,
 hard links and FIFOs (tests/data/attacks.toml, rows `scratch_*`):
-  1. `Scratch()`: mkdtemp (ours, 0711), `work/` made in it, the assignment's helper modules
-     copied in and, as root, `work/` given to the child's uid by one fchown of its fd; all before
-     any student code runs. The child cannot rename `work/`, so its path stays ours.
+  1. `Scratch()`: mkdtemp (ours, 0711), `work/` made in it and, as root where mounting is
+     allowed, a capped tmpfs (nosuid, nodev, noexec) mounted on it; the assignment's helper
+     modules copied in and, as root, `work/` given to the submission's uid by one fchown of its
+     fd; all before any student code runs. The child cannot rename `work/`, so its path stays ours.
   2. `confine` in each new child, before it runs student code: `work/` opened with O_NOFOLLOW
-     | O_DIRECTORY and bind-mounted into the child's new root through that fd; chdir into it.
-  3. `Scratch.__exit__`: shutil.rmtree, which works on directory fds and unlinks links and FIFOs
-     without opening or following them.
+     | O_DIRECTORY; with namespaces, a capped tmpfs of the child's own is mounted at its path in
+     the new root and the helper modules (regular files, opened with O_NOFOLLOW) copied into it
+     through that fd; chdir into it.
+  3. `Scratch.remove`: the tmpfs detached, then removal.remove_tree, which works on directory
+     fds, never follows a link, and has no depth limit.
 Nothing else: the child's stdout/stderr go to a pipe the judge drains, its exit status comes from
 the zygote's waitpid over another pipe, and its outputs and figures arrive over the reply pipe.
-`sweep` (after each submission, as root) works in /tmp, /var/tmp and /dev/shm through directory
-fds and never follows a link either.
+`sweep` (after each submission, as root) works in SHARED_FOLDERS through directory fds and never
+follows a link either. docs/security.md says what each isolation level enforces.
 """
 from __future__ import annotations
 
