@@ -84,7 +84,7 @@ def _limits(manifest, time_limit, memory_mb):
 
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
                  executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
-                 cluster: str | None = None):
+                 cluster=None):
     from .pipeline.pool import zygote_for_run
     with zygote_for_run(jobs, executor, cluster) as zygote:  # it loads numpy and matplotlib while this imports nbgrader
         return _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster,
@@ -142,9 +142,21 @@ def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory
 @click.option("--trusted", is_flag=True,
               help="Required with --executor kernel: the kernel runs under rlimits only, so a notebook there "
                    "could write to the gradebook. Only for a class whose code you trust.")
-@click.option("--cluster", default=None, metavar="local|tcp://HOST:PORT",
-              help="Grade on a Dask cluster: 'local' (worker processes on this machine, --jobs of them) or an "
-                   "existing scheduler's address (SLURM, Kubernetes: see the README) [default: the local pool].")
+@click.option("--cluster", default=None, metavar="local|tls://HOST:PORT",
+              help="Grade on a Dask cluster: 'local' (worker processes on this machine, --jobs of them, on TLS "
+                   "with credentials made for the run) or an existing scheduler's tls:// address (SLURM, "
+                   "Kubernetes: see docs/cluster.md) [default: the local pool].")
+@click.option("--tls-ca-file", default=None, metavar="FILE",
+              help="With --cluster tls://: the cluster's CA certificate [default: Dask's setting "
+                   "distributed.comm.tls.ca-file].")
+@click.option("--tls-cert", default=None, metavar="FILE",
+              help="With --cluster tls://: your client certificate (the key may follow it in the same file) "
+                   "[default: distributed.comm.tls.client.cert].")
+@click.option("--tls-key", default=None, metavar="FILE",
+              help="With --cluster tls://: your client key [default: distributed.comm.tls.client.key].")
+@click.option("--insecure-cluster", is_flag=True,
+              help="Allow --cluster tcp://: neither authenticated nor encrypted, so anyone who reaches the "
+                   "scheduler can run code on its workers. Only on a network whose every user you trust.")
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV mapping a Canvas or Moodle download to student ids: student_id and canvas_id, moodle_id, "
                    "lms_id or name.")
@@ -155,23 +167,39 @@ def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory
 @click.option("--regrade", is_flag=True,
               help="Grade every submission again [default: keep the verdicts of notebooks unchanged since the "
                    "last run in OUT, when the limits, manifest, release and kit are unchanged too].")
-def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, cluster, roster, lms_export,
-          lms_column, regrade):
+def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, cluster, tls_ca_file,
+          tls_cert, tls_key, insecure_cluster, roster, lms_export, lms_column, regrade):
     """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files), a .zip of either, or a
     Canvas or Moodle submissions download (with --roster)."""
+    cluster = _cluster_spec(cluster, tls_ca_file, tls_cert, tls_key, insecure_cluster)
     if executor == "kernel" and not trusted:
         raise click.UsageError("--executor kernel runs student code in a Jupyter kernel that is not confined "
                                "(it could write to the gradebook); add --trusted if you trust this class's "
                                "code, or use the default sandbox executor")
-    if not submissions.exists():  # said before any worker starts or OUT is made
-        from .pipeline.untrusted_text import printable
-        raise click.ClickException(f"{printable(str(submissions))} does not exist; pass a folder of notebooks or a .zip")
+    from .pipeline.intake import IntakeError, check_submissions
+    try:
+        check_submissions(submissions)  # said before any worker starts or OUT is made
+    except IntakeError as exc:
+        raise click.ClickException(str(exc))
     assignment = assignment or _due_first()
     flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
     run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster,
                        regrade=regrade, cluster=cluster)
     if flavor:
         _write_lms(run, flavor, roster, lms_column or manifests.load(assignment, course_root()).title)
+
+
+def _cluster_spec(cluster, ca_file, cert, key, insecure):
+    """--cluster and its TLS options, checked before anything starts (dask_security.ClusterSpec)."""
+    if not cluster:
+        if ca_file or cert or key or insecure:
+            raise click.UsageError("--tls-ca-file, --tls-cert, --tls-key and --insecure-cluster go with --cluster")
+        return None
+    from .pipeline.dask_security import ClusterError, ClusterSpec
+    try:
+        return ClusterSpec(cluster, ca_file, cert, key, insecure)
+    except ClusterError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _due_first() -> str:
@@ -206,6 +234,34 @@ def _write_lms(run, flavor: str, roster: Path | None, column: str) -> None:
 
 
 @main.command()
+@click.argument("source", metavar="SUBMISSIONS|OUT", type=click.Path(exists=True, path_type=Path))
+@click.option("--assignment", "-a", default=None, help="Assignment name [default: the one due first].")
+@click.option("--known", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of known solutions (last term's class, public copies): any notebooks below it.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for similarity.html and similarity.csv [default: OUT/similarity, else ./similarity-report].")
+def similarity(source, assignment, known, out):
+    """Which students share more code than the assignment makes them share: pairs and groups ranked by
+    evidence, for the instructor (see docs/similarity.md). Student code is parsed, never run."""
+    from .pipeline.intake import IntakeError
+    from .pipeline.pool import job_count
+    from .similarity.compare import compare
+    from .similarity.corpus import graded_folder
+    from .similarity.exercises import ExerciseError
+    from .similarity.report import ReportError, write_report
+    assignment = assignment or _due_first()
+    out = out or (source / "similarity" if source.is_dir() and graded_folder(source) else Path("similarity-report"))
+    try:
+        result = compare(source, assignment, course_root(), known, jobs=job_count(None))
+        page, table = write_report(result, out)
+    except (manifests.ManifestError, ExerciseError, IntakeError, ReportError) as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"{len(result.corpus.entries)} notebooks compared; {len(result.flagged)} pairs flagged for review, "
+               f"in {len(result.groups)} groups (evidence to review, not a verdict).")
+    click.echo(f"  report: {page}\n  table:  {table}")
+
+
+@main.command()
 def sandbox():
     """Print the isolation student code gets on this machine."""
     from .judge.sandbox import isolation_in_force
@@ -233,7 +289,7 @@ def demo(out, jobs):
 @main.command()
 @click.argument("assignment")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The zip to write [default: gradescope-ASSIGNMENT.zip].")
+              help="The zip to write [default: gradescope-output/gradescope-ASSIGNMENT.zip, ignored by git].")
 def gradescope(assignment, out):
     """Build ASSIGNMENT's Gradescope autograder zip (setup.sh, run_autograder, the judge, the points)."""
     from .gradescope.build import BuildError, build_zip
@@ -275,16 +331,11 @@ def test(args):
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
 def formgrader(out, port, ip):
     """Review and manually grade OUT (a folder `grade` wrote) in nbgrader's formgrader, in a browser."""
-    import os
-    from .formgrader import FormgraderError, prepare
+    from .formgrader.launch import FormgraderError, serve
     try:
-        argv, env, url = prepare(out, port or None, host=ip)
+        sys.exit(serve(out, port or None, ip, lambda text: click.echo(text, err=True)))
     except FormgraderError as exc:
         raise click.ClickException(str(exc))
-    click.echo(f"Formgrader for {Path(out).resolve()}: open\n\n    {url}\n\n(Ctrl-C stops it.)", err=True)
-    sys.stderr.flush()
-    os.chdir(Path(out).resolve())
-    os.execvpe(argv[0], argv, env)
 
 
 def run() -> None:

@@ -126,7 +126,8 @@ def formgrader_server(argv: list[str], log: Path, **popen_options):
         assert url and server.poll() is None, log.read_text(errors="replace")[-3000:]
         yield url, server
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have ended by itself
+            os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:

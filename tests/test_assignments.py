@@ -192,8 +192,8 @@ def check_planted_bug(assignment: str, root: Path, row: dict) -> None:
     for function in expected_lost(row):
         if "status" in row:
             assert results[function].status == row["status"], results[function].message
-        if "message_contains" in row:
-            assert row["message_contains"] in results[function].message, results[function].message
+        if "hint" in row:
+            assert row["hint"] in results[function].message, results[function].message
 
 
 def check_planted_table(assignment: str, root: Path) -> None:
@@ -205,6 +205,8 @@ def check_planted_table(assignment: str, root: Path) -> None:
     assert all(len(l) <= 1 and l <= functions for l in lost)
     assert set().union(*lost) == functions, "every exercise needs at least one planted bug"
     assert sum(not l for l in lost) >= 1, "the instructor's solution, at least, with full marks"
+    if root == ROOT:  # this repository's tables say the hint each bug gets (a scaffold's starts without)
+        assert all("hint" in row for row, l in zip(rows, lost) if l), "a row with a bug needs its hint"
 
 
 # ---- the tests: every assignment of this repository -------------------------------------------

@@ -33,11 +33,11 @@ PLANTED = {row["id"]: row for row in planted_rows(ASSIGNMENT)}
 
 
 def known_hints() -> list[str]:
-    """Every phrase that names a mistake, from the engine's table and this assignment's checks."""
-    from autograder.grading.mistakes import MISTAKE_HINTS
+    """Every phrase that names a mistake, from the engine's probes and this assignment's checks."""
+    from autograder.grading.probes import HINTS
     graders.load(ASSIGNMENT, ROOT)
     checks = importlib.import_module(f"{graders.package(ROOT)}.{ASSIGNMENT}.grader.checks")
-    return [*MISTAKE_HINTS.values(), *checks.ONE_D_HINTS.values(), *checks.UNUSED.values(), "It looks like"]
+    return [*HINTS.values(), *checks.UNUSED.values(), "It looks like"]
 
 
 def edits_of(row: dict) -> list[dict]:

@@ -67,8 +67,28 @@ def test_the_zip_follows_gradescopes_layout_and_leaves_the_solutions_out(built):
         assert subprocess.run(["bash", "-n", str(unpacked / script)]).returncode == 0
 
 
-def test_perfect_submission_scores_full_marks(built, tmp_path):
-    results = run_autograder(built[1], tmp_path, {"gradient_checking.ipynb": SAMPLES / "perfect.ipynb"})
+def documented_local_try() -> list[str]:
+    """The shell lines of docs/instructor.md's "Trying the Gradescope zip locally"."""
+    text = (ROOT / "docs" / "instructor.md").read_text(encoding="utf-8")
+    section = text.split("## Trying the Gradescope zip locally", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_the_documented_local_try_scores_the_perfect_sample_full_marks(tmp_path):
+    """The guide's commands as written, run from the course folder (a relative AUTOGRADER_PYTHON
+    included); only /tmp becomes this test's folder and ./kit this interpreter's autograder."""
+    lines = documented_local_try()
+    python = ROOT / ".venv" / "bin" / "python"
+    relative = ".venv/bin/python" if python.exists() else os.path.relpath(sys.executable, ROOT)
+    script = "\n".join(line.replace("/tmp/", f"{tmp_path}/").replace("./kit ", f"{sys.executable} -m autograder ")
+                       .replace("AUTOGRADER_PYTHON=.venv/bin/python", f"AUTOGRADER_PYTHON={relative}")
+                       for line in lines[:-1])  # the last line shows results.json
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert lines[-1] == "cat /tmp/gs/results/results.json"
+    results = json.loads((tmp_path / "gs" / "results" / "results.json").read_text())
     assert results["score"] == TOTAL and results["stdout_visibility"] in ("hidden", "visible")
     assert [t["name"].split("(")[-1].rstrip(")") for t in results["tests"]] == EXERCISES
     assert all(t["score"] == t["max_score"] and t["visibility"] == "visible" for t in results["tests"])
@@ -118,6 +138,14 @@ def test_each_zip_carries_only_its_own_assignment(tmp_path):
 def test_results_are_written_even_when_python_is_missing(built, tmp_path):
     (tmp_path / "results").mkdir()
     env = dict(os.environ, AUTOGRADER_GRADESCOPE_ROOT=str(tmp_path), AUTOGRADER_PYTHON=str(tmp_path / "no-python"))
-    subprocess.run([str(built[1] / "run_autograder")], env=env, capture_output=True, timeout=60)
+    proc = subprocess.run([str(built[1] / "run_autograder")], env=env, capture_output=True, text=True, timeout=60)
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert results["score"] == 0 and "could not start" in results["output"]
+    assert proc.returncode != 0 and "no python at" in proc.stderr and "AUTOGRADER_PYTHON" in proc.stderr
+
+
+def test_the_zip_goes_to_an_ignored_folder_by_default():
+    from autograder.gradescope.build import default_zip
+    zipped = default_zip("gradient_checking")
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(zipped)], cwd=ROOT)
+    assert zipped.parent.name and ignored.returncode == 0, f"{zipped} is not ignored by git"

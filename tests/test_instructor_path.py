@@ -73,9 +73,9 @@ def kit_env(course: Path) -> dict:
 
 
 def readme_command(nbgrader_command: str) -> list[str]:
-    """The README's `cd grading-output && ../kit nbgrader COMMAND ...`, as ./kit's arguments: the
-    test runs what the README tells an instructor."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The README's (or docs/formgrader.md's) `cd grading-output && ../kit nbgrader COMMAND ...`, as
+    ./kit's arguments: the test runs what the documentation tells an instructor."""
+    readme = "\n".join((ROOT / name).read_text(encoding="utf-8") for name in ("README.md", "docs/formgrader.md"))
     found = re.search(rf"`cd grading-output && \.\./kit (nbgrader {nbgrader_command}\b[^`]*)`", readme)
     assert found, f"the README no longer shows `cd grading-output && ../kit nbgrader {nbgrader_command} ...`"
     return found.group(1).split()

@@ -3,6 +3,8 @@
 The student-side helpers every assignment shares (autograder/student/*.py) are copied in first,
 so each release carries them; `autograder release` also refreshes their copies in source/, so
 the instructor notebook runs there as it is (trusted side: runs nbgrader, never student code).
+Each release also gets the student's environment file, STUDENT_REQUIREMENTS: what the notebook
+and its helper modules import, nothing of the grader.
 """
 from __future__ import annotations
 
@@ -32,6 +34,22 @@ def refresh_shared_helpers(folder: Path) -> list[Path]:
             shutil.copy2(helper, target)
             written.append(target)
     return written
+
+
+#: What a student installs to practise offline (pip install -r requirements.txt): the packages a
+#: released notebook and its helper modules import, and Jupyter to run it; nothing of the grader.
+#: tests/test_student_release.py holds every release to it.
+STUDENT_REQUIREMENTS = ("numpy>=1.24", "matplotlib>=3.7", "jupyter>=1.0")
+STUDENT_REQUIREMENTS_FILE = "requirements.txt"
+
+
+def write_student_requirements(folder: Path) -> Path:
+    """Write the student's environment file into a release folder."""
+    path = folder / STUDENT_REQUIREMENTS_FILE
+    path.write_text("# What this assignment needs on a student's machine, nothing more:\n"
+                    "#   python -m venv env && env/bin/pip install -r requirements.txt\n"
+                    + "".join(f"{line}\n" for line in STUDENT_REQUIREMENTS), encoding="utf-8")
+    return path
 
 
 class ReleaseError(Exception):
@@ -75,4 +93,5 @@ def generate(assignment: str, root: Path, dest: Path | None = None, say=_quiet) 
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(built, target)
+        write_student_requirements(target)
     return target

@@ -39,6 +39,12 @@ TABLE = "gradescope.json"
 #: A fixed timestamp for every member: the same inputs build the same zip, byte for byte.
 STAMP = (2020, 1, 1, 0, 0, 0)
 _SKIP = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+#: Where a zip goes unless --out says otherwise: a folder of generated files that git ignores.
+OUT_FOLDER = "gradescope-output"
+
+
+def default_zip(assignment: str) -> Path:
+    return Path(OUT_FOLDER) / f"gradescope-{assignment}.zip"
 
 
 class BuildError(Exception):
@@ -93,7 +99,7 @@ def _tree(folder: Path):
 
 
 def build_zip(assignment: str, out: Path | None = None, root: Path | None = None) -> Path:
-    """Write the autograder zip of `assignment` to `out` [gradescope-<assignment>.zip]; its path."""
+    """Write the autograder zip of `assignment` to `out` [default_zip]; its path."""
     root = Path(root or manifests.course_root()).resolve()
     manifest = manifests.load(assignment, root)
     source = root / "source" / assignment
@@ -103,7 +109,7 @@ def build_zip(assignment: str, out: Path | None = None, root: Path | None = None
     exercises = points_table(notebook, assignment, root)
     table = {"assignment": assignment, "title": manifest.title, "notebook": f"{manifest.notebook}.ipynb",
              "max_score": sum(e["points"] for e in exercises), "exercises": exercises}
-    out = Path(out or f"gradescope-{assignment}.zip")
+    out = Path(out or default_zip(assignment))
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w") as zf:
         for script in ("setup.sh", "run_autograder"):

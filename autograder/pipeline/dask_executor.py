@@ -1,4 +1,4 @@
-"""Grade a class on a Dask cluster: `autograder grade ... --cluster local|tcp://HOST:PORT`.
+"""Grade a class on a Dask cluster: `autograder grade ... --cluster local|tls://HOST:PORT`.
 
 The process running `grade` sends each submission to the cluster as bytes (dask_worker.py grades
 it in a scratch course of the worker's own) and gets back the autograded notebook, the feedback,
@@ -6,7 +6,9 @@ the judge's verdict record and the gradebook rows as data. It is the gradebook's
 writes each student's files and rows as soon as they arrive, so no shared file system is
 needed. Only a bounded window of submissions is in flight, so memory stays flat however large
 the class. A worker that dies mid-batch loses nothing: Dask runs its tasks again elsewhere and
-each result is written once, when it arrives. Trusted side.
+each result is written once, when it arrives. It speaks to the cluster over mutually
+authenticated TLS only (dask_security), and a local cluster opens no HTTP server (dask_nodes).
+Trusted side.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from nbgrader.api import Gradebook
 from ..judge.sandbox import Limits
 from . import assignment_cache, submission_rows
 from .config import COURSE_ID
+from .dask_security import ClusterError, ClusterSpec
 from .pool import WorkerOutcome
 from .worker import mark_complete
 
@@ -30,25 +33,15 @@ from .worker import mark_complete
 LOW_LEVEL_LOG_LENGTH = 16
 
 
-class ClusterError(Exception):
-    """The cluster named by --cluster cannot be reached or started; the message says why."""
-
-
-def parse_cluster(spec: str) -> str:
-    """'local' or a scheduler address (tcp:// or tls://); anything else is a clear error."""
-    if spec == "local" or spec.startswith(("tcp://", "tls://")) and len(spec.split("://", 1)[1]) > 0:
-        return spec
-    raise ClusterError(f"--cluster {spec!r}: use 'local' or a scheduler address such as tcp://HOST:8786")
-
-
 class DaskCluster:
     """A Dask client, started in the background so workers start while the course is set up."""
 
-    def __init__(self, spec: str, jobs: int):
-        self.spec = parse_cluster(spec)
+    def __init__(self, spec: ClusterSpec, jobs: int):
+        self.spec = spec
         self.jobs = jobs
         self.client = None
         self.cluster = None
+        self.security = None  # the run's credentials (None for an insecure tcp:// cluster)
         self.folder: Path | None = None
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._connect, daemon=True)
@@ -56,27 +49,26 @@ class DaskCluster:
 
     def _connect(self):
         import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
         # Dask keeps its last low-level messages for debugging (1,000 by default); here each one
         # holds a submission or a result, which would keep megabytes in memory for no one.
         dask.config.set({"distributed.admin.low-level-log-length": LOW_LEVEL_LOG_LENGTH})
         try:
-            if self.spec == "local":
+            self.security = self.spec.security()
+            if self.spec.address == "local":
                 # Each worker makes its own folder under this one (dask-scratch-space/worker-*).
                 self.folder = Path(tempfile.mkdtemp(prefix="autograder-dask-"))
-                self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                            local_directory=str(self.folder), dashboard_address=None,
-                                            silence_logs=logging.ERROR)
-                self.client = Client(self.cluster)
+                self.cluster = local_cluster(self.jobs, self.folder, self.security)
+                self.client = Client(self.cluster, security=self.security)
             else:
-                self.client = Client(self.spec, timeout="30s")
+                self.client = Client(self.spec.address, timeout="30s", security=self.security)
         except BaseException as exc:  # reported to the caller in ready()
             self.error = exc
 
     def ready(self):
         self._thread.join()
         if self.error is not None:
-            raise ClusterError(f"cannot use the Dask cluster {self.spec}: {self.error}") from self.error
+            raise ClusterError(f"cannot use the Dask cluster {self.spec.address}: {self.error}") from self.error
         return self.client
 
     def close(self):
@@ -91,7 +83,7 @@ class DaskCluster:
     def grade_all(self, out: Path, assignment: str, notebook: str, db_url: str, limits: Limits,
                   tasks: list[dict], executor: str = "sandbox", on_done=None, hide=()
                   ) -> dict[str, WorkerOutcome]:
-        """Grade every task ({"student", "sha256"}) on the cluster; {student: outcome}."""
+        """Grade every task ({"student", "sha256", "resume_key"}) on the cluster; {student: outcome}."""
         from distributed import as_completed
         from .dask_worker import CoursePlugin, grade_submission, outcome_of
         client = self.ready()
@@ -112,7 +104,7 @@ class DaskCluster:
                 return False
             folder = out / "submitted" / task["student"] / assignment
             stamp = folder / "timestamp.txt"
-            future = client.submit(grade_submission, plugin.name, task["student"], task["sha256"],
+            future = client.submit(grade_submission, plugin.name, task,
                                    (folder / f"{notebook}.ipynb").read_bytes(),
                                    stamp.read_text(encoding="utf-8") if stamp.is_file() else None,
                                    key=f"grade-{plugin.name}-{task['student']}", pure=False)
@@ -153,18 +145,40 @@ class DaskCluster:
         return outcomes
 
 
+def local_cluster(jobs: int, folder: Path, security):
+    """`jobs` single-threaded Dask workers on this machine, as LocalCluster makes them, but on TLS
+    with `security`, on 127.0.0.1 only and without HTTP servers (dask_nodes)."""
+    from distributed import Nanny, SpecCluster
+    from distributed.system import MEMORY_LIMIT
+    from . import dask_nodes
+    node = {"host": "127.0.0.1", "protocol": "tls://", "security": security, "dashboard_address": None,
+            "dashboard": False}
+    worker = {"cls": Nanny, "options": {**node, "nthreads": 1, "worker_class": dask_nodes.Worker,
+                                        "local_directory": str(folder), "memory_limit": MEMORY_LIMIT // jobs,
+                                        "silence_logs": logging.ERROR}}
+    scheduler = {"cls": dask_nodes.Scheduler, "options": {**node, "port": 0}}
+    return SpecCluster(scheduler=scheduler, workers={slot: worker for slot in range(jobs)}, worker=worker,
+                       security=security, silence_logs=logging.ERROR)
+
+
 def _window_size(client) -> int:
     """Submissions in flight: two per worker thread, so no worker waits and memory stays flat."""
     return max(4, 2 * sum(client.nthreads().values()))
 
 
 def course_bundle(out: Path, assignment: str) -> dict[str, bytes]:
-    """What a worker needs to grade (see assignment_cache.template): relative path -> bytes."""
+    """What a worker needs to grade, and nothing more: relative path -> bytes. The release, the
+    source folder's other files (nbgrader's autograde copies them over a submission's) and the
+    assignment's gradebook (see assignment_cache.template: the cells as released, the test cells,
+    no student); never the instructor's notebook with its solutions. The graders and the course
+    secret come from the worker's own installation of the kit."""
     template = assignment_cache.template(out / "source" / assignment, assignment)
     bundle = {assignment_cache.GRADEBOOK: (template / assignment_cache.GRADEBOOK).read_bytes()}
     for kind in ("source", "release"):
         folder = template / kind / assignment
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            if kind == "source" and path.suffix == ".ipynb":
+                continue
             bundle[path.relative_to(template).as_posix()] = path.read_bytes()
     return bundle
 
@@ -172,13 +186,13 @@ def course_bundle(out: Path, assignment: str) -> dict[str, bytes]:
 def store(out: Path, gb: Gradebook, assignment: str, student: str, result: dict) -> None:
     """Write one student's result: gradebook rows, then files, then the verdict record marked
     complete last (so a run killed in between grades this student again, never half)."""
-    from .dask_worker import _safe_parts
+    from .dask_worker import safe_parts
     submission_rows.write(gb, assignment, student, result["rows"])
     for kind in ("autograded", "feedback"):
         shutil.rmtree(out / kind / student / assignment, ignore_errors=True)  # an earlier run's files
     record = None
     for relative, data in result["files"].items():
-        parts = _safe_parts(relative)
+        parts = safe_parts(relative)
         if parts[0] not in ("autograded", "feedback", "verdicts") or len(parts) < 3 or parts[1] != student:
             raise ValueError(f"a grading result for {student} names a file outside its folders: {relative}")
         target = out.joinpath(*parts)

@@ -1,11 +1,11 @@
 """The Dask worker's side of a grading run: a scratch course of its own, and one task per student.
 
 `CoursePlugin` is a Dask WorkerPlugin: every worker that joins the cluster (also a replacement for
-one that died) unpacks the course bundle (the assignment's source and release folders and a
-gradebook holding only the assignment; see assignment_cache) into a folder of its own under the
-worker's local directory, and starts the same long-lived grading worker the local pool uses
-(`python -m autograder.pipeline.worker --serve`: nbgrader imported once, the judge's zygote kept
-warm, the same sandbox and limits). `grade_submission` is the Dask task: the notebook arrives as
+one that died) unpacks the course bundle (dask_executor.course_bundle: the release, the source's
+helper modules and a gradebook holding only the assignment; no solutions) into a folder of its
+own under the worker's local directory, and starts the same long-lived grading worker the local
+pool uses (`python -m autograder.pipeline.worker --serve`: nbgrader imported once, the judge's
+zygote kept warm, the same sandbox, limits and time budget, pool.budget_for). `grade_submission` is the Dask task: the notebook arrives as
 bytes, is autograded into the scratch course, and the autograded notebook, the feedback, the
 verdict record and the gradebook rows go back as data; the scratch copy is then deleted.
 Trusted side: student code runs only in the judge's confined children (or the limited kernel).
@@ -22,16 +22,10 @@ from distributed import WorkerPlugin, get_worker
 from ..judge.sandbox import Limits
 from . import gradebook, gradebook_engines, submission_rows
 from .config import sqlite_url, write_course_config
-from .pool import _command, _outcome, _Worker  # the local pool's worker, reused as is
+from .pool import GradingWorker, budget_for, outcome_for, worker_command
 
 #: Folders of the scratch course whose <student>/ part goes back to the process running `grade`.
 RETURNED = ("autograded", "feedback", "verdicts")
-
-
-def budget_for(limits: Limits) -> float:
-    """Seconds one submission may take in all, as in the local pool: the judge and a kernel each
-    get the submission's wall time, nbgrader's own work comes on top."""
-    return 3 * limits.wall_seconds + 120
 
 
 class CoursePlugin(WorkerPlugin):
@@ -52,7 +46,7 @@ class CoursePlugin(WorkerPlugin):
         self.course = local / self.name
         self.address = worker.address
         for relative, data in self.bundle.items():
-            target = self.course.joinpath(*_safe_parts(relative))
+            target = self.course.joinpath(*safe_parts(relative))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         self.db_url = sqlite_url(self.course / "gradebook.db")
@@ -61,22 +55,24 @@ class CoursePlugin(WorkerPlugin):
         write_course_config(self.course, self.db_url)
         (self.course / "logs").mkdir(exist_ok=True)
         # Student code must not see this worker's folder (other runs, Dask's spilled data) either.
-        self.command = _command(self.course, self.assignment, self.db_url, self.limits, self.executor,
-                                [*self.hide, str(local)])
+        self.command = worker_command(self.course, self.assignment, self.db_url, self.limits, self.executor,
+                                      [*self.hide, str(local)])
         self.idle: queue.Queue = queue.Queue()
         for slot in range(max(1, worker.state.nthreads)):
             self.idle.put(self._start(slot))
 
-    def _start(self, slot: int) -> tuple[int, _Worker]:
-        return slot, _Worker(self.command, self.course / "logs" / f"worker-{slot}.log").start()
+    def _start(self, slot: int) -> tuple[int, GradingWorker]:
+        return slot, GradingWorker(self.command, self.course / "logs" / f"worker-{slot}.log").start()
 
     def teardown(self, worker):
         while not self.idle.empty():  # idle: asked to leave, they stop their warm zygotes and folders
             self.idle.get_nowait()[1].stop()
         shutil.rmtree(self.course, ignore_errors=True)
 
-    def grade(self, student: str, sha256: str, notebook: bytes, timestamp: str | None) -> dict:
-        """Autograde one submission in the scratch course; everything it produced, as data."""
+    def grade(self, task: dict, notebook: bytes, timestamp: str | None) -> dict:
+        """Autograde one submission in the scratch course; everything it produced, as data. `task`
+        is the run's task as the local pool's workers get it ({"student", "sha256", "resume_key"})."""
+        student = task["student"]
         name = self.course / "submitted" / student / self.assignment
         slot, process = self.idle.get()
         try:
@@ -88,7 +84,7 @@ class CoursePlugin(WorkerPlugin):
             budget = budget_for(self.limits)
             started = time.monotonic()
             try:
-                answer = process.ask({"student": student, "sha256": sha256}, budget)
+                answer = process.ask(task, budget)
             except TimeoutError:
                 answer = {"ok": False, "stage": "timeout"}
             if answer is None or answer.get("stage") == "timeout":
@@ -111,7 +107,7 @@ class CoursePlugin(WorkerPlugin):
             self.idle.put((slot, process))
 
 
-def _safe_parts(relative: str) -> tuple[str, ...]:
+def safe_parts(relative: str) -> tuple[str, ...]:
     """The parts of a relative POSIX path, refusing anything that would leave its folder."""
     path = PurePosixPath(relative)
     if path.is_absolute() or ".." in path.parts or not path.parts:
@@ -119,11 +115,11 @@ def _safe_parts(relative: str) -> tuple[str, ...]:
     return path.parts
 
 
-def grade_submission(plugin: str, student: str, sha256: str, notebook: bytes, timestamp: str | None) -> dict:
+def grade_submission(plugin: str, task: dict, notebook: bytes, timestamp: str | None) -> dict:
     """The Dask task: grade one student's notebook on this worker (see CoursePlugin.grade)."""
-    return get_worker().plugins[plugin].grade(student, sha256, notebook, timestamp)
+    return get_worker().plugins[plugin].grade(task, notebook, timestamp)
 
 
 def outcome_of(student: str, result: dict, limits: Limits):
     """The run's WorkerOutcome for a task's result, worded as the local pool words it."""
-    return _outcome(student, result["answer"], result["seconds"], budget_for(limits))
+    return outcome_for(student, result["answer"], result["seconds"], budget_for(limits))

@@ -106,15 +106,21 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _dask_cluster(cluster: str | None, jobs: int):
-    """The Dask cluster to grade on (started in the background), or None for the local pool."""
-    if not cluster:
-        return None
-    from .dask_executor import ClusterError, DaskCluster
+def _cluster_spec(cluster):
+    """--cluster checked (dask_security.ClusterSpec), or None for the local pool."""
+    from .dask_security import ClusterError, cluster_spec
     try:
-        return DaskCluster(cluster, jobs)
+        return cluster_spec(cluster)
     except ClusterError as exc:
         raise GradingError(str(exc)) from None
+
+
+def _dask_cluster(cluster, jobs: int):
+    """The Dask cluster to grade on (started in the background), or None for the local pool."""
+    if cluster is None:
+        return None
+    from .dask_executor import DaskCluster
+    return DaskCluster(cluster, jobs)
 
 
 def _slowed_by_load(out: Path, assignment: str, outcome: WorkerOutcome | None) -> bool:
@@ -133,15 +139,17 @@ def _slowed_by_load(out: Path, assignment: str, outcome: WorkerOutcome | None) -
 def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
           limits: Limits | None = None, progress: bool = True, root: Path | None = None,
           executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
-          cluster: str | None = None, zygote: list | None = None) -> GradingRun:
+          cluster=None, zygote: list | None = None) -> GradingRun:
     """Grade every submission of `assignment` found in `submissions`; outputs go to `out`.
 
     `roster` (a CSV) maps a Canvas or Moodle download to student ids; see pipeline/lms.py.
     `regrade` grades every submission again, keeping nothing from an earlier run. `cluster`
-    ("local" or tcp://HOST:PORT) grades on Dask workers instead of the local pool. With
-    `progress`, what is happening goes to stderr: a line per stage, then a progress bar.
+    ("local", a scheduler's address or a dask_security.ClusterSpec) grades on Dask workers instead
+    of the local pool. With `progress`, what is happening goes to stderr: a line per stage, then
+    a progress bar.
     `zygote`: the connections of pool.share_zygote, one per job, when the caller started the
     workers' shared zygote itself (earlier); otherwise one is started here."""
+    cluster = _cluster_spec(cluster)  # a bad address or missing credentials: said before anything starts
     arguments = dict(jobs=jobs, db_url=db_url, limits=limits, progress=progress, root=root, executor=executor,
                      roster=roster, regrade=regrade, cluster=cluster)
     if zygote is not None:
@@ -152,12 +160,13 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
 
 def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_url: str | None,
            limits: Limits | None, progress: bool, root: Path | None, executor: str, roster: Path | None,
-           regrade: bool, cluster: str | None, zygote: list | None) -> GradingRun:
+           regrade: bool, cluster, zygote: list | None) -> GradingRun:
     started = time.monotonic()
     say = _stderr if progress else _quiet
     os.environ["PATH"] = with_python_bin()["PATH"]  # the in-process generate_assignment needs alembic
     root = root or manifests.course_root()
     manifest = manifests.load(assignment, root)
+    intake.check_submissions(Path(submissions))  # before OUT is made
     limits = limits or Limits(wall_seconds=manifest.time_seconds, memory_mb=manifest.memory_mb)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -168,7 +177,7 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
     hide = [Path(submissions).resolve()] + ([Path(roster).resolve()] if roster else [])
     remote = _dask_cluster(cluster, jobs)
     if remote:
-        say(f"Grading on the Dask cluster {cluster} ...")
+        say(f"Grading on the Dask cluster {remote.spec.address} ...")
     else:
         say(f"Starting {jobs} grading worker{'s' if jobs > 1 else ''} (they load nbgrader meanwhile) ...")
     workers = [] if remote else start_workers(out, assignment, db_url, limits, jobs, executor, hide, zygote,
@@ -181,6 +190,7 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
             shutil.rmtree(submitted)
         say(f"Taking in the submissions from {printable(submissions)} ...")
         taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out, roster=roster)
+        intake.write_sources(out, assignment, taken.sources)
         key = resume.resume_key(root, assignment, manifest.path, limits, executor)
     except BaseException:
         for worker in workers:
@@ -213,7 +223,7 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
             bar.update(1)
 
     if remote:
-        from .dask_executor import ClusterError
+        from .dask_security import ClusterError
         try:
             graded = remote.grade_all(out, assignment, manifest.notebook, db_url, limits, tasks, executor,
                                       on_done=done, hide=hide)
@@ -273,7 +283,8 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
                 status, message = record[exercise]["status"], record[exercise]["message"]
             else:
                 status, message = ("passed" if score >= max_score else "failed"), "graded by nbgrader"
-            rows.append(reports.ExerciseRow(student, assignment, exercise, score, max_score, status, message))
+            rows.append(reports.ExerciseRow(student, assignment, exercise, score, max_score, status, message,
+                                            taken.sources.get(student, "")))
     grades_csv, exercises_csv = reports.write_csvs(out, rows)
     return GradingRun(out, rows, grades_csv, exercises_csv, time.monotonic() - started, outcomes, taken.notes,
                       kept=kept, graded=todo, refused=sorted(problems))

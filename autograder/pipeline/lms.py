@@ -275,6 +275,7 @@ class LmsIntake:
     root: Path  # <root>/<student_id>/<notebook>.ipynb, ready for the intake
     problems: list[Problem] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # student -> the file graded, as the download names it
 
 
 def _describe(layout: str, group: list[LmsFile]) -> str:
@@ -351,9 +352,13 @@ def normalize(top: Path, notebook: str, roster: Path | None, work: Path,
     for f in files:
         by_user.setdefault(f.lms_id, []).append(f)
     by_student, result.problems = assign_students(layout, by_user, table)
+    for problem in result.problems:  # a user the roster does not identify: their files, as named
+        group = by_user.get(problem.student_id.removeprefix(f"{layout}_"), [])
+        problem.source = problem.source or ", ".join(sorted(f.shown for f in group))
     # An entry that cannot be filed has no student: a row of its own (never a gradebook id).
     result.problems += [Problem(f"(unfiled {index})", "error", message) for index, message in enumerate(refused, 1)]
     for student, group in sorted(by_student.items()):
+        result.sources[student] = ", ".join(sorted(f.shown for f in group))
         linked = [f for f in group if f.refused]
         if linked:
             result.problems.append(Problem(student, "error", linked[0].refused))
@@ -375,6 +380,7 @@ def normalize(top: Path, notebook: str, roster: Path | None, work: Path,
         dest = staging / student / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(chosen.path, dest)
+        result.sources[student] = chosen.shown
         notes = []
         if chosen.base != notebook:
             notes.append(f"graded {printable(chosen.filename)} (expected {notebook}.ipynb)")

@@ -80,7 +80,7 @@ def _become_worker(argv: list[str], tasks: int, results: int, log: int, zygote: 
 
 
 class _Forked:
-    """The part of Popen a _Worker uses, for a worker forked from this process."""
+    """The part of Popen a GradingWorker uses, for a worker forked from this process."""
 
     def __init__(self, argv: list[str], log, zygote: int | None = None):
         sys.stdout.flush()
@@ -115,7 +115,10 @@ class _Forked:
         return self.returncode
 
 
-class _Worker:
+class GradingWorker:
+    """A long-lived grading process (`python -m autograder.pipeline.worker --serve`), asked one
+    task at a time; the local pool and each Dask worker run the same."""
+
     def __init__(self, command: list[str], log: Path, fork: bool = False, zygote: int | None = None):
         self.log = open(log, "ab")
         if fork and threading.active_count() == 1:  # forking while other threads run is not safe
@@ -125,7 +128,7 @@ class _Worker:
                                          text=True, bufsize=1, start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
 
-    def start(self) -> "_Worker":
+    def start(self) -> "GradingWorker":
         """Start reading its answers (a thread: so fork every worker first)."""
         threading.Thread(target=self._pump, daemon=True).start()
         return self
@@ -168,7 +171,14 @@ class _Worker:
         self.log.close()
 
 
-def _command(out: Path, assignment: str, db_url: str, limits: Limits, executor: str, hide) -> list[str]:
+def budget_for(limits: Limits) -> float:
+    """Seconds one submission may take in all, on either executor: the judge's wall-time backstop
+    and a kernel's time, nbgrader's own work on top."""
+    return (WALL_FACTOR + 2) * limits.wall_seconds + 120
+
+
+def worker_command(out: Path, assignment: str, db_url: str, limits: Limits, executor: str, hide) -> list[str]:
+    """The command line of a grading worker for the course at `out`."""
     command = [sys.executable, "-m", "autograder.pipeline.worker", "--serve", "--course", str(out),
                "--assignment", assignment, "--db", db_url, "--seconds", str(limits.wall_seconds),
                "--memory-mb", str(limits.memory_mb), "--executor", executor]
@@ -207,7 +217,7 @@ def zygote_for_run(jobs: int | None, executor: str, cluster: str | None):
 
 def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs: int,
                   executor: str = "sandbox", hide=(), zygote: list | None = None,
-                  release: Path | None = None) -> list[_Worker]:
+                  release: Path | None = None) -> list[GradingWorker]:
     """Start the workers now, forked from this process once it has imported the grading modules
     and rendered the `release` notebook's feedback page (worker.warm_feedback), so that they
     start warm while the course is set up. Forked workers adopt a connection each of `zygote`
@@ -218,12 +228,12 @@ def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs:
         warm_feedback(release)
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    command = _command(out, assignment, db_url, limits, executor, hide)
+    command = worker_command(out, assignment, db_url, limits, executor, hide)
     connections = list(zygote or [])
     # A Jupyter kernel's client (zmq, asyncio) must not inherit this process's: spawn those workers.
     fork = executor == "sandbox"
     try:
-        workers = [_Worker(command, logs / f"worker-{slot}.log", fork=fork,
+        workers = [GradingWorker(command, logs / f"worker-{slot}.log", fork=fork,
                            zygote=connections[slot].fileno() if fork and slot < len(connections) else None)
                    for slot in range(max(1, jobs))]
     finally:
@@ -233,13 +243,12 @@ def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs:
 
 
 def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: list[dict], jobs: int,
-              executor: str = "sandbox", on_done=None, hide=(), prestarted: list[_Worker] | None = None
+              executor: str = "sandbox", on_done=None, hide=(), prestarted: list[GradingWorker] | None = None
               ) -> dict[str, WorkerOutcome]:
     """Grade every task ({"student", "sha256", "resume_key"}) with `jobs` workers; {student: outcome}."""
-    command = _command(out, assignment, db_url, limits, executor, hide)
+    command = worker_command(out, assignment, db_url, limits, executor, hide)
     prestarted = list(prestarted or [])
-    # The judge's wall-time backstop and a kernel's time; nbgrader's own work on top.
-    budget = (WALL_FACTOR + 2) * limits.wall_seconds + 120
+    budget = budget_for(limits)
     todo: queue.Queue = queue.Queue()
     for task in tasks:
         todo.put(task)
@@ -258,7 +267,7 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
             started = time.monotonic()
             try:
                 if worker is None:
-                    worker = _Worker(command, logs / f"worker-{slot}.log").start()
+                    worker = GradingWorker(command, logs / f"worker-{slot}.log").start()
                 answer = worker.ask(task, budget)
             except TimeoutError:
                 answer = {"ok": False, "stage": "timeout"}
@@ -270,7 +279,7 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
                 if worker is not None:  # never reuse a worker after a failure: start a fresh one
                     worker.stop(kill=not answer.get("retire"))  # a retiring worker exits by itself
                 worker = None
-            outcome = _outcome(task["student"], answer, time.monotonic() - started, budget)
+            outcome = outcome_for(task["student"], answer, time.monotonic() - started, budget)
             with lock:
                 outcomes[task["student"]] = outcome
             if on_done:
@@ -292,7 +301,8 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
     return outcomes
 
 
-def _outcome(student: str, answer: dict, seconds: float, budget: float) -> WorkerOutcome:
+def outcome_for(student: str, answer: dict, seconds: float, budget: float) -> WorkerOutcome:
+    """The run's outcome for a grading worker's answer (either executor's)."""
     if answer.get("ok"):
         return WorkerOutcome(student, True, seconds=seconds, stats=answer)
     if answer.get("stage") == "timeout":

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from .untrusted_text import csv_row
 
-GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status"]
+#: source_file: the file or folder the student handed in, as named (the id may be its normal form:
+#: submission_names), so a row can be traced back to what was handed in.
+GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "source_file"]
 SCORES_FILE = "scores.csv"
 EXERCISES_FILE = "grades_by_exercise.csv"
-EXERCISE_COLUMNS = ["student_id", "assignment", "exercise", "score", "max_score", "status", "message"]
+EXERCISE_COLUMNS = ["student_id", "assignment", "exercise", "score", "max_score", "status", "message", "source_file"]
 
 
 @dataclass
@@ -28,6 +30,7 @@ class ExerciseRow:
     max_score: float
     status: str
     message: str
+    source_file: str = ""
 
 
 def overall_status(rows: list[ExerciseRow]) -> str:
@@ -54,13 +57,14 @@ def write_csvs(out: Path, rows: list[ExerciseRow]) -> tuple[Path, Path]:
         writer.writerow(GRADES_COLUMNS)
         for (student, assignment), group in sorted(by_student.items()):
             writer.writerow(csv_row([student, assignment, f"{sum(r.score for r in group):g}",
-                                     f"{sum(r.max_score for r in group):g}", overall_status(group)]))
+                                     f"{sum(r.max_score for r in group):g}", overall_status(group),
+                                     group[0].source_file]))
     with open(exercises, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(EXERCISE_COLUMNS)
         for r in rows:
             writer.writerow(csv_row([r.student_id, r.assignment, r.exercise, f"{r.score:g}", f"{r.max_score:g}",
-                                     r.status, r.message]))
+                                     r.status, r.message, r.source_file]))
     return grades, exercises
 
 

@@ -117,6 +117,18 @@ def copy_folder(source: Path, dest: Path) -> Unpacked:
     return result
 
 
+def copy_file(source: Path, dest: Path) -> Unpacked:
+    """Copy one file the instructor named (a single notebook) into dest, which must exist."""
+    result = Unpacked(dest)
+    source = Path(source)
+    folder = os.open(source.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _copy_file(folder, source.name, dest / source.name, result, source.name)
+    finally:
+        os.close(folder)
+    return result
+
+
 def _copy_file(dir_fd: int, name: str, target: Path, result: Unpacked, shown: str) -> None:
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)

@@ -4,7 +4,9 @@ This file lives on the student's side: `./kit release` copies it into every assi
 and release folders, next to the visible tests that import it. Edit it in autograder/student/.
 """
 import contextlib
+import functools
 import io
+import traceback
 import warnings
 
 import numpy as np
@@ -23,6 +25,20 @@ class VisibleTestFailure(AssertionError):
 
 class NotImplementedYet(VisibleTestFailure):
     """The function under test still raises NotImplementedError, as handed out."""
+
+
+def visible_test(test):
+    """A visible test that fails with one short line while a function it runs is not written yet
+    (still raises NotImplementedError, as handed out), naming that function."""
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        try:
+            return test(*args, **kwargs)
+        except NotImplementedError as exc:
+            frames = traceback.extract_tb(exc.__traceback__)
+            name = frames[-1].name if frames else "this function"
+            raise NotImplementedYet(f"{name}: not implemented yet") from None
+    return run
 
 
 def call(function, *args):
@@ -51,9 +67,30 @@ def difference(got, expected):
     return f"first difference at index {index}: got {array[index]:.10g}, expected {expected[index]:.10g}"
 
 
+def shown(value):
+    """A value as a failure shows it, the same way on both sides: numbers and arrays (lists of
+    numbers too) on one line with ten significant digits; text, shapes and anything else as is."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        return str(value)
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    if array.dtype.kind not in "fiub":
+        return repr(value)
+    if array.ndim == 0:
+        return f"{array.item():.10g}" if array.dtype.kind == "f" else str(array.item())
+    text = np.array2string(array, separator=", ", max_line_width=10 ** 6, threshold=60,
+                           formatter={"float_kind": lambda v: f"{v:.10g}"})
+    return " ".join(text.split())
+
+
 def fail(what, expected, got, look_at):
     """Stop the test: what went wrong, what was expected, what came back, where to look."""
-    raise VisibleTestFailure(f"{what}\n  expected: {expected}\n  got:      {got}\n  look at:  {look_at}")
+    raise VisibleTestFailure(f"{what}\n  expected: {shown(expected)}\n  got:      {shown(got)}\n"
+                             f"  look at:  {look_at}")
 
 
 def passed(exercise, hidden):

@@ -9,7 +9,7 @@ import numpy as np
 from lab_utils import (backward_propagation_n, backward_propagation_n_clipped, backward_with_dropout,
                        forward_propagation_n, forward_with_dropout, gradient_check_n,
                        gradient_check_n_test_case, training_data)
-from visible_test_helpers import VisibleTestFailure, Swapped, fail, passed  # noqa: F401
+from visible_test_helpers import VisibleTestFailure, Swapped, fail, passed, visible_test  # noqa: F401
 
 BACKPROP_ORDER = ("dW3", "db3", "dW2", "db2", "dW1", "db1")
 
@@ -44,6 +44,7 @@ def _relative(grad, approx):
     return np.linalg.norm(grad - approx) / (np.linalg.norm(grad) + np.linalg.norm(approx))
 
 
+@visible_test
 def test_error_curve(error_curve):
     epsilons = np.array([1e-1, 1e-2, 1e-3])
     for theta in (np.array([[1.0]]), np.array([[1.0], [-2.0]])):
@@ -68,6 +69,7 @@ def test_error_curve(error_curve):
     passed("error_curve", "both curves for other costs, other θ (up to 47 parameters) and other ε")
 
 
+@visible_test
 def test_best_epsilon(best_epsilon):
     epsilons = np.array([1e-2, 1e-4, 1e-6, 1e-8])
     curves = (np.array([3e-3, 3e-5, 3e-7, 2e-8]), np.array([2e-5, 2e-9, 4e-11, 7e-9]))
@@ -88,6 +90,7 @@ def test_best_epsilon(best_epsilon):
 CLASSIC_BUGS_BLOCKS = {"db1": 0.5999999993738333, "dW2": 0.33333333390072817}
 
 
+@visible_test
 def test_block_differences(block_differences):
     X, Y, parameters = gradient_check_n_test_case()
     _, cache = forward_propagation_n(X, Y, parameters)
@@ -121,6 +124,7 @@ def test_block_differences(block_differences):
     passed("block_differences", "each block's difference for other networks and other planted bugs")
 
 
+@visible_test
 def test_locate_bug(locate_bug):
     X, Y, parameters = gradient_check_n_test_case()
     small = {"dW1": 3e-10, "db1": 2e-10, "dW2": 5e-10, "db2": 4e-10, "dW3": 1e-10, "db3": 6e-10}
@@ -163,6 +167,7 @@ class _NewMasks:
 DROPOUT_NO_RESCALE = 0.24569790038768682
 
 
+@visible_test
 def test_dropout_gradient_check(dropout_gradient_check):
     X, Y, parameters = training_data(2, m=4, scale=0.5)
     forward = _NewMasks()
@@ -193,6 +198,7 @@ TRAINED_W3 = {"correct": [1.7564380592113473, 0.9287612190531581, -0.63423770093
               "clipped": [1.7664416831166816, 0.9504859513517626, -0.6274526707350198]}
 
 
+@visible_test
 def test_check_during_training(check_during_training):
     for name, backward in (("correct", backward_propagation_n), ("clipped", backward_propagation_n_clipped)):
         X, Y, parameters = training_data(4)
@@ -225,6 +231,7 @@ def test_check_during_training(check_during_training):
 
 # ---- 5. Not in training ------------------------------------------------------------------------
 
+@visible_test
 def test_forward_passes_per_check(forward_passes_per_check):
     for dims, expected in (([4, 5, 3, 1], 94), ([2, 1], 6), ([3, 4, 2], 52)):
         got = forward_passes_per_check(list(dims))

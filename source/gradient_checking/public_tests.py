@@ -144,7 +144,8 @@ def test_gradient_check(gradient_check):
              hint or "gradapprox from forward_propagation at theta + epsilon and theta - epsilon, "
              "and grad from backward_propagation.")
     passed("gradient_check", "the difference it returns on non-linear costs and on wrong "
-           "gradients, against a reference checker")
+           "gradients, against a reference checker, and that print_msg=True leaves it unchanged (what "
+           "print_msg prints is not graded)")
 
 
 # ---- conversions ------------------------------------------------------------------------------
@@ -343,4 +344,5 @@ def test_gradient_check_n(gradient_check_n, forward_propagation_n=None, backward
              "< 1e-7", got, _checker_hint(got, J_plus, J_minus, J, grad, 1e-5)
              or "gradapprox for each of the 47 parameters.")
     passed("gradient_check_n", "the difference it returns on other networks, smooth non-linear "
-           "costs and wrong gradients, against a reference checker")
+           "costs and wrong gradients, against a reference checker, and that print_msg=True leaves it "
+           "unchanged (what print_msg prints is not graded)")

@@ -14,7 +14,8 @@ import numpy as np
 
 from autograder.grading.compare import (NAMED_FACTORS, VALUE_ATOL, VALUE_RTOL, as_array, as_float,
                                         checker_failure, off_by, same_values, wrong_shape)
-from autograder.grading.mistakes import MISTAKE_HINTS, Observation, recognise_across, shared_value_text
+from autograder.grading import probes
+from autograder.grading.mistakes import shared_value_text
 from autograder.grading.numerics import relative_difference
 from autograder.grading.results import Failed
 from autograder.grading.secret import course_secret, hidden_rng
@@ -41,7 +42,8 @@ REFERENCE_DEPS_N = {
 # (x, theta, how the feedback names the case): the first is the notebook's own example.
 ONE_D_CASES = [(2.0, 4.0, "x=2, theta=4"), (-3.5, 0.25, "a hidden case with negative x"),
                (1e3, -2e-3, "a hidden case with large x and negative theta"), (0.0, 7.0, "a hidden case with x=0"),
-               (0.7, -1.5, "a hidden case with negative theta"),
+               (0.7, -1.5, "a hidden case with negative theta"), (1.5, 0.0, "a hidden case with theta=0"),
+               (-0.5, 3e8, "a hidden case with a large theta"),
                (np.array([1.0, -2.0, 3.5]), 0.5, "a hidden case where x is an array")]
 
 
@@ -73,13 +75,11 @@ GRADIENT_CHECK_CASES = [
      (1, "backward_propagation")),
     ("a hidden J that dtheta does not belong to", 1.0, 1.0, 1e-2, ("cubic.forward_other", "cubic.backward"), False,
      (1, "forward_propagation")),
+    ("a hidden non-linear J with a dtheta of the wrong sign", 1.0, 1.0, 1e-2, ("cubic.forward", "cubic.backward_opposite"),
+     False, None),
+    ("a hidden linear J at theta=0", 1.5, 0.0, 1e-3, ("reference.forward_propagation", "reference.backward_propagation"),
+     False, None),
 ]
-
-#: Mistakes of the 1-D checker that only it can make, predicted per case (see _one_d_extra).
-ONE_D_HINTS = {
-    "grad_at_theta_plus": "grad taken at θ+ε (or θ−ε) instead of θ; use backward_propagation(x, theta)",
-    "grad_at_gradapprox": "gradapprox passed to backward_propagation; grad is backward_propagation(x, theta)",
-}
 
 #: What a checker that ignores a dependency is told: it does not use it (not a guess at a formula).
 UNUSED = {
@@ -97,12 +97,6 @@ UNUSED = {
 }
 
 
-def _one_d_extra(x, theta, eps, forward, backward) -> dict:
-    gradapprox = (forward(x, theta + eps) - forward(x, theta - eps)) / (2 * eps)
-    return {"grad_at_theta_plus": relative_difference(backward(x, theta + eps), gradapprox),
-            "grad_at_gradapprox": relative_difference(backward(x, gradapprox), gradapprox)}
-
-
 def _unused_dependency(outcomes: list) -> str | None:
     """The text for a dependency whose change left the checker's result where it was, if any.
 
@@ -118,16 +112,17 @@ def _unused_dependency(outcomes: list) -> str | None:
     return None
 
 
-def _checker_verdict(runs: list, outcomes: list, observations: list, mistakes, hints=None):
-    """Raise the failure of the first case a checker gets wrong, naming a mistake only when the
-    rule of autograder.grading.mistakes allows it. runs: (label, eps, public, advice) per case."""
+def _checker_verdict(runs: list, outcomes: list, diagnosis: Callable[[], str | None]):
+    """Raise the failure of the first case a checker gets wrong, with what the probes showed
+    (diagnosis: autograder.grading.probes) when they show something. runs: (label, eps, public,
+    advice) per case."""
     for (label, eps, public, advice), (got, expected, _) in zip(runs, outcomes):
         if isinstance(got, Exception):
             raise got
         if np.isclose(got, expected, rtol=CHECKER_RTOL, atol=CHECKER_ATOL):
             continue
         unused = _unused_dependency(outcomes)
-        hint = None if unused else recognise_across(observations, mistakes, hints)
+        hint = None if unused else probes.hint(diagnosis())
         if not (unused or hint):
             shared = shared_value_text(got)
             advice = (shared[0].upper() + shared[1:]) if shared else advice
@@ -177,8 +172,29 @@ def _call_checker(subject: Subject, function: str, args: tuple, deps: dict, labe
         return exc
 
 
+def _probe_call(subject: Subject, function: str, args: tuple, deps: dict):
+    """The checker's result on a probe as a float, or None when the call failed."""
+    try:
+        return as_float(subject.call(function, args, deps), "the difference")
+    except (Failed, StudentError):
+        return None
+
+
+def _one_d_probe(subject: Subject) -> probes.Probe:
+    """gradient_check, ready to be probed on J = x·θ²/2 (dependencies.probe_forward)."""
+    theta, x, eps = np.array([dependencies.PROBE_THETA]), dependencies.PROBE_X, probes.PROBE_EPSILON
+    deps = {"forward_propagation": "probe.forward", "backward_propagation": "probe.backward"}
+
+    def call(grad, flat):
+        with probes.answering(float(np.ravel(grad)[0])):
+            return _probe_call(subject, "gradient_check", (x, float(theta[0]), eps), deps)
+
+    return probes.Probe(theta, eps, lambda t: float(dependencies.probe_forward(x, float(np.ravel(t)[0]))),
+                        x * theta, call, grad_point="backward")
+
+
 def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
-    measured, runs, outcomes, observations, print_problem = {}, [], [], [], None
+    measured, runs, outcomes, print_problem = {}, [], [], None
     for index, (label, x, theta, eps, (fwd, bwd), public, probe) in enumerate(GRADIENT_CHECK_CASES):
         deps = {"forward_propagation": fwd, "backward_propagation": bwd}
         forward, backward = dependencies.resolve(fwd), dependencies.resolve(bwd)
@@ -193,11 +209,7 @@ def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
         outcomes.append((got, expected, probe))
         if isinstance(got, Exception):
             break  # raised in its turn; no more calls (a loop would cost every case its time)
-        observations.append(Observation(got, expected, lambda t, x=x, f=forward: f(x, float(t.ravel()[0])),
-                                        np.array([backward(x, theta)]), np.array([theta]), eps,
-                                        _one_d_extra(x, theta, eps, forward, backward)))
-    _checker_verdict(runs, outcomes, observations,
-                     ("one_sided", "plus_for_minus", "eps_not_2eps", "squared_norms", "no_denominator"), ONE_D_HINTS)
+    _checker_verdict(runs, outcomes, lambda: probes.diagnose(_one_d_probe(subject)))
     if print_problem is not None:
         raise print_problem
     return measured
@@ -297,15 +309,21 @@ def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
     return {}
 
 
+#: The order of the keys of gradients_to_vector's hidden dicts: the six blocks and extra entries as
+#: backward_propagation_n returns them, in an unhelpful order; the last with one extra only.
+GRADIENT_KEY_ORDERS = (("dZ3", "db3", "dA2", "dW2", "dZ1", "db1", "dW3", "dA1", "db2", "dW1"),
+                       ("dZ3", "db3", "dA2", "dW2", "dZ1", "db1", "dW3", "dA1", "db2", "dW1"),
+                       ("db3", "dW2", "dZ1", "db1", "dW3", "db2", "dW1"))
+
+
 def check_gradients_to_vector(subject: Subject, tol: Tolerances) -> dict:
-    for seed in (11, 12):
+    for seed, order in zip((11, 12, 13), GRADIENT_KEY_ORDERS):
         rng = hidden_rng("gradient_checking", "gradients", seed)
         gradients = {"d" + k: rng.standard_normal(s) for k, s in reference.PARAM_SHAPES.items()}
-        # Extra entries as backward_propagation_n returns them, all in an unhelpful order.
         extras = {"dZ3": rng.standard_normal((1, 3)), "dA2": rng.standard_normal((3, 3)),
                   "dZ1": rng.standard_normal((5, 3)), "dA1": rng.standard_normal((5, 3))}
         everything = {**gradients, **extras}
-        mixed = {k: everything[k] for k in ("dZ3", "db3", "dA2", "dW2", "dZ1", "db1", "dW3", "dA1", "db2", "dW1")}
+        mixed = {k: everything[k] for k in order}
         got = as_array(subject.call("gradients_to_vector", (mixed,)), "the gradient vector")
         expected = reference.gradients_to_vector(gradients)
         if got.shape == expected.shape and not np.allclose(got, expected):
@@ -402,6 +420,28 @@ def _gradient_vector(got, case_name: str, public: bool = False) -> np.ndarray:
     return reference.gradients_to_vector(got)
 
 
+#: What db3 shows about dZ3 when it is wrong: db3 = mean(dZ3) depends on dZ3 alone, so it isolates
+#: the output layer. {finding: (dZ3 as the mistake computes it from A3 and Y, the hint)}.
+OUTPUT_LAYER = {
+    "sigmoid_twice": (lambda A3, Y: (A3 - Y) * A3 * (1 - A3),
+                      "dZ3 is multiplied by the sigmoid's derivative A3 (1 − A3): db3 is the mean of "
+                      "(A3 − Y)·A3·(1 − A3). With the cross-entropy cost, dZ3 = A3 − Y already includes it"),
+    "dZ3_sign": (lambda A3, Y: Y - A3, "dZ3 has the wrong sign: db3 is the mean of Y − A3; dZ3 = A3 − Y"),
+}
+
+
+def _output_layer(got: dict, case, cache) -> str:
+    """The hint for a wrong dZ3 that db3 shows, or ""."""
+    A3, m = cache[9], case.X.shape[1]
+    db3 = np.asarray(got["db3"], dtype=np.float64).reshape(-1)
+    if np.allclose(db3, np.sum(A3 - case.Y, axis=1) / m, rtol=VALUE_RTOL, atol=VALUE_ATOL):
+        return ""
+    for dZ3, text in OUTPUT_LAYER.values():
+        if np.allclose(db3, np.sum(dZ3(A3, case.Y), axis=1) / m, rtol=VALUE_RTOL, atol=VALUE_ATOL):
+            return f" It looks like {text}."
+    return ""
+
+
 def _calls_the_cost(subject: Subject, case, cache, grad: np.ndarray) -> bool:
     """True when the backward pass's result moves with forward_propagation_n: an analytic one
     only reads the cache, a numerical one evaluates the cost."""
@@ -430,7 +470,7 @@ def check_backward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
             shown = (f"difference {difference:.3g} (must be below {tol.threshold:g})" if case.public
                      else f"the difference is not below {tol.threshold:g}")
             raise Failed(f"the gradient check fails on {case.name}: {shown}. "
-                         f"{localise(grad, approx, tol.threshold, case.public)}.")
+                         f"{localise(grad, approx, tol.threshold, case.public)}." + _output_layer(got, case, cache))
         exact = reference.gradients_to_vector(reference.backward_propagation_n(case.X, case.Y, cache))
         inexact = relative_difference(grad, exact)
         if inexact > EXACT_RTOL:
@@ -489,11 +529,27 @@ def _checker_plan(tol: Tolerances, secret: bytes) -> tuple:
                                                      forward=dependencies.resolve(plan[4]))) for plan in planned)
 
 
+def _network_probe(subject: Subject) -> probes.Probe:
+    """gradient_check_n, ready to be probed on dependencies.probe_cost_n (a recording stand-in)."""
+    classic = cases.classic_case()
+    theta, eps = dependencies.PROBE_THETA_N, probes.PROBE_EPSILON
+    parameters = reference.vector_to_dictionary(theta)
+
+    def call(grad, flat):
+        gradients = {"d" + k: v for k, v in reference.vector_to_dictionary(grad).items()}
+        deps = {**REFERENCE_DEPS_N, "gradients_to_vector": "probe.gradients_to_vector",
+                "forward_propagation_n": "probe.flat_n" if flat else "probe.quadratic_n"}
+        args = ({k: v.copy() for k, v in parameters.items()}, gradients, classic.X.copy(), classic.Y.copy(), eps)
+        return _probe_call(subject, "gradient_check_n", args, deps)
+
+    return probes.Probe(theta, eps, dependencies.probe_cost_n, dependencies.PROBE_W_N + theta, call,
+                        grad_builder="gradients_to_vector")
+
+
 def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
-    measured, runs, outcomes, observations, print_problem = {}, [], [], [], None
+    measured, runs, outcomes, print_problem = {}, [], [], None
     checker_cases = _checker_cases(tol)
     for index, (label, case, gradients, eps, forward_spec, probe, expected) in enumerate(checker_cases):
-        forward = dependencies.resolve(forward_spec)
         deps = {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec}
         args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
         if index == len(checker_cases) - 1:
@@ -506,10 +562,7 @@ def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
         outcomes.append((got, expected, probe))
         if isinstance(got, Exception):
             break  # raised in its turn; no more calls (a loop would cost every case its time)
-        theta, _ = reference.dictionary_to_vector(case.parameters)
-        cost = (lambda t, c=case, f=forward: float(f(c.X, c.Y, reference.vector_to_dictionary(t))[0]))
-        observations.append(Observation(got, expected, cost, reference.gradients_to_vector(gradients), theta, eps))
-    _checker_verdict(runs, outcomes, observations, tuple(MISTAKE_HINTS))
+    _checker_verdict(runs, outcomes, lambda: probes.diagnose(_network_probe(subject)))
     if print_problem is not None:
         raise print_problem
     return measured

@@ -12,6 +12,8 @@ from typing import Callable
 
 import numpy as np
 
+from autograder.grading import probes
+
 from . import reference
 from .reference import dictionary_to_vector
 
@@ -28,6 +30,12 @@ def cubic_backward(x, theta):
 def cubic_backward_doubled(x, theta):
     """A backward pass with a known error: twice the true derivative."""
     return 6 * x * theta ** 2
+
+
+def cubic_backward_opposite(x, theta):
+    """A backward pass of the wrong sign and size, −2 × the true derivative: grad and gradapprox
+    of opposite signs, where ‖grad + gradapprox‖ is not ‖grad‖ + ‖gradapprox‖."""
+    return -6 * x * theta ** 2
 
 
 def cubic_forward_other(x, theta):
@@ -52,6 +60,56 @@ def smooth_gradients(parameters) -> dict:
     return {"d" + k: np.cos(v) + 3 * v ** 2 / 10 for k, v in parameters.items()}
 
 
+# ---- recording stand-ins for the probes of a failing checker (autograder.grading.probes) ------
+
+#: The network checker's probe cost is w·θ + ‖θ‖²/2, with w distinct dyadic numbers of both signs:
+#: its gradient w + θ at PROBE_THETA_N has distinct components (so their order shows), and every
+#: value is exact in float64.
+PROBE_W_N = np.array([(-1) ** i * (i + 1) / 4 for i in range(reference.N_PARAMS)]).reshape(-1, 1)
+#: The point the network checker is probed at: dyadic, with zero and negative components.
+PROBE_THETA_N = np.array([(i - 23) / 8 for i in range(reference.N_PARAMS)]).reshape(-1, 1)
+#: The 1-D checker's probe: J = x·θ²/2 at x = PROBE_X and θ = PROBE_THETA, both dyadic; θ ± ε
+#: and the slope x·θ are all distinct.
+PROBE_X, PROBE_THETA = 1.25, -0.75
+
+
+def probe_cost_n(theta) -> float:
+    """w·θ + ‖θ‖²/2 for a (47, 1) θ: the network checker's probe cost."""
+    theta = np.asarray(theta, dtype=np.float64).reshape(-1, 1)
+    return probes.linear_cost(PROBE_W_N, theta) + float(np.dot(theta.ravel(), theta.ravel())) / 2
+
+
+def probe_quadratic_n(X, Y, parameters):
+    """probe_cost_n of the parameters, recording the θ it is evaluated at."""
+    theta, _ = dictionary_to_vector(parameters)
+    probes.record(theta)
+    return probe_cost_n(theta), None
+
+
+def probe_flat_n(X, Y, parameters):
+    """The linear cost FLAT_SLOPE·Σθ: every component has the same slope."""
+    theta, _ = dictionary_to_vector(parameters)
+    return probes.linear_cost(np.full(theta.shape, probes.FLAT_SLOPE), theta), None
+
+
+def probe_gradients_to_vector(gradients):
+    """gradients_to_vector, noting that it was called (grad then is in θ's order)."""
+    probes.record_call("gradients_to_vector")
+    return reference.gradients_to_vector(gradients)
+
+
+def probe_forward(x, theta):
+    """J = x·θ²/2, recording the θ it is evaluated at."""
+    probes.record(theta)
+    return x * theta * theta / 2
+
+
+def probe_backward(x, theta):
+    """The dθ the probe under way chose, recording the θ it is asked at."""
+    probes.record_call("backward", theta)
+    return probes.answer()
+
+
 DEPENDENCIES: dict[str, Callable] = {
     "reference.forward_propagation": reference.forward_propagation,
     "reference.backward_propagation": reference.backward_propagation,
@@ -62,9 +120,15 @@ DEPENDENCIES: dict[str, Callable] = {
     "cubic.forward": cubic_forward,
     "cubic.backward": cubic_backward,
     "cubic.backward_doubled": cubic_backward_doubled,
+    "cubic.backward_opposite": cubic_backward_opposite,
     "cubic.forward_other": cubic_forward_other,
     "smooth.forward_n": smooth_forward_n,
     "smooth.forward_n_other": smooth_forward_n_other,
+    "probe.quadratic_n": probe_quadratic_n,
+    "probe.flat_n": probe_flat_n,
+    "probe.gradients_to_vector": probe_gradients_to_vector,
+    "probe.forward": probe_forward,
+    "probe.backward": probe_backward,
 }
 
 
@@ -158,7 +222,7 @@ def check_arguments(spec: str, args: list, kwargs: dict) -> None:
     keeps such a call from making the trusted side allocate or compute without bound. Called by
     the judge after the engine's own limit on how many numbers the arguments hold."""
     name = spec.split(".", 1)[1] if "." in spec else spec
-    if name in ("forward_propagation_n", "forward_n", "forward_n_other"):
+    if name in ("forward_propagation_n", "forward_n", "forward_n_other", "quadratic_n", "flat_n"):
         if len(args) != 3 or kwargs:
             raise ValueError(f"{name} takes (X, Y, parameters)")
         X, Y, parameters = args
@@ -174,6 +238,6 @@ def check_arguments(spec: str, args: list, kwargs: dict) -> None:
     elif name == "gradients_to_vector" and (len(args) != 1 or not _parameters_ok(args[0], reference.GRAD_KEYS)):
         raise ValueError("gradients must hold dW1, db1, dW2, db2, dW3, db3 with their shapes")
     elif name in ("forward_propagation", "backward_propagation", "forward", "backward", "backward_doubled",
-                  "forward_other"):
+                  "backward_opposite", "forward_other"):
         if any(np.ndim(a) > 1 or np.size(a) > MAX_EXAMPLES for a in args):
             raise ValueError("x and theta must be numbers or short 1-D arrays")

@@ -305,6 +305,10 @@ def check_block_differences(subject: Subject, tol: Tolerances) -> dict:
         if missing:
             raise Failed(f"the dict has no {', '.join(missing)}; "
                          "use the names of the gradients, dW1 ... db3")
+        extra = len(set(got) - set(network.GRAD_KEYS))
+        if extra:  # the gradients passed in carry more entries (dZ1, ...) than the six blocks
+            raise Failed(f"the dict has {extra} key{'s' if extra > 1 else ''} besides dW1, db1, dW2, db2, dW3, db3: "
+                         "return one entry per block, whatever else the gradients dict holds")
         measured[f"{bc.label}, ε = {epsilon:g}"] = differences
         values = {key: as_float(got[key], f"the difference of {key}") for key in network.GRAD_KEYS}
         for key in network.GRAD_KEYS:
