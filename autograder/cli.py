@@ -4,6 +4,7 @@ Everything it prints that came from a submission (ids, file names, notes, messag
 through untrusted_text.printable first: a name can hold terminal escape sequences."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,8 +15,31 @@ from .course import samples
 from .course.release import ReleaseError, generate
 
 
+#: Set by ./kit: its own folder, the course when the current folder is in none.
+KIT_COURSE_ENV = "AUTOGRADER_KIT_COURSE"
+
+
 def course_root() -> Path:
+    """The course this command works on, as nbgrader finds its own: --course DIR (or
+    $AUTOGRADER_COURSE_ROOT), else the current folder or its nearest parent holding nbgrader_config.py
+    and assignments/, else (run through ./kit) the kit's own folder. Never the folder the kit happens
+    to be installed in. Exported, so the grading workers work on the same course."""
+    found = os.environ.get(manifests.COURSE_ENV) or manifests.find_course(Path.cwd()) or \
+        os.environ.get(KIT_COURSE_ENV)
+    if not found:
+        raise click.ClickException(f"{Path.cwd()} is not in a course (no folder here or above holds "
+                                   f"{manifests.COURSE_CONFIG} and {manifests.ASSIGNMENTS}/): cd to the course, or "
+                                   "pass --course DIR")
+    os.environ[manifests.COURSE_ENV] = str(Path(found).resolve())
     return manifests.course_root()
+
+
+def _use_course(ctx, param, value):
+    if value is not None:
+        if not (value / manifests.COURSE_CONFIG).is_file():
+            raise click.BadParameter(f"{value} holds no {manifests.COURSE_CONFIG}: not an nbgrader course")
+        os.environ[manifests.COURSE_ENV] = str(value.resolve())
+    return value
 
 
 EPILOG = """\b
@@ -30,6 +54,10 @@ installs the kit, then `./kit ARGS` runs `autograder ARGS` with .venv/bin on PAT
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(package_name="gradcheck-autograder")
+@click.option("--course", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              expose_value=False, is_eager=True, callback=_use_course,
+              help="The course root [default: the current folder or the nearest parent holding nbgrader_config.py "
+                   "and assignments/].")
 def main():
     """Release, grade and give feedback on the course's assignments (an nbgrader course)."""
 
@@ -84,15 +112,22 @@ def _limits(manifest, time_limit, memory_mb):
 
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
                  executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
-                 cluster=None):
+                 cluster=None, clear_manual: bool = False):
+    from .pipeline.grade import GradingError, check_arguments
+    from .pipeline.intake import IntakeError
     from .pipeline.pool import zygote_for_run
+    from .pipeline.untrusted_text import printable
+    try:
+        check_arguments(submissions, out, course_root())  # before anything starts or is made
+    except (GradingError, IntakeError) as exc:
+        raise click.ClickException(printable(str(exc)))
     with zygote_for_run(jobs, executor, cluster) as zygote:  # it loads numpy and matplotlib while this imports nbgrader
         return _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster,
-                                 regrade, cluster, zygote)
+                                 regrade, cluster, zygote, clear_manual)
 
 
 def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster, regrade,
-                      cluster, zygote):
+                      cluster, zygote, clear_manual):
     from .pipeline.grade import GradingError, grade
     from .pipeline.intake import IntakeError
     from .pipeline.gradebook import GradebookError, redacted
@@ -102,7 +137,7 @@ def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory
         manifest = manifests.load(assignment, root)
         run = grade(submissions, assignment, out, jobs=jobs, db_url=db,
                     limits=_limits(manifest, time_limit, memory_mb), root=root, executor=executor,
-                    roster=roster, regrade=regrade, cluster=cluster, zygote=zygote)
+                    roster=roster, regrade=regrade, cluster=cluster, zygote=zygote, clear_manual=clear_manual)
     except (manifests.ManifestError, GradingError, IntakeError, GradebookError) as exc:
         raise click.ClickException(printable(str(exc), keep_newlines=True))
     click.echo("")
@@ -161,14 +196,18 @@ def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory
               help="CSV mapping a Canvas or Moodle download to student ids: student_id and canvas_id, moodle_id, "
                    "lms_id or name.")
 @click.option("--export", "--lms-export", "lms_export", type=click.Choice(["lms", "canvas", "moodle"]), default=None,
-              help="Also write OUT/lms_grades.csv for the LMS's grade import (lms: Canvas or Moodle, as detected).")
+              help="Also write OUT/lms_grades_ASSIGNMENT.csv for the LMS's grade import (lms: Canvas or Moodle, as "
+                   "detected); `autograder export` writes it again.")
 @click.option("--lms-column", default=None,
               help="Canvas: the grade column's header, e.g. 'Gradient Checking (1234)' [default: the title].")
 @click.option("--regrade", is_flag=True,
               help="Grade every submission again [default: keep the verdicts of notebooks unchanged since the "
                    "last run in OUT, when the limits, manifest, release and kit are unchanged too].")
+@click.option("--clear-manual", is_flag=True,
+              help="For a student who handed in again: clear a grader's scores and comments given to the earlier "
+                   "notebook, so the judge's verdict stands [default: keep them and flag them].")
 def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, trusted, cluster, tls_ca_file,
-          tls_cert, tls_key, insecure_cluster, roster, lms_export, lms_column, regrade):
+          tls_cert, tls_key, insecure_cluster, roster, lms_export, lms_column, regrade, clear_manual):
     """Grade SUBMISSIONS: a folder (nbgrader layout or <student_id>.ipynb files), a .zip of either, or a
     Canvas or Moodle submissions download (with --roster)."""
     cluster = _cluster_spec(cluster, tls_ca_file, tls_cert, tls_key, insecure_cluster)
@@ -176,15 +215,10 @@ def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executo
         raise click.UsageError("--executor kernel runs student code in a Jupyter kernel that is not confined "
                                "(it could write to the gradebook); add --trusted if you trust this class's "
                                "code, or use the default sandbox executor")
-    from .pipeline.intake import IntakeError, check_submissions
-    try:
-        check_submissions(submissions)  # said before any worker starts or OUT is made
-    except IntakeError as exc:
-        raise click.ClickException(str(exc))
     assignment = assignment or _due_first()
-    flavor = _lms_flavor(lms_export, roster, submissions) if lms_export else None
+    flavor = _lms_flavor(lms_export, roster, submissions) if lms_export and submissions.exists() else None
     run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster,
-                       regrade=regrade, cluster=cluster)
+                       regrade=regrade, cluster=cluster, clear_manual=clear_manual)
     if flavor:
         _write_lms(run, flavor, roster, lms_column or manifests.load(assignment, course_root()).title)
 
@@ -225,12 +259,48 @@ def _lms_flavor(requested: str, roster: Path | None, submissions: Path) -> str:
 
 
 def _write_lms(run, flavor: str, roster: Path | None, column: str) -> None:
-    from .pipeline.lms_export import write_lms_grades
-    path, left_out = write_lms_grades(run.out, run.rows, flavor, roster, column)
+    from .grading_output.export import write_lms
+    _said_lms(flavor, *write_lms(run.out, run.assignment, run.rows, flavor, roster, column))
+
+
+def _said_lms(flavor: str, path: Path, left_out: list[str]) -> None:
     click.echo(f"  {flavor} import: {path}")
     if left_out:
         from .pipeline.untrusted_text import printable
         click.echo(f"  not in the roster, so not in {path.name}: {', '.join(printable(s) for s in left_out)}")
+
+
+@main.command("export")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=Path("grading-output"))
+@click.option("--assignment", "-a", default=None, help="Write only this assignment's LMS file [default: every one].")
+@click.option("--db", default=None, help="Gradebook as an SQLAlchemy URL [default: the one `grade` used].")
+@click.option("--lms-export", type=click.Choice(["lms", "canvas", "moodle"]), default=None,
+              help="Also write OUT/lms_grades_ASSIGNMENT.csv for this LMS [default: as `grade --export` asked].")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The roster for the LMS file [default: the one `grade` used].")
+@click.option("--lms-column", default=None, help="Canvas: the grade column's header [default: as before, or the title].")
+def export_(out, assignment, db, lms_export, roster, lms_column):
+    """Write every CSV in OUT again from the gradebook, a grader's manual scores and comments included:
+    run it after reviewing in formgrader, before uploading the LMS file."""
+    from .grading_output.export import ExportError, export
+    from .pipeline.gradebook import GradebookError, password_to_environment
+    from .pipeline.lms import RosterError
+    from .pipeline.lms_export import ExportError as LmsError
+    from .pipeline.reports import summary
+    from .pipeline.untrusted_text import printable
+    lms = None
+    try:
+        if lms_export or roster or lms_column:
+            lms = {"flavor": _lms_flavor(lms_export, roster, None) if lms_export else None, "roster": roster,
+                   "column": lms_column}
+        done = export(out, assignment, password_to_environment(db) if db else None, lms)
+    except (ExportError, GradebookError, RosterError, LmsError) as exc:
+        raise click.ClickException(printable(str(exc)))
+    for name, rows in done.rows.items():
+        click.echo(f"== {name} ==\n{printable(summary(rows), keep_newlines=True)}")
+    click.echo(f"\n  scores:       {done.scores_csv}\n  by exercise:  {done.exercises_csv}")
+    for flavor, path, left_out in done.lms.values():
+        _said_lms(flavor, path, left_out)
 
 
 @main.command()

@@ -47,6 +47,11 @@ def _ranked(comparison) -> list[frozenset]:
     return [frozenset({comparison.entries[p.a].name, comparison.entries[p.b].name}) for p in comparison.pairs]
 
 
+def _ranked_flagged(comparison) -> list[frozenset]:
+    """The flagged pairs (a pair ranked by one exercise copied whole may rank above them unflagged)."""
+    return [frozenset({comparison.entries[p.a].name, comparison.entries[p.b].name}) for p in comparison.flagged]
+
+
 def _cpu() -> float:
     """CPU seconds of this process and its waited-for children (the forked readers)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -69,7 +74,7 @@ def scale(n: int) -> None:
         write_report(comparison, Path(tmp) / "report")
         cpu, wall = _cpu() - cpu, time.perf_counter() - wall
     ranked = _ranked(comparison)
-    flagged = ranked[:len(comparison.flagged)]
+    flagged = _ranked_flagged(comparison)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"class of {n}: {len(truth)} copied pairs; compare + report with {jobs} processes: {cpu:.1f} s cpu in all, "
@@ -78,6 +83,9 @@ def scale(n: int) -> None:
     print(f"  precision at {len(truth)}: {precision_at(ranked, truth, len(truth)):.3f}; all copies within the top "
           f"{max(ranked.index(p) for p in truth if p in ranked) + 1}; missed {sum(p not in ranked for p in truth)}")
     print(f"  flagged {len(flagged)} (>= {comparison.threshold:.1f} bits): {sum(p in truth for p in flagged)} copies")
+    whole = [p for p in comparison.pairs if p.whole_exercise and p.score > p.total]
+    print(f"  ranked by one exercise shared whole: {len(whole)} pairs, of them copies "
+          f"{sum(frozenset({comparison.entries[p.a].name, comparison.entries[p.b].name}) in truth for p in whole)}")
 
 
 def _copydetect_ranking(folder: Path, boilerplate: Path) -> list[tuple[frozenset, float]]:
@@ -175,7 +183,7 @@ def public(folder: Path) -> None:
         print(f"  precision at {at}: {precision_at(ranked, truth, at):.3f}")
     print(f"  duplicate pairs' ranks: {sorted(ranked.index(p) + 1 if p in ranked else 10**6 for p in truth)}")
     print(f"  flagged {len(comparison.flagged)} (>= {comparison.threshold:.1f} bits), of them duplicates: "
-          f"{sum(p in truth for p in ranked[:len(comparison.flagged)])}")
+          f"{sum(p in truth for p in _ranked_flagged(comparison))}")
     for pair in comparison.pairs[:max(k, 10)]:
         a, b = comparison.entries[pair.a].name, comparison.entries[pair.b].name
         print(f"    {'dup' if frozenset({a, b}) in truth else '   '} {pair.total:6.1f}  {a[:45]:45} {b[:45]}")

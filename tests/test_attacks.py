@@ -11,6 +11,7 @@ lives in a world-readable folder outside /tmp when the machine has one (/srv, or
 as a real class's submissions do: the judge's child has a private /tmp, which would hide them.
 """
 import csv
+import json
 import os
 import shutil
 import signal
@@ -22,10 +23,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.judge import cgroup
+from autograder.judge.budget import backstop_seconds, submission_budget
 from autograder.judge.sandbox import Limits
 from autograder.pipeline.grade import GradingRun, grade
 
-from attack_corpus import (EXERCISES, HONEST_TOTALS, MAX_SCORE, ROOT, boundary_breaches, build_attack,
+from attack_corpus import (EXERCISES, HONEST_TOTALS, MAX_SCORE, ROOT, alive, boundary_breaches, build_attack,
                            classic_gradients_literal, expected_statuses, fingerprint, guarded_paths, load_sample,
                            load_table, plant_targets, processes_named, remove_targets, tree_hashes)
 
@@ -34,7 +37,7 @@ BASES = TABLE["bases"]
 ATTACKS = [row for row in TABLE["attack"] if row.get("batch", "main") == "main"]
 KERNEL_ATTACKS = [row for row in ATTACKS if row.get("kernel")]
 CONCURRENT = [row for row in TABLE["attack"] if row.get("batch") == "concurrent"]
-LIMITS = Limits(wall_seconds=20)
+LIMITS = Limits(wall_seconds=20, processes=64)  # a fork bomb's 64 forks cost little CPU
 #: Folders of the kit no submission may change (hashed before and after the batch).
 GUARDED = ["source/gradient_checking", "release/gradient_checking"]
 TMPMARK = Path("/tmp") / f"gc-attack-mark-{os.getpid()}"
@@ -196,6 +199,28 @@ def test_test_cells_carry_the_judges_verdict_whatever_the_notebook_said(batch):
         assert len(cells) == 1, student
         assert [o.output_type for o in cells[0].outputs] == ["error"], (student, cells[0].outputs)
         assert "gradient check fails" in cells[0].outputs[0].evalue
+
+
+def test_a_sleeping_notebook_is_charged_wall_time_and_never_graded_again(batch):
+    """It used no CPU: each call is stopped when its step's wall time is used up and the rest when
+    the submission's is (budget.py), never as "the machine was busy", and never past the backstop."""
+    record = json.loads((batch.out / "verdicts" / "sleeps_through_every_call" / "gradient_checking.json").read_text())
+    assert record["wall_bound"] == []
+    assert record["judge_seconds"] < backstop_seconds(submission_budget(LIMITS.wall_seconds))
+    messages = [r["message"] for r in batch.rows["sleeps_through_every_call"].values()]
+    assert all("slept or waited" in m for m in messages), messages
+
+
+def test_no_control_group_outlives_its_child(batch):
+    """Every group the batch made is gone (its processes killed, its memory back): none is left
+    whose grading process has ended, in this process's own memory hierarchy."""
+    layout = cgroup.find_layout()
+    if not isinstance(layout, cgroup.Layout):
+        pytest.skip(f"no control groups here: {layout}")
+    place = layout.places.get("memory", layout.places.get(""))
+    left = [name for name in os.listdir(place) if name.startswith(cgroup.PREFIX)
+            and not alive(int(name[len(cgroup.PREFIX):].split("-")[0]))]
+    assert left == []
 
 
 @pytest.mark.parametrize("row", attack_params(KERNEL_ATTACKS, "kernel_xfail"))

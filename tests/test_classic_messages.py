@@ -34,7 +34,7 @@ PLANTED = {row["id"]: row for row in planted_rows(ASSIGNMENT)}
 
 def known_hints() -> list[str]:
     """Every phrase that names a mistake, from the engine's probes and this assignment's checks."""
-    from autograder.grading.probes import HINTS
+    from autograder.student.checker_probes import HINTS
     graders.load(ASSIGNMENT, ROOT)
     checks = importlib.import_module(f"{graders.package(ROOT)}.{ASSIGNMENT}.grader.checks")
     return [*HINTS.values(), *checks.UNUSED.values(), "It looks like"]

@@ -120,3 +120,39 @@ def test_a_flood_of_calls_to_a_trusted_function_is_charged_and_stopped_on_cpu_ti
     assert "of 5 CPU seconds, the time limit of one step" in by["gradient_check_n"].message
     assert judged.wall_bound == []
     assert by["forward_propagation"].status == "passed"
+
+
+def test_a_sleeping_call_is_charged_wall_time_and_is_not_graded_again():
+    """A call that only sleeps uses no CPU: it is stopped when its step's wall time (set once by the
+    judge: the step's CPU budget plus a margin) runs out, as a timeout of its own, never as a
+    submission the busy machine slowed down; the next exercise still passes."""
+    from test_judge import with_body
+    from autograder.judge.budget import step_budget
+    nb = nbformat.read(SOURCE / "gradient_checking.ipynb", as_version=4)
+    nb = with_body(nb, "gradient_check_n", "import time\nwhile True:\n    time.sleep(1)")
+    limits = Limits(wall_seconds=4, memory_mb=768)
+    started = time.monotonic()
+    judged = judge_notebook(nb, "gradient_checking", SOURCE, limits, functions=["gradient_check_n", "forward_propagation"])
+    by = {r.function: r for r in judged.results}
+    assert by["gradient_check_n"].status == "timeout", by["gradient_check_n"].message
+    assert "slept or waited" in by["gradient_check_n"].message
+    assert judged.wall_bound == []
+    assert by["forward_propagation"].status == "passed"
+    # Generous: the step's wall budget and the children's start-up, never ten times the limit.
+    assert time.monotonic() - started < step_budget(limits.wall_seconds).wall_seconds + 30
+
+
+def test_a_child_that_says_loading_again_does_not_restart_its_clock():
+    """The child announces each cell as it starts; one that announces the same cell again (to
+    restart its step's wall clock while it sleeps) broke the protocol: the cell is stopped."""
+    from test_judge import with_cell
+    nb = nbformat.read(SOURCE / "gradient_checking.ipynb", as_version=4)
+    index = len(nb.cells)  # the new cell's
+    nb = with_cell(nb, "import __main__ as _m, time\nwhile True:\n"
+                       f"    _m._send({{'type': 'loading', 'cell': {index}}})\n    time.sleep(0.2)")
+    started = time.monotonic()
+    judged = judge_notebook(nb, "gradient_checking", SOURCE, Limits(wall_seconds=4, memory_mb=768),
+                            functions=["forward_propagation"])
+    assert index in judged.skipped_cells and "protocol" in judged.skipped_cells[index], judged.skipped_cells
+    assert time.monotonic() - started < 30
+    assert [r.status for r in judged.results] == ["passed"]

@@ -10,6 +10,7 @@ import os
 import shlex
 import socket
 import ssl
+import stat
 import shutil
 import signal
 import subprocess
@@ -376,9 +377,10 @@ def test_a_worker_killed_mid_batch_loses_nothing(klass, pool_run, scheduler, tmp
         def kill_when_busy():
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and victim.poll() is None:
-                busy = [p.name for p in local.glob("**/autograder-*/submitted/*")]
+                busy = list(local.glob("**/autograder-*/submitted/*"))
                 if busy:
-                    seen["student"] = busy[0]
+                    seen["student"] = busy[0].name
+                    seen["course mode"] = stat.S_IMODE(busy[0].parent.parent.stat().st_mode)
                     os.killpg(victim.pid, signal.SIGKILL)  # the nanny and the worker it started
                     return
                 time.sleep(0.05)
@@ -393,6 +395,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(klass, pool_run, scheduler, tmp
             os.killpg(victim.pid, signal.SIGKILL)
         victim.wait()
     assert seen, "the victim worker never got a submission"
+    assert seen["course mode"] == 0o700, "a worker's scratch course is open to other users"
     assert run.outcomes[seen["student"]].ok
     assert not run.outcomes[seen["student"]].stats["scratch"].startswith(str(local))
     assert_same_as_pool(run, pool_run)
@@ -414,7 +417,8 @@ class _Stuck:
 
 def test_both_executors_give_a_submission_the_same_time_budget(tmp_path):
     """A notebook the local pool lets finish must not time out on a cluster: the pool and the Dask
-    worker both take their budget from pool.budget_for."""
+    worker both take their budget from pool.budget_for, i.e. the judge's budget.task_seconds."""
+    from autograder.judge.budget import task_seconds
     from autograder.pipeline import dask_worker, pool
     limits = Limits(wall_seconds=20, memory_mb=1024)
     stuck = _Stuck()
@@ -424,5 +428,88 @@ def test_both_executors_give_a_submission_the_same_time_budget(tmp_path):
     on_dask = dask_worker.outcome_of("s", {"answer": {"ok": False, "stage": "timeout"}, "seconds": 0.0}, limits)
     assert on_pool.status == on_dask.status == "timeout"
     assert on_pool.message == on_dask.message, "the Dask worker restates another budget than the pool's"
-    assert stuck.budgets == [pool.budget_for(limits)]
-    assert f"within {pool.budget_for(limits):.0f} s" in on_dask.message
+    assert stuck.budgets == [task_seconds(limits.wall_seconds)]
+    assert f"within {task_seconds(limits.wall_seconds):.0f} s" in on_dask.message
+
+
+#: A cell that finds every listening TCP port in /proc/net/tcp and sees which ones talk to it: a
+#: plain Dask comm speaks first (its handshake), an HTTP server answers a GET, a TLS listener stays
+#: silent for a peer without a certificate. Only modules a child has loaded (socket, select): where
+#: namespaces are refused the interpreter's folder may be closed to the child's uid.
+PORT_PROBE = """import select, socket, time
+ports = set()
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        with open(table) as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        rows = []
+    ports |= {int(r.split()[1].rsplit(":", 1)[1], 16) for r in rows if r.split()[3] == "0A"}
+socks, heard = {}, {}
+for port in sorted(ports):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(2)
+    try:
+        sock.connect(("127.0.0.1", port))  # not create_connection: no codec for host names is loaded
+        socks[port] = sock
+    except OSError:
+        sock.close()
+def listen(seconds):
+    end = time.monotonic() + seconds
+    while socks and time.monotonic() < end:
+        ready = select.select(list(socks.values()), [], [], 0.2)[0]
+        for port, sock in list(socks.items()):
+            if sock in ready:
+                try:
+                    data = sock.recv(64)
+                except OSError:
+                    data = b""
+                if data:
+                    heard.setdefault(port, data)
+                socks.pop(port).close()
+listen(2)
+spoke = set(heard)
+for sock in socks.values():
+    try:
+        sock.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+    except OSError:
+        pass
+listen(3)
+for port in sorted(ports):
+    kind = "SPOKE FIRST" if port in spoke else "HTTP" if heard.get(port, b"").startswith(b"HTTP/") else "silent"
+    print(f"PROBE: {port} {kind}")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="installing the seccomp filter needs root")
+def test_where_namespaces_are_refused_a_cell_cannot_use_the_local_cluster(tmp_path):
+    """The attack of a student's cell where the child shares the host's network: it finds the
+    local cluster's ports in /proc/net/tcp and tries each (see PORT_PROBE)."""
+    submissions, out = tmp_path / "class", tmp_path / "out"
+    submissions.mkdir()
+    nb = nbformat.read(SAMPLES / "perfect.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PORT_PROBE))
+    nbformat.write(nb, submissions / "mallory.ipynb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COV"))}
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "refuse_namespaces.py"), sys.executable,
+                             "-m", "autograder", "grade", str(submissions), "--out", str(out), "--jobs", "1",
+                             "--time-limit", "60", "--cluster", "local"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env)
+    cluster_ports = set()
+    while proc.poll() is None:  # the ports the cluster's processes listen on, while they live
+        try:
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            break
+        for process in tree:
+            try:
+                cluster_ports |= {port for _, port in listening([process.pid])}
+            except psutil.NoSuchProcess:
+                pass
+        time.sleep(0.2)
+    output = proc.communicate()[0]
+    assert proc.returncode == 0 and "WEAK ISOLATION" in output, output
+    probed = cell_outputs(out / "autograded" / "mallory" / "gradient_checking" / "gradient_checking.ipynb")
+    tried = {int(line.split()[1]): line for line in probed.splitlines() if line.startswith("PROBE: ")}
+    assert len(cluster_ports) >= 3 and cluster_ports <= set(tried), (cluster_ports, probed)  # it reached them all
+    assert [tried[port] for port in sorted(cluster_ports) if not tried[port].endswith(" silent")] == []

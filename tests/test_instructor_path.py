@@ -4,8 +4,9 @@ In a copy of the course (so the repository is never written): the instructor rel
 students hand in the released notebook (one solved, one with the classic dW2 bug, one untouched,
 one cut off mid-upload); `grade` grades them; the instructor opens the formgrader in Chromium,
 reads the judge's scores there, gives the dW2 student some points back and a comment; nbgrader's
-export writes grades.csv with that change beside the kit's untouched scores.csv; the feedback is
-generated again so it carries the review; and each student opens the page handed back, with the
+export writes grades.csv with that change beside the kit's untouched scores.csv; the kit's own
+export writes scores.csv and the LMS file again from the gradebook, the review included; the
+feedback is generated again so it carries the review; and each student opens the page handed back, with the
 network refused, and sees rendered math and their score, or what was wrong with their file.
 
 Each command is `./kit ARGS` after its one-time set-up, i.e. the `autograder` command with the
@@ -172,6 +173,13 @@ def exported(course, graded, reviewed):
 
 
 @pytest.fixture(scope="module")
+def kit_exported(course, graded, exported):
+    """Step 5b: `./kit export OUT --lms-export moodle`: the kit's CSVs and the LMS file, from the gradebook."""
+    kit("export", str(graded.out), "--lms-export", "moodle", course=course)
+    return graded.out
+
+
+@pytest.fixture(scope="module")
 def handed_back(course, graded, exported, tmp_path_factory):
     """The feedback written again after the review, as the README has it (`cd OUT && ../kit nbgrader
     generate_feedback gradient_checking --force`), and each student's download: feedback/<student>/
@@ -230,6 +238,19 @@ def test_nbgraders_export_carries_the_manual_grade_and_scores_csv_is_untouched(g
         {s: (reviewed_total if s == "ben" else score, reviewed_total if s == "ben" else score, TOTAL)
          for s, (_, score, _) in CLASS.items()}
     assert (graded.out / "scores.csv").read_bytes() == graded.scores_csv
+
+
+def test_the_kits_export_carries_the_manual_grade_to_its_csvs_and_the_lms_file(kit_exported):
+    reviewed_total = TOTAL - LOST_POINTS + MANUAL_SCORE
+    scores = by_student(kit_exported / "scores.csv")
+    assert (float(scores["ben"]["score"]), scores["ben"]["status"], scores["ben"]["graded_by_hand"]) == \
+        (reviewed_total, "failed", "1")
+    row = next(r for r in read_csv(kit_exported / "grades_by_exercise.csv")
+               if (r["student_id"], r["exercise"]) == ("ben", f"test_{LOST}"))
+    assert (float(row["score"]), row["graded_by"], row["grader_comment"]) == (MANUAL_SCORE, "grader", COMMENT)
+    lms = {r["ID number"]: r for r in read_csv(kit_exported / f"lms_grades_{ASSIGNMENT}.csv")}
+    assert {s: float(r["Grade"]) for s, r in lms.items()} == \
+        {s: reviewed_total if s == "ben" else score for s, (_, score, _) in CLASS.items()}
 
 
 def test_each_student_sees_their_score_and_the_math_rendered_offline(handed_back, browser):

@@ -68,7 +68,7 @@ def test_canvas_download_graded_with_a_roster_exports_the_roster_ids(tmp_path, c
     assert "LATE" in run.notes["s1002"]
 
     path, left_out = write_lms_grades(run.out, run.rows, "canvas", canvas_roster, "Gradient Checking (77)")
-    assert path.name == "lms_grades.csv" and left_out == []
+    assert path.name == "lms_grades_gradient_checking.csv" and left_out == []
     rows = read_csv(path)
     assert list(rows[0]) == CANVAS_COLUMNS + ["Gradient Checking (77)"]
     assert rows[0]["Student"].strip() == "Points Possible" and rows[0]["Gradient Checking (77)"] == "15"

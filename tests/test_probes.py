@@ -1,4 +1,4 @@
-"""Probing a checker part by part (autograder/grading/probes.py): the points it evaluated name a
+"""Probing a checker part by part (autograder/student/checker_probes.py): the points it evaluated name a
 loop mistake only when they show it; a formula is named only when it alone matches every probe;
 and a checker whose mistakes give the same number on an ordinary case (θ⁻ built from θ⁺, θ not
 copied) is told apart by what the probes saw.
@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.grading import probes
-from autograder.grading.probes import HINTS, Probe, diagnose, read_formula, read_loop
+from autograder.student import checker_probes as probes
+from autograder.student.checker_probes import HINTS, Probe, diagnose, read_formula, read_loop
 
 THETA = np.array([0.5, -0.25, 0.0, 1.0])
 EPS = probes.PROBE_EPSILON

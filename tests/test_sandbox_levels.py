@@ -23,6 +23,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.judge import cgroup
+
 from attack_corpus import (EXERCISES, ROOT, boundary_breaches, build_attack, classic_gradients_literal,
                            expected_statuses, fingerprint, guarded_paths, load_sample, load_table, plant_targets,
                            remove_targets)
@@ -117,10 +119,15 @@ def test_the_batch_finishes_with_a_row_for_everyone(level_batch):
 def test_grade_says_how_strong_the_isolation_is(level_batch):
     line = [x for x in level_batch["proc"].stdout.splitlines() if x.startswith("Isolation of student code:")]
     assert line, level_batch["proc"].stdout[-2000:]
+    # Control groups: in force, or said to be missing under WEAK ISOLATION (an ordinary user may
+    # not write a v1 hierarchy; root here may).
+    grouped = "control group of its own" in line[0]
+    assert grouped != ("WEAK ISOLATION: no control group" in line[0]), line[0]
     if level_batch["level"] == "refused":
         assert "WEAK ISOLATION" in line[0] and "no_new_privs" in line[0] and "unprivileged uid" in line[0]
+        assert grouped == (cgroup.in_force() is not None)  # root: the same groups as this process
     else:
-        assert "WEAK" not in line[0] and "file system: only" in line[0]
+        assert "file system: only" in line[0] and "WEAK ISOLATION: student code" not in line[0]
 
 
 @pytest.mark.parametrize("name", sorted(BASES))

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 import similarity_class as generated
 from autograder.cli import main
 from autograder.similarity.compare import compare
+from autograder.similarity.evidence import WHOLE_CHANCE, Pair, weigh_exercises
 from autograder.similarity.normalise import fragments
 from autograder.similarity.report import ReportError, shared_fragments, write_report
 
@@ -89,7 +90,71 @@ def test_one_function_copy_is_found_in_that_function(graded_class, truth):
     one = next(p for p in truth.copied if "c_one" in p)
     pair = comparison.pairs[ranked.index(one)]
     assert pair.top_exercise == "gradient_check_n"
-    assert ranked.index(one) < 12  # of 435 possible pairs; behind only pairs of whole notebooks with more in common
+    assert ranked.index(one) < len(truth.copied)  # at the top: among as many pairs as there are copies
+
+
+def test_a_whole_exercise_copy_ranks_and_is_named(graded_class, truth):
+    """The one-function copy is ranked by its exercise, named in both report files; no independent pair is."""
+    out, comparison = graded_class
+    ranked = [_names(comparison, p) for p in comparison.pairs]
+    one = comparison.pairs[ranked.index(next(p for p in truth.copied if "c_one" in p))]
+    assert one.whole_exercise == "gradient_check_n" and one.score > one.total
+    assert one.overlap["gradient_check_n"] >= 0.9
+    page, table = write_report(comparison, out / "report-whole")
+    row = next(r for r in csv.DictReader(table.open(encoding="utf-8")) if {r["a"], r["b"]} == set(_names(comparison, one)))
+    assert row["whole_exercise"] == "gradient_check_n" and float(row["rank_bits"]) == pytest.approx(one.score, abs=0.05)
+    assert "gradient_check_n shared whole" in page.read_text(encoding="utf-8")
+
+
+def test_same_short_function_is_not_lifted(tmp_path):
+    """Two unrelated students who wrote the same unusual one-line function share all of that exercise's
+    rare code, and are still neither ranked by it nor flagged: one line is too little evidence."""
+    truth = generated.generate()
+    cell = "".join(generated.solution_cells(generated.release_notebook())["forward_propagation"]["source"])
+    line = generated.fill(cell, "J = np.sum(np.multiply(np.atleast_1d(theta), np.atleast_1d(x)))")
+    for student in truth.students:
+        if student.name in ("s010", "s011"):
+            student.sources["forward_propagation"] = line
+    comparison = compare(generated.write_flat(truth, tmp_path / "class"), generated.ASSIGNMENT, ROOT)
+    ranked = [_names(comparison, p) for p in comparison.pairs]
+    pair = comparison.pairs[ranked.index(frozenset({"s010", "s011"}))]
+    assert pair.overlap["forward_propagation"] == 1.0 and pair.fragments["forward_propagation"] >= 3
+    assert pair.whole_exercise != "forward_propagation" and pair.total < comparison.threshold
+    assert ranked.index(frozenset({"s010", "s011"})) >= len(truth.copied)
+
+
+def test_whole_exercise_matches_common_in_the_class_do_not_rank():
+    """Where many pairs match in one exercise alone (an exercise with few ways to write it), such a
+    match is chance, not a copy: none of them is ranked by it; where they are few, all are."""
+    def pairs():
+        return [Pair(i, i + 1, bits={"x": 30.0, "y": 1.0}, overlap={"x": 1.0, "y": 0.2}) for i in range(0, 6, 2)]
+    flag = 40.0  # each pair holds 30 bits in x: over WHOLE_MIN_SHARE of a flag
+    common, rare = pairs(), pairs()
+    weigh_exercises(common, flag, {"x": 3 / WHOLE_CHANCE - 1})
+    weigh_exercises(rare, flag, {"x": 3 / WHOLE_CHANCE})
+    assert [p.score for p in common] == [31.0] * 3
+    assert [p.whole_exercise for p in rare] == ["x"] * 3 and [p.score for p in rare] == [60.0] * 3
+
+
+def test_real_verdicts_are_read_from_a_graded_out(graded_samples, tmp_path):
+    """On an OUT `grade` really wrote (the samples: one solution and its planted bugs), the failing
+    exercises come from the judge's verdicts, and the report says verdicts were read."""
+    run = graded_samples("gradient_checking")
+    failing = {}
+    with open(run.exercises_csv, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["status"] in ("failed", "error", "timeout"):
+                failing.setdefault(row["student_id"], set()).add(row["exercise"])
+    assert failing, "the samples hold planted bugs: some exercise must fail"
+    comparison = compare(run.out, "gradient_checking", ROOT)
+    assert comparison.corpus.graded
+    tests = {e.name: e.test for e in comparison.assignment.exercises}
+    read = {e.name: {tests[x] for x in e.failing} for e in comparison.entries if e.failing}
+    assert read and all(read[student] <= failing[student] for student in read)
+    assert read.get("bug_one_sided_check") == failing["bug_one_sided_check"]
+    result = CliRunner().invoke(main, ["similarity", str(run.out), "-a", "gradient_checking", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "verdicts read from the graded folder" in (tmp_path / "similarity.html").read_text(encoding="utf-8")
 
 
 def test_independent_and_skeleton_students_are_not_flagged(graded_class, truth):
@@ -163,7 +228,8 @@ def test_known_solution_is_matched(tmp_path):
         (known / f"Gradient Checking v{copy}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
     comparison = compare(folder, generated.ASSIGNMENT, ROOT, tmp_path / "known")
     names = [_names(comparison, p) for p in comparison.pairs]
-    assert frozenset({"s002", "public repo/Gradient Checking v0.ipynb"}) in names[:8]  # 4 copies, then this group of 4
+    # the 5 other copies, then the 6 pairs of this group of 4 (s002, c_loops and the two public copies)
+    assert frozenset({"s002", "public repo/Gradient Checking v0.ipynb"}) in names[:11]
     assert not any(comparison.entries[p.a].known and comparison.entries[p.b].known for p in comparison.pairs)
     pair = comparison.pairs[names.index(frozenset({"c_loops", "public repo/Gradient Checking v1.ipynb"}))]
     whys = [f["why"] for f in shared_fragments(comparison, pair, pair.top_exercise)]

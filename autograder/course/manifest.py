@@ -96,15 +96,44 @@ class Manifest:
         return Tolerances(self.threshold, self.reference_epsilons)
 
 
+#: The course a command works on, once decided (the command line sets it for the processes it starts).
+COURSE_ENV = "AUTOGRADER_COURSE_ROOT"
+#: The course's nbgrader configuration, in its root.
+COURSE_CONFIG = "nbgrader_config.py"
+
+
+def is_course(folder: Path) -> bool:
+    """A course root holds nbgrader_config.py and assignments/ (a new course: its config alone, when it is
+    not the config `grade` writes into its output folder)."""
+    config = folder / COURSE_CONFIG
+    if not config.is_file():
+        return False
+    if (folder / ASSIGNMENTS).is_dir():
+        return True
+    from ..grading_output.guard import is_kit_output
+    return not is_kit_output(folder)
+
+
+def find_course(start: Path) -> Path | None:
+    """The course around `start`, as nbgrader finds its own: start or its nearest parent that is a course."""
+    start = Path(start).resolve()
+    return next((folder for folder in (start, *start.parents) if is_course(folder)), None)
+
+
 def course_root() -> Path:
-    """The course root: $AUTOGRADER_COURSE_ROOT, else the folder above the autograder package."""
-    return _resolved_root(os.environ.get("AUTOGRADER_COURSE_ROOT") or "")
+    """The course root: $AUTOGRADER_COURSE_ROOT (the command line sets it: --course, or the course it
+    found), else the course around the current folder, else the folder above the autograder package
+    (a kit unpacked as its own course, as in the Gradescope image)."""
+    env = os.environ.get(COURSE_ENV) or ""
+    return _resolved_root(env, "" if env else os.getcwd())
 
 
 @functools.lru_cache(maxsize=16)
-def _resolved_root(env: str) -> Path:
+def _resolved_root(env: str, cwd: str) -> Path:
     # Cached: the judge asks for it on every call a student's checker makes to a trusted function.
-    return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
+    if env:
+        return Path(env).resolve()
+    return find_course(Path(cwd)) or Path(__file__).resolve().parents[2]
 
 
 def folder(name: str, root: Path | None = None) -> Path:

@@ -125,6 +125,7 @@ def lent_gradebook(out: Path, uid: int | None):
 
 @dataclass
 class Server:
+    out: Path
     argv: list[str]
     env: dict
     url: str
@@ -142,7 +143,7 @@ def prepare(out: Path, port: int | None = None, token: str | None = None, host: 
     env["JUPYTER_TOKEN"] = token  # not on the command line, where any local user could read it
     argv = [sys.executable, "-m", "autograder.formgrader.server", f"--ServerApp.root_dir={out}",
             f"--ServerApp.ip={host}", f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
-    return Server(argv, env, f"http://{host}:{port}/formgrader?token={token}", server_uid(out))
+    return Server(out, argv, env, f"http://{host}:{port}/formgrader?token={token}", server_uid(out))
 
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -176,11 +177,30 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _started(process: subprocess.Popen, url: str) -> bool:
+    """Wait until the server answers (True) or has ended or taken too long (False)."""
+    deadline = time.monotonic() + START_SECONDS
+    while process.poll() is None and time.monotonic() < deadline:
+        if _answers(url):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()  # Jupyter stops at once on SIGTERM
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def serve(out: Path, port: int | None, host: str, say) -> int:
     """Run the formgrader on OUT until Ctrl-C or SIGTERM; say(text) tells the instructor. The exit status."""
     server = prepare(out, port, host=host)
-    out = check_course(out)
-    log_path = out / LOG
+    out, log_path = server.out, server.out / LOG
     log_path.parent.mkdir(exist_ok=True)
     home = _private_home(server.uid)
     env = dict(server.env, HOME=home, JUPYTER_RUNTIME_DIR=f"{home}/runtime", JUPYTER_DATA_DIR=f"{home}/data",
@@ -195,27 +215,15 @@ def serve(out: Path, port: int | None, host: str, say) -> int:
             process = subprocess.Popen(server.argv, env=env, cwd=out, stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec)
             try:
-                deadline = time.monotonic() + START_SECONDS
-                while process.poll() is None and not _answers(server.url):
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.3)
-                if process.poll() is not None or not _answers(server.url):
+                if not _started(process, server.url):
                     tail = log_path.read_text(errors="replace")[-2000:]
                     raise FormgraderError(f"the formgrader server did not start; its log ({log_path}) ends:\n{tail}")
                 say(f"Formgrader for {out} (its log: {log_path}). Ctrl-C stops it. Open:\n\n    {server.url}\n")
-                process.wait()
-                return process.returncode
+                return process.wait()
             except KeyboardInterrupt:
                 return 0
             finally:
-                if process.poll() is None:
-                    process.terminate()  # Jupyter stops at once on SIGTERM
-                    try:
-                        process.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait()
+                _stop(process)
     finally:
         signal.signal(signal.SIGTERM, stop)
         shutil.rmtree(home, ignore_errors=True)

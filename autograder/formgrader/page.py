@@ -3,13 +3,15 @@
 Trusted side, in the formgrader server, on a notebook the student wrote. Every piece of student
 markup (markdown cells, HTML and markdown outputs) goes through the kit's sanitiser; script and
 widget outputs, widget state and isolated-iframe outputs are dropped; a cell whose nbgrader
-metadata is not the kit's plain names loses it. The page's own inline scripts are taken from the
+metadata is not the kit's plain names loses it, and the names the template writes as they are
+(the student's id and name, the notebook's) are escaped. The page's own inline scripts are taken from the
 same template rendered without any cell, so the policy (csp.py) allows those and nothing a
 student wrote, even if the sanitiser missed something.
 """
 from __future__ import annotations
 
 import copy
+import html
 import re
 
 from nbconvert.exporters import HTMLExporter
@@ -27,6 +29,8 @@ PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 #: Output types a page never shows: they exist to run code in the browser.
 ACTIVE_OUTPUTS = ("application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json",
                   "application/vnd.jupyter.widget-state+json")
+#: Resources nbgrader's formgrade template writes into the page (a script, attributes) unescaped.
+WRITTEN_AS_IS = ("student", "first_name", "last_name", "notebook_id", "assignment_id", "notebook_path")
 #: nbconvert's MathJax loader and configuration, in the template's head.
 MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.DOTALL)
 #: Added to the template's head: the judge's message (a test cell's output) wraps instead of
@@ -117,11 +121,12 @@ class InertFormgradeExporter(HTMLExporter):
     def from_notebook_node(self, nb, resources=None, **kw):
         """(html, resources); resources["trusted_scripts"] holds the hashes of the page's own scripts."""
         nb = inert_copy(nb)
+        resources = {key: html.escape(value) if key in WRITTEN_AS_IS and isinstance(value, str) else value
+                     for key, value in (resources or {}).items()}
         skeleton = copy.deepcopy(nb)
         skeleton.cells = []
         blank, _ = super().from_notebook_node(skeleton, dict(resources or {}), **kw)
         self._formulas = Formulas()
-        html, resources = super().from_notebook_node(nb, resources, **kw)
-        html = self._formulas.put_back(_kit_head(html))
+        page, resources = super().from_notebook_node(nb, resources, **kw)
         resources["trusted_scripts"] = inline_script_hashes(_kit_head(blank))
-        return html, resources
+        return self._formulas.put_back(_kit_head(page)), resources

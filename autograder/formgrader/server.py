@@ -1,7 +1,7 @@
 """The formgrader's Jupyter server: the kit's formgrader extension and nothing that runs code.
 
 Trusted side, run by launch.py (as an unprivileged user when started as root). Only the
-services a formgrader page calls are served (status, login, CSP reports): no kernels, kernel
+services a formgrader page calls are served (status, login): no kernels, kernel
 specs, sessions, terminals, contents, files or nbconvert; no other server extension is loaded,
 whatever the environment's Jupyter config enables; a kernel cannot be started even from inside
 the server; the contents manager writes nothing. Run as `python -m autograder.formgrader.server`
@@ -49,7 +49,7 @@ class FormgraderServer(ServerApp):
     """Jupyter's server with only the formgrader's services and the kit's extension."""
 
     name = "autograder-formgrader"
-    default_services = ("api", "auth", "security")
+    default_services = ("api", "auth")
 
     def init_configurables(self):
         # Whatever a Jupyter config file on the machine says, these hold.

@@ -2,7 +2,7 @@
 
 A difference of about 1 comes from any gradapprox of about 0 or far larger than grad: it names
 no one mistake, so the feedback says what such a value means instead. Mistakes themselves are
-named only once a probe has shown them (autograder.grading.probes).
+named only once a probe has shown them (autograder.student.checker_probes).
 """
 from __future__ import annotations
 

@@ -4,18 +4,16 @@ A busy machine stretches wall time, not CPU time, so the judge charges a submiss
 its own processes used: user + system time of the launched process and of every descendant
 (the pid namespace's first process, the student's process, anything it forked), plus the time
 of descendants already reaped, as the kernel reports it in /proc/<pid>/stat. Nothing the child
-says about itself is believed. Wall time is only a generous backstop (WALL_FACTOR x the limit, inside the worker's
-own budget of pipeline/pool.py).
+says about itself is believed. Where the child has a control group of its own (cgroup.py), its
+counter is the clock (GroupClock): every process of the group counts, reaped or not; the /proc
+walk is the fallback. How long in wall time a step may take is budget.py's; RunDelay reads the
+kernel's evidence that the machine, not the child, used it up.
 """
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 
-#: Wall time allowed per CPU second of the limit before the judge stops waiting anyway. Measured:
-#: a 2-core machine at load average 17 gave a busy child 0.12 CPU seconds per wall second.
-WALL_FACTOR = 10.0
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 #: A reading older than this walks /proc again for new descendants (the first one always does).
 RESCAN_SECONDS = 0.5
@@ -95,17 +93,67 @@ class CpuClock:
             self.last = max(self.last, total)
         return self.last
 
+    def members(self) -> list[int]:
+        """The processes found by the last walk (for their run-queue delay)."""
+        return list(self._tree)
 
-@dataclass
-class Budget:
-    """What one step (a cell while loading, or a judged call) may use: CPU seconds of the child,
-    and wall seconds as a backstop."""
-    cpu_seconds: float
-    wall_seconds: float
 
-    @classmethod
-    def for_cpu(cls, cpu_seconds: float) -> "Budget":
-        return cls(cpu_seconds, WALL_FACTOR * cpu_seconds)
+class GroupClock:
+    """CPU seconds of every process a control group has held (cgroup.Group): the kernel's own
+    counter, so a child reaped at once is charged as a long-lived one is."""
+
+    def __init__(self, group):
+        self.group = group
+        self.last = 0.0
+
+    def seconds(self, rescan: bool = False) -> float:
+        reading = self.group.cpu_seconds()
+        if reading is not None:
+            self.last = max(self.last, reading)
+        return self.last
+
+    def members(self) -> list[int]:
+        return self.group.pids()
+
+
+def clock_for(pid: int, group=None):
+    """The clock of a launched child: its group's counter where it has one, else the /proc walk."""
+    return GroupClock(group) if group is not None else CpuClock(pid)
+
+
+def _schedstat_delay(path: str) -> float | None:
+    """The run-queue delay in a schedstat file (second field, nanoseconds), in seconds."""
+    try:
+        with open(path, "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def thread_run_delay() -> float:
+    """Seconds the calling thread has waited for a CPU since it started (0 where unknown)."""
+    return _schedstat_delay("/proc/thread-self/schedstat") or 0.0
+
+
+class RunDelay:
+    """Seconds the tasks of a child's processes have waited for a CPU (the kernel's schedstat),
+    the last reading of each task kept once it is gone. Losing a task that ended between two
+    readings only takes evidence away: a child is never credited with waiting it did not do."""
+
+    def __init__(self):
+        self._seen: dict[int, float] = {}
+
+    def seconds(self, pids) -> float:
+        for pid in pids:
+            try:
+                tids = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for tid in tids:
+                delay = _schedstat_delay(f"/proc/{pid}/task/{tid}/schedstat")
+                if delay is not None:
+                    self._seen[int(tid)] = max(delay, self._seen.get(int(tid), 0.0))
+        return sum(self._seen.values())
 
 
 def describe_cpu(used: float, limit: float) -> str:

@@ -28,8 +28,9 @@ from ..course.graders import check_arguments, checks_for, child_side_source, res
 from ..grading.results import Result, run_check
 from ..grading.subject import StudentError, modified_message
 from ..grading.tolerances import Tolerances
-from . import codec
-from .cpu_clock import WALL_FACTOR, CpuClock, describe_cpu
+from . import cgroup, codec
+from .budget import Budget, backstop_seconds, charged_wall, describe_wall, step_budget, submission_budget
+from .cpu_clock import RunDelay, clock_for, describe_cpu, thread_run_delay
 from .prelude import release_prelude
 from .sandbox import Limits, Scratch, clean_env, hidden_paths, limits_spec, python_command, submission_uid, sweep
 
@@ -38,9 +39,6 @@ _PARTS = {name: (_HERE / f"{name}.py").read_text() for name in ("codec", "confin
 #: The warm zygote's program: codec, confinement and the child loop, then the fork loop.
 ZYGOTE_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"],
                             _PARTS["child"].split('if __name__ == "__main__"')[0], _PARTS["zygote"]])
-#: Share of the submission's CPU time that one cell (while loading) or one call may take; a
-#: looping cell or call is then cut off while time remains for the other exercises.
-STEP_SHARE = 0.25
 #: How often the child's CPU clock is read while the judge waits for an answer.
 POLL_SECONDS = 0.5
 #: Exception types from outside builtins whose names a verdict may show (numpy's).
@@ -63,8 +61,9 @@ class Launched:
     """A started child: its pid and our ends of its four pipes (requests, replies, its stdout and
     stderr, and the exit status its parent got from waitpid)."""
 
-    def __init__(self, pid: int, req_w: int, rep_r: int, out_r: int, status_r: int):
+    def __init__(self, pid: int, req_w: int, rep_r: int, out_r: int, status_r: int, group=None):
         self.pid, self.req_w, self.rep_r, self.out_r, self.status_r = pid, req_w, rep_r, out_r, status_r
+        self.group = group  # its control group (cgroup.Group), or None where none could be made
         self.output = bytearray()
         self._status: int | None = None
 
@@ -92,13 +91,18 @@ class Launched:
         return self._status
 
     def kill(self) -> None:
+        """Kill the child and, where it has a group, every process in it (wherever it went)."""
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        if self.group is not None:
+            self.group.kill()
 
     def close(self) -> None:
         self.kill()
+        if self.group is not None:
+            self.group.remove()
         for name in ("req_w", "rep_r", "out_r", "status_r"):
             _close(getattr(self, name))
             setattr(self, name, None)
@@ -204,8 +208,9 @@ class ZygoteLauncher:
                     r, w = os.pipe()
                     theirs.append(r if not theirs else w)
                     ours.append(w if not ours else r)
+                group = cgroup.make_group(limits.memory_mb, limits.processes)
                 request = {"scratch": str(scratch), "limits": limits_spec(limits), "hide": list(hide),
-                           "uid": uid,
+                           "uid": uid, "cgroup": group.procs if group is not None else [],
                            "env": {k: v for k, v in clean_env(scratch).items() if k not in ("PATH",)}}
                 try:
                     socket.send_fds(self._control, [json.dumps(request).encode()], theirs)
@@ -216,7 +221,9 @@ class ZygoteLauncher:
                     for fd in theirs:
                         os.close(fd)
                 if "pid" in reply and int(reply["pid"]) > 0:
-                    return Launched(int(reply["pid"]), *ours)
+                    return Launched(int(reply["pid"]), *ours, group=group)
+                if group is not None:
+                    group.remove()
                 for fd in ours:
                     os.close(fd)
                 gone = not reply
@@ -260,9 +267,11 @@ def adopt_zygote(connection: socket.socket) -> None:
 
 
 def close_launchers() -> None:
-    """Stop this process's warm zygote now (atexit does it too, for a process that exits normally)."""
+    """Stop this process's warm zygote now (atexit does it too, for a process that exits normally),
+    and remove the control groups whose killed processes had not finished dying."""
     for launcher in _DEFAULT:
         launcher.close()
+    cgroup.remove_pending(wait=5.0)
 
 
 class ChildGone(Exception):
@@ -290,6 +299,8 @@ def code_cells(nb) -> list[tuple[int, str]]:
 def _describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "it stopped answering"
+    if returncode == 73:  # zygote.NO_GROUP_EXIT
+        return "the grading machine could not put it into its control group"
     if returncode < 0:
         name = signal.Signals(-returncode).name
         reasons = {"SIGXCPU": "it used up its CPU time", "SIGKILL": "it was killed (time or memory limit)",
@@ -298,18 +309,30 @@ def _describe_exit(returncode: int | None) -> str:
     return f"it exited with status {returncode} (sys.exit or os._exit in the notebook?)"
 
 
+@dataclass(frozen=True)
+class _Step:
+    """Where a step started: the CPU charged, the wall clock, and the waiting for a CPU."""
+    cpu: float
+    wall: float
+    waited: float
+
+
 class Child:
     """One limited child process holding the student's namespace."""
 
-    def __init__(self, cells, scratch: Path, limits: Limits, deadline: float, launcher, hide=(),
+    def __init__(self, cells, scratch: Path, limits: Limits, wall: "WallClock", launcher, hide=(),
                  cpu_left: float | None = None, uid: int | None = None):
-        self.limits, self.deadline = limits, deadline
+        self.limits, self.wall = limits, wall
         self.cpu_left = limits.wall_seconds if cpu_left is None else cpu_left
         self.launched = launcher.launch(scratch, limits, hide, uid)
-        self.clock = CpuClock(self.launched.pid)
+        self.clock = clock_for(self.launched.pid, getattr(self.launched, "group", None))
         self.trusted_seconds = 0.0  # judge CPU spent answering the child's calls to trusted functions
+        self.run_delay = RunDelay()  # the kernel's evidence that the machine kept it waiting
+        self.waited = 0.0  # seconds this child and the judge serving it waited for a CPU, as last read
+        self._judge_delay = thread_run_delay()
         self._next_charge = time.monotonic() + POLL_SECONDS
-        self._step: tuple[float, float] = (0.0, self.step_seconds())  # CPU reading at its start, budget
+        self._step = _Step(0.0, time.monotonic(), 0.0)
+        self._unloaded = [index for index, _ in cells]  # cells whose "loading" may still start a step
         self.req_w, self.rep_r = self.launched.req_w, self.launched.rep_r
         self.sources = {index: source for index, source in cells}
         self.refusal = ""  # why the judge last refused a call to a trusted function
@@ -330,13 +353,21 @@ class Child:
         except (BrokenPipeError, OSError):
             raise ChildGone(self._death()) from None
 
+    def waiting(self) -> float:
+        """Seconds this child's processes and the judge serving it have waited for a CPU so far."""
+        judge = thread_run_delay()
+        self.waited += max(0.0, judge - self._judge_delay)
+        self._judge_delay = judge
+        return self.waited + self.run_delay.seconds(self.clock.members())
+
     def _charge(self, until: float) -> None:
-        """Stop the child when its step or the submission used up its CPU time, or the wall-time
-        backstop ran out (then wall_bound tells the caller the CPU use was within limits)."""
+        """Stop the child when its step or the submission used up its CPU time or its wall time;
+        wall_bound tells the caller when the kernel says the machine used up the wall time."""
         # The judge's own CPU answering this child's calls to trusted functions counts as its own.
         used = self.clock.seconds(rescan=True) + self.trusted_seconds
         self._next_charge = time.monotonic() + POLL_SECONDS
-        start, budget = self._step
+        self._check_group()
+        start, budget = self._step.cpu, self.step_budget().cpu_seconds
         if used - start > budget:
             # the limit, not the reading, goes into the message: a rerun must give the same words
             raise ChildGone(f"it used {describe_cpu(budget, budget)}, the time limit of one step "
@@ -344,7 +375,16 @@ class Child:
         if used > self.cpu_left:
             raise ChildGone(f"the submission used up its CPU time ({describe_cpu(self.cpu_left, self.cpu_left)} "
                             "left for it)", "timeout")
-        if time.monotonic() >= until:
+        now = time.monotonic()
+        waited = self.waiting()
+        step = self.step_budget()
+        if charged_wall(now - self._step.wall, waited - self._step.waited) >= step.wall_seconds:
+            raise ChildGone(f"it slept or waited through the wall time of one step ({describe_wall(step.wall_seconds)}: "
+                            "time.sleep, input() or a wait for something that never comes?)", "timeout")
+        if self.wall.charged(now, waited) >= self.wall.budget.wall_seconds:
+            raise ChildGone("the submission slept or waited through its wall time "
+                            f"({describe_wall(self.wall.budget.wall_seconds)})", "timeout")
+        if now >= until:  # the backstop: only a child that waited for a CPU most of the time gets here
             raise ChildGone(f"it ran out of wall time after {describe_cpu(used - start, budget)} "
                             "(the machine was busy)", "timeout", wall_bound=True)
 
@@ -359,8 +399,9 @@ class Child:
             ready, _, _ = select.select(watched, [], [], min(max(remaining, 0.0), POLL_SECONDS))
             if self.launched.out_r is not None and self.launched.out_r in ready:
                 self.launched.drain()
-            if self.rep_r not in ready:
+            if self.rep_r not in ready or time.monotonic() >= self._next_charge:
                 self._charge(until)
+            if self.rep_r not in ready:
                 continue
             chunk = os.read(self.rep_r, max(n - len(self._buffer), 1 << 16))
             if not chunk:
@@ -370,20 +411,36 @@ class Child:
         return data
 
     def receive(self, until: float):
-        until = min(until, self.deadline)
+        until = min(until, self.wall.backstop)
         try:
             length = codec.frame_length(self._read_exact(codec.HEADER_SIZE, until))
             return codec.decode(self._read_exact(length, until))
         except codec.CodecError as exc:
             raise ChildGone(f"it sent something that is not plain data ({exc})") from None
 
+    def _check_group(self) -> None:
+        """Kill the whole group once it went over any of its limits."""
+        over = self._group_limit()
+        if over:
+            self.launched.kill()
+            raise ChildGone(over)
+
+    def _group_limit(self) -> str | None:
+        """What the child's group says it went over (the kernel acted on it), or None."""
+        group = self.launched.group
+        if group is not None and group.memory_exceeded():
+            return f"it went over its memory limit ({self.limits.memory_mb} MB for all its processes together)"
+        if group is not None and group.processes_exceeded():
+            return f"it tried to start more than {self.limits.processes} processes and threads"
+        return None
+
     def _death(self) -> str:
-        return _describe_exit(self.launched.exit_status())
+        return self._group_limit() or _describe_exit(self.launched.exit_status())
 
     # -- protocol ------------------------------------------------------------------------------
-    def step_seconds(self) -> float:
-        """CPU seconds one cell or call may use."""
-        return max(5.0, STEP_SHARE * self.limits.wall_seconds)
+    def step_budget(self):
+        """What one cell or call may use (budget.step_budget)."""
+        return step_budget(self.limits.wall_seconds)
 
     @property
     def cpu_used(self) -> float:
@@ -391,9 +448,9 @@ class Child:
         return self.clock.last + self.trusted_seconds
 
     def _start_step(self) -> float:
-        """Begin charging a step; the wall-time backstop by which it must end."""
-        self._step = (self.cpu_used, self.step_seconds())
-        return time.monotonic() + WALL_FACTOR * self.step_seconds()
+        """Begin charging a step (its budget is set here, once); its backstop."""
+        self._step = _Step(self.cpu_used, time.monotonic(), self.waiting())
+        return min(self._step.wall + backstop_seconds(self.step_budget()), self.wall.backstop)
 
     def wait_loaded(self) -> None:
         until = self._start_step()
@@ -401,10 +458,17 @@ class Child:
             message = self.receive(until)
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "loading":
-                self.current_cell = message.get("cell")
+                # A step starts once per cell, in the order the judge sent them: a child that
+                # says "loading" again never restarts its clock.
+                cell = message.get("cell")
+                if type(cell) is not int or cell not in self._unloaded:
+                    raise ChildGone("it broke the judge's protocol")
+                del self._unloaded[:self._unloaded.index(cell) + 1]
+                self.current_cell = cell
                 self.clock.seconds()
                 until = self._start_step()
             elif kind == "cell_done":
+                self._check_group()  # what the cell's processes did is the cell's
                 self.cell_outputs[message.get("cell")] = message.get("outputs") or []
                 if message.get("error"):
                     self.cell_errors[message.get("cell")] = str(message.get("error"))
@@ -423,6 +487,8 @@ class Child:
         while True:
             message = self.receive(until)
             kind = message.get("type") if isinstance(message, dict) else None
+            if kind in ("result", "error"):
+                self._check_group()  # what the call's processes did is the call's
             if kind == "result":
                 changed = message.get("changed") or []
                 if isinstance(changed, list) and changed:
@@ -490,8 +556,24 @@ class Child:
             self.send({"type": "dep_error", "message": reason})
 
     def close(self) -> None:
-        self.clock.seconds()
+        self.launched.kill()
+        self.clock.seconds()  # the group's counter, every process dead: the final charge
         self.launched.close()
+
+
+class WallClock:
+    """A submission's wall time as budget.py charges it: since it started, less what its closed
+    children (`waited`) and its current one waited for a CPU; and its backstop."""
+
+    def __init__(self, budget: Budget):
+        self.budget, self.started, self.waited = budget, time.monotonic(), 0.0
+        self.backstop = self.started + backstop_seconds(budget)
+
+    def charged(self, now: float, current_waited: float) -> float:
+        return charged_wall(now - self.started, self.waited + current_waited)
+
+    def used_up(self, current_waited: float) -> bool:
+        return self.charged(time.monotonic(), current_waited) >= self.budget.wall_seconds
 
 
 class RemoteSubject:
@@ -502,7 +584,7 @@ class RemoteSubject:
         self.hide = hidden_paths() if hide is None else list(hide)
         self.launcher = launcher or default_launcher()
         self.cell_outputs: dict[int, list] = {}
-        self.deadline = time.monotonic() + WALL_FACTOR * limits.wall_seconds  # backstop; CPU is charged
+        self.wall = WallClock(submission_budget(limits.wall_seconds))  # set once, here
         self.cpu_spent = 0.0  # by the children already closed
         self.child_cpu = 0.0  # of that, the children's own (the rest is the judge answering them)
         self.wall_bound: set[str] = set()  # functions whose timeout the machine's load caused
@@ -515,7 +597,7 @@ class RemoteSubject:
     def _start(self) -> Child:
         for _ in range(len(self.cells) + 1):
             cells = [(i, s) for i, s in self.cells if i not in self.skipped]
-            child = Child(cells, self.scratch, self.limits, self.deadline, self.launcher, self.hide,
+            child = Child(cells, self.scratch, self.limits, self.wall, self.launcher, self.hide,
                           self.limits.wall_seconds - self.cpu_spent, self.uid)
             try:
                 child.wait_loaded()
@@ -523,7 +605,7 @@ class RemoteSubject:
             except ChildGone as gone:
                 culprit = child.current_cell
                 self._close(child)
-                if culprit is None or time.monotonic() >= self.deadline:
+                if culprit is None or self.wall.used_up(0.0):
                     raise
                 if gone.wall_bound:  # it slept or waited, or the machine was slow: grade again alone
                     self.wall_bound.add(f"cell {culprit}")
@@ -547,6 +629,7 @@ class RemoteSubject:
     def _close(self, child: Child) -> None:
         child.close()
         self.cpu_spent += child.cpu_used
+        self.wall.waited += child.waiting()
         self.child_cpu += child.clock.last
 
     def call(self, function, args, deps=None, unchanged=None):
@@ -554,11 +637,14 @@ class RemoteSubject:
         if spent >= self.limits.wall_seconds:
             raise StudentError("the submission used up its CPU time before this exercise "
                                f"({describe_cpu(self.limits.wall_seconds, self.limits.wall_seconds)})", "timeout")
-        if time.monotonic() >= self.deadline:
+        if time.monotonic() >= self.wall.backstop:
             self.wall_bound.add(function)
             raise StudentError("the judge ran out of wall time before this exercise, with "
                                f"{describe_cpu(spent, self.limits.wall_seconds)} used (the machine "
                                "was busy)", "timeout")
+        if self.wall.used_up(self.child.waiting() if self.child else 0.0):
+            raise StudentError("the submission slept or waited through its wall time before this exercise "
+                               f"({describe_wall(self.wall.budget.wall_seconds)})", "timeout")
         try:
             if self.child is None:
                 self.child = self._start()
@@ -621,6 +707,7 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
         finally:
             subject.close()
             sweep(uid)
+            cgroup.remove_pending()  # its children's groups, if they had not finished dying
     wall_bound = [r.function for r in results if r.status == "timeout" and r.function in subject.wall_bound]
     wall_bound += sorted(w for w in subject.wall_bound if w.startswith("cell "))
     return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started,

@@ -47,6 +47,9 @@ class Limits:
     #: the scratch tmpfs's size and its number of files and folders (a notebook writes a few)
     scratch_mb: int = 64
     scratch_files: int = 4096
+    #: processes (and threads) of the whole submission, where it has a control group (cgroup.py),
+    #: and of its uid (RLIMIT_NPROC) where the child runs as a uid of its own
+    processes: int = 256
 
     @property
     def cpu_seconds(self) -> int:
@@ -56,7 +59,8 @@ class Limits:
 def limits_spec(limits: Limits) -> dict:
     """The limits as confine.py reads them (plain data for the child)."""
     return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds, "file_size_mb": limits.file_size_mb,
-            "open_files": limits.open_files, "scratch_mb": limits.scratch_mb, "scratch_files": limits.scratch_files}
+            "open_files": limits.open_files, "processes": limits.processes, "scratch_mb": limits.scratch_mb,
+            "scratch_files": limits.scratch_files}
 
 
 def clean_env(home: Path) -> dict:
@@ -265,6 +269,14 @@ def isolation_in_force(limits: Limits | None = None) -> list[str]:
         measures = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return ["unknown: the probe failed (" + proc.stderr.strip()[-200:] + ")"]
+    from . import cgroup
+    group = cgroup.in_force()
+    if group:
+        measures.append(group)
+    else:
+        measures.insert(0, f"WARNING: WEAK ISOLATION: no control group ({cgroup.unavailable()}): CPU time is "
+                           "sampled from /proc (processes reaped at once go uncharged; wall time still stops "
+                           "them), memory and processes are capped per process, not for the whole submission")
     if not all(any(m.startswith(s) for m in measures) for s in STRONG):
         measures.insert(0, "WARNING: WEAK ISOLATION: student code is held by rlimits and its user id only; it can "
                            "read every file its user can read (other copies of the kit, other checkouts). "

@@ -172,9 +172,28 @@ def _reopen_read_only(held):
             os.close(fresh)
 
 
+#: The exit status of a child that could not enter the control group the judge made for it.
+NO_GROUP_EXIT = 73
+
+
+def _enter_group(paths):
+    """Put this new child into the control group the judge made for it (each hierarchy's
+    cgroup.procs), before anything else runs: all it starts is in the group from then on."""
+    try:
+        for path in paths:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.write(fd, str(os.getpid()).encode())
+            finally:
+                os.close(fd)
+    except OSError:
+        os._exit(NO_GROUP_EXIT)  # never run student code outside the group it was given
+
+
 def _become_child(request, fds):
     request_fd, reply_fd, output_fd, status_fd = fds
     try:
+        _enter_group(request.get("cgroup") or [])
         os.close(status_fd)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})

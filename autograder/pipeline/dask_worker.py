@@ -44,6 +44,10 @@ class CoursePlugin(WorkerPlugin):
     def setup(self, worker):
         local = Path(worker.local_directory)
         self.course = local / self.name
+        # Its own: where namespaces are refused, a child running as a slot uid could read a
+        # classmate's notebook being graded beside it through a folder others may enter.
+        self.course.mkdir(mode=0o700, exist_ok=True)
+        self.course.chmod(0o700)
         self.address = worker.address
         for relative, data in self.bundle.items():
             target = self.course.joinpath(*safe_parts(relative))

@@ -29,6 +29,7 @@ from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from traitlets import Bool
 
+from ..grading_output import class_record
 from . import feedback_static
 from .feedback_memo import remembered
 from .feedback_sanitiser import clean_notebook_html, clean_student_html
@@ -96,6 +97,16 @@ def exercise_name(grade_id: str, verdict: dict | None) -> str:
     return grade_id[5:] if grade_id.startswith("test_") else grade_id
 
 
+def grader_note(score: str, earlier: bool, comment: str | None) -> str:
+    """What the summary says of a score a grader gave, so that it never contradicts the judge's verdict."""
+    if earlier:
+        note = (f"Your grader's score, {score}, was given to the notebook you handed in before this one; "
+                "it stands until they review this one.")
+    else:
+        note = f"Your grader's score: {score}."
+    return f"{note} Their comment: {comment}" if comment else note
+
+
 class FeedbackExporter(HTMLExporter):
     """nbgrader's feedback exporter with the kit's template, sanitiser and policy."""
 
@@ -153,8 +164,21 @@ class FeedbackExporter(HTMLExporter):
         except (OSError, ValueError, KeyError, TypeError):
             return {}
 
+    def _earlier_manual(self, resources) -> dict[str, dict]:
+        """A grader's scores given to an earlier notebook of this student (manual_review.py)."""
+        info = resources.get("nbgrader", {})
+        coursedir = getattr(self.parent, "coursedir", None)
+        if coursedir is None or not info.get("student"):
+            return {}
+        record = class_record.read(Path(coursedir.root), str(info.get("assignment", "")))
+        entry = record.students.get(info["student"]) if record else None
+        return entry.earlier_manual if entry else {}
+
     def _summary(self, nb, resources) -> dict:
         verdicts = self._verdicts(resources)
+        earlier = self._earlier_manual(resources)
+        comments = {str(cell.metadata.nbgrader.get("grade_id", "")): cell.metadata.nbgrader.get("comment")
+                    for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("comment")}
         exercises, headings = [], {}
         for cell in nb.cells:
             info = cell.metadata.get("nbgrader", {})
@@ -171,8 +195,13 @@ class FeedbackExporter(HTMLExporter):
                     status = "graded"  # a grader changed the score after the judge
             else:
                 name, status = grade_id, "graded"
+            message = (verdict or {}).get("message", "")
+            stale = float((earlier.get(grade_id) or {}).get("manual_score", -1)) == float(score or 0)
+            note = grader_note(points(score, max_score), stale, comments.get(name) if status == "graded" or stale else None)
+            if verdict and (status == "graded" or stale):
+                message = f"The judge's verdict on this notebook: {verdict['status']}. {message}"
             exercises.append({"grade_id": grade_id, "name": name, "points": points(score, max_score),
-                              "status": status, "message": (verdict or {}).get("message", "")})
+                              "status": status, "message": message, "note": note if status == "graded" or stale else ""})
             headings[grade_id] = f"{name} — {points(score, max_score)}"
         info = resources.get("nbgrader", {})
         total = points(info.get("score", 0), info.get("max_score", 0))

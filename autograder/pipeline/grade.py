@@ -4,8 +4,10 @@ The steps, in order: copy the assignment's source into the output folder (the co
 this run) and register it in the gradebook; take in the submissions; keep the verdicts an
 earlier run may keep (resume.py); grade each other student in a worker process (nbgrader
 autograde with the judge, then feedback); zero-fill whatever could not be graded; write
-scores.csv and grades_by_exercise.csv from the gradebook and the verdicts. Every step after
-the set-up fails for one student alone: the batch always ends with a row for every student.
+scores.csv and grades_by_exercise.csv from the gradebook (export.py), for every assignment
+graded into the folder. Every step after the set-up fails for one student alone: the batch always
+ends with a row for every student. The folder is checked before anything is made (grading_output/guard.py),
+and grading one assignment leaves every other assignment's folders and rows in it as they were.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from nbgrader.coursedir import CourseDirectory
 from ..course import manifest as manifests
 from ..nbgrader_env import with_python_bin
 from ..judge.sandbox import Limits
+from ..grading_output import class_record, export, manual_review
+from ..grading_output import guard
 from . import assignment_cache, gradebook, intake, problem_feedback, reports, resume
 from .config import COURSE_ID, grading_config, sqlite_url, write_course_config
 from .pool import WorkerOutcome, grade_all, job_count, start_workers, zygote_for_run
@@ -46,6 +50,7 @@ class GradingRun:
     kept: list[str] = field(default_factory=list)  # unchanged since the last run: verdicts kept
     graded: list[str] = field(default_factory=list)  # sent to a worker in this run
     refused: list[str] = field(default_factory=list)  # refused at intake (no notebook could be graded)
+    assignment: str = ""
 
     def summary(self) -> str:
         return reports.summary(self.rows)
@@ -136,10 +141,23 @@ def _slowed_by_load(out: Path, assignment: str, outcome: WorkerOutcome | None) -
     return bool(record.get("wall_bound"))
 
 
+def check_arguments(submissions: Path, out: Path, root: Path | None = None) -> Path:
+    """OUT, resolved, once SUBMISSIONS can be read and OUT may be written (nothing is created here):
+    OUT neither is, lies inside nor contains SUBMISSIONS or the course's source/ and release/, and is
+    new, empty or a folder `grade` wrote."""
+    root = Path(root or manifests.course_root()).resolve()
+    intake.check_submissions(Path(submissions))
+    try:
+        return guard.check(Path(out), {"SUBMISSIONS": Path(submissions), "the course's source/": root / "source",
+                                       "the course's release/": root / "release"})
+    except guard.OutputFolderError as exc:
+        raise GradingError(str(exc)) from None
+
+
 def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
           limits: Limits | None = None, progress: bool = True, root: Path | None = None,
           executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
-          cluster=None, zygote: list | None = None) -> GradingRun:
+          cluster=None, zygote: list | None = None, clear_manual: bool = False) -> GradingRun:
     """Grade every submission of `assignment` found in `submissions`; outputs go to `out`.
 
     `roster` (a CSV) maps a Canvas or Moodle download to student ids; see pipeline/lms.py.
@@ -148,10 +166,13 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
     of the local pool. With `progress`, what is happening goes to stderr: a line per stage, then
     a progress bar.
     `zygote`: the connections of pool.share_zygote, one per job, when the caller started the
-    workers' shared zygote itself (earlier); otherwise one is started here."""
+    workers' shared zygote itself (earlier); otherwise one is started here. `clear_manual`: a
+    grader's scores and comments given to an earlier notebook of a student who handed in again are
+    cleared (manual_review.py) instead of kept and flagged."""
+    check_arguments(submissions, out, root)
     cluster = _cluster_spec(cluster)  # a bad address or missing credentials: said before anything starts
     arguments = dict(jobs=jobs, db_url=db_url, limits=limits, progress=progress, root=root, executor=executor,
-                     roster=roster, regrade=regrade, cluster=cluster)
+                     roster=roster, regrade=regrade, cluster=cluster, clear_manual=clear_manual)
     if zygote is not None:
         return _grade(submissions, assignment, out, zygote=zygote, **arguments)
     with zygote_for_run(jobs, executor, cluster) as connections:
@@ -160,16 +181,15 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None
 
 def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_url: str | None,
            limits: Limits | None, progress: bool, root: Path | None, executor: str, roster: Path | None,
-           regrade: bool, cluster, zygote: list | None) -> GradingRun:
+           regrade: bool, cluster, zygote: list | None, clear_manual: bool) -> GradingRun:
     started = time.monotonic()
     say = _stderr if progress else _quiet
     os.environ["PATH"] = with_python_bin()["PATH"]  # the in-process generate_assignment needs alembic
     root = root or manifests.course_root()
     manifest = manifests.load(assignment, root)
-    intake.check_submissions(Path(submissions))  # before OUT is made
     limits = limits or Limits(wall_seconds=manifest.time_seconds, memory_mb=manifest.memory_mb)
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_arguments(submissions, out, root)
+    guard.mark(out)
     db_url = db_url or sqlite_url(out / "gradebook.db")
     db_url = gradebook.password_to_environment(db_url)  # never on a command line or in OUT
     jobs = job_count(jobs)
@@ -185,9 +205,8 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
     try:
         say(f"Setting up the course in {out} (nbgrader generate_assignment {assignment}) ...")
         cells = _prepare_course(out, assignment, db_url, root)
-        submitted = out / "submitted"
-        if submitted.exists():
-            shutil.rmtree(submitted)
+        for earlier in (out / "submitted").glob(f"*/{assignment}"):  # this assignment's only: others stay
+            shutil.rmtree(earlier)
         say(f"Taking in the submissions from {printable(submissions)} ...")
         taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out, roster=roster)
         intake.write_sources(out, assignment, taken.sources)
@@ -199,9 +218,17 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
             remote.close()
         raise
 
+    previous = class_record.read(out, assignment)
+    earlier, cleared = manual_review.carry_over(previous, db_url, assignment, taken.sha256, clear=clear_manual)
+    roll = class_record.ClassRecord(assignment, class_record.stored_url(out, db_url), {
+        s: class_record.StudentEntry(sha256=taken.sha256[s], earlier_manual=earlier[s]) for s in taken.students},
+        lms=previous.lms if previous else {})
+    class_record.write(out, roll)  # before any feedback page is written: the pages read the flags
     todo, outcomes, kept = [], {}, []
     for student in sorted(taken.students):
-        if not regrade and _previous_verdict(out, assignment, manifest.notebook, student, taken.sha256[student], key):
+        if student in cleared:  # its page showed the grader's score: written again
+            todo.append(student)
+        elif not regrade and _previous_verdict(out, assignment, manifest.notebook, student, taken.sha256[student], key):
             outcomes[student] = WorkerOutcome(student, True, message="unchanged since the last run; kept")
             kept.append(student)
         else:
@@ -263,28 +290,12 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
                                                            f"the gradebook could not record it ({type(exc).__name__})"]))
 
     problem_feedback.write_problem_pages(out, assignment, manifest.notebook, taken.problems, outcomes, cells)
-    scores = gradebook.scores(db_url, assignment)
-    rows: list[reports.ExerciseRow] = []
-    for student in sorted(set(taken.students) | set(problems)):
-        record = {}
-        path = out / "verdicts" / student / f"{assignment}.json"
-        if student in outcomes and outcomes[student].ok:
-            try:
-                record = {e["exercise"]: e for e in json.loads(path.read_text(encoding="utf-8"))["exercises"]}
-            except (OSError, ValueError, KeyError, TypeError):
-                record = {}
-        for exercise, max_score in sorted(cells.items()):
-            score = scores.get(student, {}).get(exercise, (0.0, max_score))[0]
-            if student in problems:
-                status, message = problems[student].status, problems[student].message
-            elif not outcomes[student].ok:
-                status, message = outcomes[student].status, outcomes[student].message
-            elif exercise in record:
-                status, message = record[exercise]["status"], record[exercise]["message"]
-            else:
-                status, message = ("passed" if score >= max_score else "failed"), "graded by nbgrader"
-            rows.append(reports.ExerciseRow(student, assignment, exercise, score, max_score, status, message,
-                                            taken.sources.get(student, "")))
-    grades_csv, exercises_csv = reports.write_csvs(out, rows)
-    return GradingRun(out, rows, grades_csv, exercises_csv, time.monotonic() - started, outcomes, taken.notes,
-                      kept=kept, graded=todo, refused=sorted(problems))
+    for student, problem in problems.items():  # what decided a grade where no verdict did
+        roll.students[student] = class_record.StudentEntry(status=problem.status, message=problem.message)
+    for student, outcome in outcomes.items():
+        if not outcome.ok and student in roll.students:
+            roll.students[student].status, roll.students[student].message = outcome.status, outcome.message
+    class_record.write(out, roll)
+    by_assignment, grades_csv, exercises_csv = export.write_csvs(out, db_url)
+    return GradingRun(out, by_assignment.get(assignment, []), grades_csv, exercises_csv, time.monotonic() - started,
+                      outcomes, taken.notes, kept=kept, graded=todo, refused=sorted(problems), assignment=assignment)

@@ -9,13 +9,15 @@ import os
 import re
 import warnings
 import zlib
+from dataclasses import dataclass
 
 import dateutil.parser
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SAWarning
 from sqlalchemy.orm import Session
-from nbgrader.api import (Assignment, BaseCell, Grade, Gradebook, Student, SubmittedAssignment,
+
+from nbgrader.api import (Assignment, BaseCell, Comment, Grade, Gradebook, Student, SubmittedAssignment,
                          SubmittedNotebook)
 
 from .config import COURSE_ID
@@ -168,3 +170,74 @@ def scores(db_url: str, assignment: str) -> dict[str, dict[str, tuple[float, flo
         for student, name, score, max_score in gb.db.execute(statement):
             out.setdefault(student, {})[name] = (float(score or 0.0), float(max_score))
     return out
+
+
+@dataclass(frozen=True)
+class CellGrade:
+    """One graded cell of a submission as nbgrader holds it: `score` is nbgrader's (the manual score
+    when a grader gave one, else the judge's, plus extra credit)."""
+    score: float
+    max_score: float
+    manual_score: float | None
+
+
+@dataclass
+class Submission:
+    """What the gradebook says of one student's submission of an assignment."""
+    grades: dict[str, CellGrade]
+    comments: dict[str, str]  # solution cell name -> a grader's comment
+    seconds_late: float | None  # None when the submission has no timestamp or the assignment no due date
+
+
+def submissions(db_url: str, assignment: str) -> dict[str, Submission]:
+    """{student: Submission} for every submission of the assignment, in three queries."""
+    base = (select(SubmittedAssignment.student_id, BaseCell.name)
+            .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id)
+            .join(SubmittedNotebook, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+            .where(Assignment.name == assignment))
+    grades = (base.add_columns(Grade.score, Grade.max_score, Grade.manual_score)
+              .join(Grade, Grade.notebook_id == SubmittedNotebook.id).join(BaseCell, BaseCell.id == Grade.cell_id))
+    comments = (base.add_columns(Comment.manual_comment)
+                .join(Comment, Comment.notebook_id == SubmittedNotebook.id).join(BaseCell, BaseCell.id == Comment.cell_id)
+                .where(Comment.manual_comment.isnot(None)))
+    times = (select(SubmittedAssignment.student_id, SubmittedAssignment.timestamp, SubmittedAssignment.extension,
+                    Assignment.duedate)
+             .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id).where(Assignment.name == assignment))
+    out: dict[str, Submission] = {}
+    with Gradebook(db_url, COURSE_ID) as gb:
+        for student, timestamp, extension, due in gb.db.execute(times):
+            late = None
+            if timestamp is not None and due is not None:
+                late = max(0.0, (timestamp - (due + extension if extension else due)).total_seconds())
+            out[student] = Submission({}, {}, late)
+        for student, name, score, max_score, manual in gb.db.execute(grades):
+            out[student].grades[name] = CellGrade(float(score or 0.0), float(max_score),
+                                                  None if manual is None else float(manual))
+        for student, name, comment in gb.db.execute(comments):
+            if comment.strip():
+                out[student].comments[name] = comment
+    return out
+
+
+def clear_manual(db_url: str, assignment: str, student: str, names) -> None:
+    """Clear a grader's scores and comments on these cells of a student's submission (the judge's stand)."""
+    names = set(names)
+    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
+        warnings.simplefilter("ignore", SAWarning)
+        submission = gb.find_submission(assignment, student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                if grade.name in names:
+                    grade.manual_score = None
+                    grade.needs_manual_grade = grade.auto_score is None
+            for comment in notebook.comments:
+                if comment.name in names:
+                    comment.manual_comment = None
+        gb.db.commit()
+
+
+def cell_points(db_url: str, assignment: str) -> dict[str, float]:
+    """{grade cell name: points} of the assignment as registered in the gradebook."""
+    with Gradebook(db_url, COURSE_ID) as gb:
+        return {cell.name: float(cell.max_score) for notebook in gb.find_assignment(assignment).notebooks
+                for cell in notebook.grade_cells}

@@ -1,4 +1,4 @@
-"""Grades in a CSV the LMS imports back: lms_grades.csv, a row per roster student.
+"""Grades in a CSV the LMS imports back: lms_grades_<assignment>.csv, a row per roster student.
 
 - Canvas: the Gradebook's import format, `Student, ID, SIS User ID, SIS Login ID, Section,
   <assignment>`, then a "Points Possible" row. ID is the Canvas user id (roster `canvas_id` or
@@ -29,7 +29,11 @@ from .untrusted_text import csv_row
 FLAVORS = ("canvas", "moodle")
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MOODLE_COLUMNS = ["Identifier", "ID number", "Full name", "Email address", "Grade", "Maximum Grade"]
-FILE_NAME = "lms_grades.csv"
+
+
+def file_name(assignment: str) -> str:
+    """lms_grades_<assignment>.csv: one per assignment, so assignments graded into one OUT keep theirs."""
+    return f"lms_grades_{assignment}.csv" if assignment else "lms_grades.csv"
 
 
 class ExportError(Exception):
@@ -69,8 +73,9 @@ def _standin_id(student: str, flavor: str) -> str:
 
 
 def write_lms_grades(out: Path, rows: list[ExerciseRow], flavor: str, roster: Path | Roster | None = None,
-                     column: str = "") -> tuple[Path, list[str]]:
-    """Write out/lms_grades.csv for `flavor`; (its path, graded ids left out as not in the roster)."""
+                     column: str = "", assignment: str | None = None) -> tuple[Path, list[str]]:
+    """Write out/lms_grades_<assignment>.csv for `flavor`; (its path, graded ids left out as not in the
+    roster). The assignment is the rows' when not given."""
     if flavor not in FLAVORS:
         raise ExportError(f"unknown LMS {flavor!r}; choose one of {', '.join(FLAVORS)}")
     table = read_roster(roster) if isinstance(roster, (str, Path)) else roster
@@ -82,7 +87,9 @@ def write_lms_grades(out: Path, rows: list[ExerciseRow], flavor: str, roster: Pa
     else:
         students = [(s, {}) for s in sorted(scores)]
         left_out = []
-    path = Path(out) / FILE_NAME
+    if assignment is None:
+        assignment = rows[0].assignment if rows else ""
+    path = Path(out) / file_name(assignment)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
 

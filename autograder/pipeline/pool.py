@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..judge.cpu_clock import WALL_FACTOR
+from ..judge.budget import task_seconds
 from ..judge.sandbox import Limits
 from .worker import RESULT_PREFIX
 
@@ -172,9 +172,8 @@ class GradingWorker:
 
 
 def budget_for(limits: Limits) -> float:
-    """Seconds one submission may take in all, on either executor: the judge's wall-time backstop
-    and a kernel's time, nbgrader's own work on top."""
-    return (WALL_FACTOR + 2) * limits.wall_seconds + 120
+    """Seconds one submission may take in all, on either executor (budget.task_seconds)."""
+    return task_seconds(limits.wall_seconds)
 
 
 def worker_command(out: Path, assignment: str, db_url: str, limits: Limits, executor: str, hide) -> list[str]:

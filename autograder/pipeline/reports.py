@@ -15,10 +15,14 @@ from .untrusted_text import csv_row
 
 #: source_file: the file or folder the student handed in, as named (the id may be its normal form:
 #: submission_names), so a row can be traced back to what was handed in.
-GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "source_file"]
+GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "source_file", "seconds_late",
+                  "graded_by_hand", "flag"]
 SCORES_FILE = "scores.csv"
 EXERCISES_FILE = "grades_by_exercise.csv"
-EXERCISE_COLUMNS = ["student_id", "assignment", "exercise", "score", "max_score", "status", "message", "source_file"]
+EXERCISE_COLUMNS = ["student_id", "assignment", "exercise", "score", "max_score", "status", "message", "source_file",
+                    "graded_by", "grader_comment", "flag"]
+#: The flag of a grader's score or comment given to an earlier notebook than the one graded last.
+RESUBMITTED = "resubmitted after a manual grade"
 
 
 @dataclass
@@ -31,6 +35,10 @@ class ExerciseRow:
     status: str
     message: str
     source_file: str = ""
+    graded_by: str = "judge"  # "grader" when the score is a grader's manual score
+    comment: str = ""  # the grader's comment on the exercise's solution cell
+    flag: str = ""  # RESUBMITTED, or ""
+    seconds_late: float | None = None  # the submission's, from the gradebook; None when it cannot tell
 
 
 def overall_status(rows: list[ExerciseRow]) -> str:
@@ -56,16 +64,52 @@ def write_csvs(out: Path, rows: list[ExerciseRow]) -> tuple[Path, Path]:
         writer = csv.writer(f)
         writer.writerow(GRADES_COLUMNS)
         for (student, assignment), group in sorted(by_student.items()):
+            late = group[0].seconds_late
             writer.writerow(csv_row([student, assignment, f"{sum(r.score for r in group):g}",
                                      f"{sum(r.max_score for r in group):g}", overall_status(group),
-                                     group[0].source_file]))
+                                     group[0].source_file, "" if late is None else f"{late:g}",
+                                     sum(r.graded_by == "grader" for r in group),
+                                     "; ".join(sorted({r.flag for r in group if r.flag}))]))
     with open(exercises, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(EXERCISE_COLUMNS)
         for r in rows:
             writer.writerow(csv_row([r.student_id, r.assignment, r.exercise, f"{r.score:g}", f"{r.max_score:g}",
-                                     r.status, r.message, r.source_file]))
+                                     r.status, r.message, r.source_file, r.graded_by, r.comment, r.flag]))
     return grades, exercises
+
+
+def _groups(rows: list[ExerciseRow]) -> dict[tuple[str, str], list[ExerciseRow]]:
+    groups: dict[tuple[str, str], list[ExerciseRow]] = {}
+    for r in rows:
+        groups.setdefault((r.student_id, r.assignment), []).append(r)
+    return groups
+
+
+def late_by(seconds: float) -> str:
+    """'late by 2 d 3 h', 'late by 5 min', 'late by 12 s'."""
+    seconds = int(round(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"late by {days} d {hours} h"
+    if hours:
+        return f"late by {hours} h {minutes} min"
+    return f"late by {minutes} min" if minutes else f"late by {secs} s"
+
+
+def _remarks(group: list[ExerciseRow]) -> str:
+    """What the per-student line adds: lateness, manual grades, a flag."""
+    parts = []
+    if group[0].seconds_late:
+        parts.append(late_by(group[0].seconds_late))
+    manual = sum(r.graded_by == "grader" for r in group)
+    if manual:
+        parts.append(f"{manual} graded by hand")
+    if any(r.flag for r in group):
+        parts.append("handed in again after a manual grade")
+    return f"  ({'; '.join(parts)})" if parts else ""
 
 
 def summary(rows: list[ExerciseRow]) -> str:
@@ -96,7 +140,17 @@ def summary(rows: list[ExerciseRow]) -> str:
                 statuses.setdefault((r.student_id, r.assignment), []).append(r)
             for (student, _), (score, max_score) in sorted(totals.items()):
                 lines.append(f"  {student:<28} {score:>5g} / {max_score:<4g} "
-                             f"{overall_status(statuses[(student, _)])}")
+                             f"{overall_status(statuses[(student, _)])}{_remarks(statuses[(student, _)])}")
+    late = {k: v[0].seconds_late for k, v in _groups(rows).items() if v[0].seconds_late}
+    if late:
+        lines.append(f"Late ({len(late)} of {len(totals)}): " + ", ".join(
+            f"{student} {late_by(seconds)}" for (student, _), seconds in sorted(late.items())))
+    flagged = sorted({(r.student_id, r.exercise) for r in rows if r.flag})
+    if flagged:
+        lines.append(f"Handed in again after a manual grade ({len(flagged)} exercise{'s' if len(flagged) > 1 else ''}; "
+                     "the grader's score stands, "
+                     "flagged in the CSVs; review it in formgrader, or grade with --clear-manual):")
+        lines += [f"  {student}: {exercise}" for student, exercise in flagged]
     failed = Counter(r.exercise for r in rows if r.status != "passed")
     if failed:
         lines.append("Exercises most often not passed:")

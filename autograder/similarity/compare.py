@@ -16,7 +16,7 @@ class Comparison:
     corpus: Corpus
     entries: list[Entry]  # the class, then the known solutions
     index: Index
-    pairs: list[Pair]  # every pair sharing a rare fragment, best first
+    pairs: list[Pair]  # every pair sharing a rare fragment, best first (Pair.score)
     groups: list[list[int]]
     reference: dict[str, frozenset[int]]
     threshold: float  # bits from which a pair is flagged

@@ -7,7 +7,9 @@ scored, so the cost grows with the class, not with its square. Fragments held by
 notebooks weigh log2(N / k) bits, the surprise of seeing them in both by chance (see score_pairs
 for how they are grouped and scaled). A rare fragment that the reference solution does not hold,
 in an exercise whose verdict both students failed, is a shared mistake and weighs MISTAKE_FACTOR
-times as much.
+times as much. Each exercise is also judged on its own (see weigh_exercises): a student may copy
+one function, and a near-complete overlap of an exercise's unusual code is strong evidence even
+where the rest of the notebook is their own.
 """
 from __future__ import annotations
 
@@ -31,6 +33,25 @@ MISTAKE_FACTOR = 3.0
 #: the generated classes (docs/similarity.md): no independent pair reached it at N = 31, and 93 %
 #: of the pairs flagged at N = 1,000 were copies.
 FLAG_PIECES = 8.0
+#: An exercise is judged on its own when the pair shares at least this share of EACH side's rare
+#: fragments in it (a copy of the function shares nearly all; independent students who made some of
+#: the same choices share part: at most 0.86 of one side and 0.78 of the other on the generated class)...
+WHOLE_OVERLAP = 0.9
+#: ...and it holds at least half of a flag's evidence (FLAG_PIECES / 2 whole pieces): a short
+#: function, rare or not, never does (one shared line of m fragments is one piece, log2(N/2) x
+#: (1 + log2 m) bits, under half a flag for m < 8), so two students who wrote the same short
+#: function are never lifted by it.
+WHOLE_MIN_SHARE = 0.5
+#: Such an exercise then ranks the pair as if the notebook held twice its evidence: the copy of one
+#: function above pairs whose smaller overlaps in many exercises add up (measured on the generated
+#: classes: docs/similarity.md). It ranks; it does not flag (flags are the notebook's evidence).
+WHOLE_FACTOR = 2.0
+#: ...but only in an exercise where such a match in that exercise alone is itself unusual in the class:
+#: at most this share of the notebooks that attempted it are in one. Where more are, the exercise
+#: has too few ways to write it to tell a copy of it from chance (the generated class of 1,000 has
+#: 1,522 such pairs in gradient_check, 1.5 per notebook; the class of 31 one per exercise, 0.036),
+#: and the notebook's evidence alone ranks.
+WHOLE_CHANCE = 0.05
 
 
 def flag_bits(notebooks: int) -> float:
@@ -46,10 +67,19 @@ class Pair:
     mistake_bits: dict[str, float] = field(default_factory=dict)  # exercise -> part of it from shared mistakes
     fragments: dict[str, int] = field(default_factory=dict)  # exercise -> shared rare fragments
     coverage: dict[str, float] = field(default_factory=dict)  # exercise -> their share of the smaller side's
+    overlap: dict[str, float] = field(default_factory=dict)  # exercise -> their share of the larger side's
+    whole_exercise: str = ""  # the exercise judged on its own that ranks the pair ("" if none)
 
     @property
     def total(self) -> float:
         return sum(self.bits.values())
+
+    @property
+    def score(self) -> float:
+        """What ranks the pair: the notebook's evidence, or its whole-exercise copy's if that is stronger."""
+        if not self.whole_exercise:
+            return self.total
+        return max(self.total, WHOLE_FACTOR * self.bits[self.whole_exercise])
 
     @property
     def top_exercise(self) -> str:
@@ -132,10 +162,30 @@ def score_pairs(entries: list[Entry], index: Index, reference: dict[str, frozens
             pair = pairs[(i, j)]
             share = min(1.0, pair.fragments[exercise] / max(1, min(rare[i], rare[j])))
             pair.coverage[exercise] = share
+            pair.overlap[exercise] = min(1.0, pair.fragments[exercise] / max(1, rare[i], rare[j]))
             pair.bits[exercise] *= share
             if exercise in pair.mistake_bits:
                 pair.mistake_bits[exercise] *= share
-    return sorted(pairs.values(), key=lambda p: (-p.total, entries[p.a].name, entries[p.b].name))
+    weigh_exercises(list(pairs.values()), flag_bits(len(entries)), index.attempted)
+    return sorted(pairs.values(), key=lambda p: (-p.score, entries[p.a].name, entries[p.b].name))
+
+
+def weigh_exercises(pairs: list[Pair], flag: float, attempted: dict[str, int]) -> None:
+    """Judge each exercise on its own: a pair sharing nearly all of both sides' rare code in an exercise
+    (WHOLE_OVERLAP), with at least WHOLE_MIN_SHARE of a flag's evidence there, is ranked by it
+    (Pair.score) where few pairs match in that exercise alone (WHOLE_CHANCE); the strongest such
+    exercise is the one the report names."""
+    whole = {}
+    alone: dict[str, int] = defaultdict(int)  # exercise -> pairs whose only whole match it is
+    for pair in pairs:
+        matched = [e for e, bits in pair.bits.items()
+                   if pair.overlap.get(e, 0.0) >= WHOLE_OVERLAP and bits >= WHOLE_MIN_SHARE * flag]
+        whole[pair.a, pair.b] = matched
+        if len(matched) == 1:
+            alone[matched[0]] += 1
+    for pair in pairs:
+        usable = [e for e in whole[pair.a, pair.b] if alone[e] <= WHOLE_CHANCE * attempted.get(e, 0)]
+        pair.whole_exercise = max(usable, key=lambda e: (pair.bits[e], e)) if usable else ""
 
 
 #: An exercise's code with fewer fragments than this is too short for its identity to say anything.

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from ..pipeline.untrusted_text import csv_row, printable
 from .compare import Comparison
-from .evidence import Pair
+from .evidence import WHOLE_FACTOR, WHOLE_MIN_SHARE, WHOLE_OVERLAP, Pair
 from .exercises import Code, notebook_code
 from .fingerprints import fragment_texts
 
 CSV_FILE = "similarity.csv"
 HTML_FILE = "similarity.html"
 CSV_COLUMNS = ["rank", "a", "b", "evidence_bits", "flagged", "group", "top_exercise", "exercises",
-               "shared_mistake_bits", "known_solution"]
+               "shared_mistake_bits", "known_solution", "rank_bits", "whole_exercise"]
 #: Pairs shown in full on the page (all pairs are in the CSV); fragments shown per exercise.
 SHOWN_PAIRS = 60
 SHOWN_FRAGMENTS = 8
@@ -102,7 +102,8 @@ def write_csv(comparison: Comparison, path: Path) -> None:
             writer.writerow(csv_row([rank, printable(a.name), printable(b.name), f"{pair.total:.1f}",
                                      "yes" if pair.total >= comparison.threshold else "no",
                                      group.get(pair.a, "") if pair.total >= comparison.threshold else "", pair.top_exercise,
-                                     exercises, f"{sum(pair.mistake_bits.values()):.1f}", printable(known)]))
+                                     exercises, f"{sum(pair.mistake_bits.values()):.1f}", printable(known),
+                                     f"{pair.score:.1f}", pair.whole_exercise]))
 
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:110em}
@@ -112,10 +113,17 @@ pre{margin:0;white-space:pre-wrap;font-size:.85em;max-width:50em}.why{font-size:
 .flag{color:#a00;font-weight:bold}"""
 
 
+def _whole(pair: Pair) -> str:
+    return (f"{pair.whole_exercise} shared whole: {pair.overlap[pair.whole_exercise]:.0%} of each side's rare code, "
+            f"ranked as {pair.score:.1f} bits")
+
+
 def _pair_section(comparison: Comparison, rank: int, pair: Pair) -> list[str]:
     a, b = comparison.entries[pair.a], comparison.entries[pair.b]
     flag = ' <span class="flag">flagged</span>' if pair.total >= comparison.threshold else ""
     out = [f'<h3 id="pair-{rank}">{rank}. {_esc(a.name)} &mdash; {_esc(b.name)}: {pair.total:.1f} bits{flag}</h3>']
+    if pair.whole_exercise:
+        out.append(f"<p>{_esc(_whole(pair))}.</p>")
     for exercise, bits in sorted(pair.bits.items(), key=lambda x: -x[1]):
         if bits < 0.5:
             continue
@@ -148,7 +156,10 @@ def write_html(comparison: Comparison, path: Path) -> None:
            + ("; verdicts read from the graded folder" if comparison.corpus.graded else "; no verdicts (not a graded folder)")
            + f". A fragment is evidence when few notebooks hold it; it weighs log2(N/k) bits when k of N hold it, "
            f"three times that when both students fail the exercise and the reference solution does not hold it "
-           f"(a shared mistake). The release's own code is never evidence. Flagged: {comparison.threshold:.0f} bits or more.</p>"]
+           f"(a shared mistake). The release's own code is never evidence. Flagged: {comparison.threshold:.0f} bits or more. "
+           f"A pair sharing nearly all of both sides' rare code in one exercise ({WHOLE_OVERLAP:.0%}), with at least "
+           f"{WHOLE_MIN_SHARE * comparison.threshold:.0f} bits there, is ranked by {WHOLE_FACTOR:g} times that "
+           "exercise's evidence when it is more than the notebook's: a student may copy one function.</p>"]
     if comparison.groups:
         out.append("<h2>Groups (connected by flagged pairs)</h2><ol>")
         for members in comparison.groups:
@@ -159,6 +170,8 @@ def write_html(comparison: Comparison, path: Path) -> None:
     for rank, pair in enumerate(comparison.pairs[:SHOWN_PAIRS], 1):
         exercises = ", ".join(f"{_esc(e)} {v:.0f}" for e, v in sorted(pair.bits.items(), key=lambda x: -x[1]) if v >= 0.5)
         notes = ["<span class=\"flag\">flagged</span>"] if pair.total >= comparison.threshold else []
+        if pair.whole_exercise:
+            notes.append(_esc(_whole(pair)))
         if pair.mistake_bits:
             notes.append("shared mistake in " + ", ".join(_esc(e) for e in sorted(pair.mistake_bits)))
         notes += [f"known solution {_esc(entries[i].name)}" for i in (pair.a, pair.b) if entries[i].known]

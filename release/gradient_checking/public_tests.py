@@ -9,6 +9,7 @@ import io
 
 import numpy as np
 
+import checker_probes as probes
 from gc_utils import gradient_check_n_test_case
 from visible_test_helpers import VisibleTestFailure, Swapped, call, difference, fail, passed, quietly  # noqa: F401
 
@@ -81,6 +82,84 @@ def _checker_hint(got, J_plus, J_minus, J, grad, epsilon):
     return None
 
 
+def _probed(probe):
+    """What probing the checker one part at a time shows (checker_probes), or None."""
+    with quietly():
+        try:
+            return probes.hint(probes.diagnose(probe))
+        except Exception:  # noqa: BLE001 (a checker that breaks on a probe: say nothing more)
+            return None
+
+
+def _probe_call(checker, args, **stand_ins):
+    def run():
+        with Swapped(checker, **stand_ins):
+            try:
+                return float(np.squeeze(checker(*args)))
+            except Exception:  # noqa: BLE001 (the failing call is the verdict; this one only probes)
+                return None
+    return run
+
+
+def _probe_1d(gradient_check):
+    """gradient_check, ready to be probed on J = x·θ²/2 (checker_probes)."""
+    x, theta, eps = probes.PROBE_X, probes.PROBE_THETA, probes.PROBE_EPSILON
+
+    def call(grad, flat):
+        with probes.answering(float(np.ravel(grad)[0])):
+            return _probe_call(gradient_check, (x, theta, eps), forward_propagation=probes.quadratic_1d,
+                               backward_propagation=probes.answering_backward)()
+
+    return probes.Probe(np.array([theta]), eps, lambda t: x * float(np.ravel(t)[0]) ** 2 / 2, np.array([x * theta]),
+                        call, grad_point="backward")
+
+
+def _flatten(blocks, prefix=""):
+    return np.concatenate([np.reshape(blocks[prefix + k], (-1, 1)) for k in ORDER]).astype(np.float64)
+
+
+def _unflatten(theta):
+    flat, blocks, start = np.asarray(theta, dtype=np.float64).reshape(-1), {}, 0
+    for key in ORDER:
+        size = SHAPES[key][0] * SHAPES[key][1]
+        blocks[key] = flat[start:start + size].reshape(SHAPES[key]).copy()
+        start += size
+    return blocks
+
+
+def _recording_cost(X, Y, parameters):
+    theta = _flatten(parameters)
+    probes.record(theta)
+    return probes.quadratic_cost(theta), None
+
+
+def _flat_cost(X, Y, parameters):
+    theta = _flatten(parameters)
+    return probes.linear_cost(np.full(theta.shape, probes.FLAT_SLOPE), theta), None
+
+
+def _recording_gradients_to_vector(gradients):
+    probes.record_call("gradients_to_vector")
+    return _flatten(gradients, "d")
+
+
+def _probe_n(gradient_check_n, X, Y):
+    """gradient_check_n, ready to be probed on checker_probes' quadratic cost of the 47 parameters."""
+    theta, eps = probes.probe_point(47), probes.PROBE_EPSILON
+    keys = [k for k in ORDER for _ in range(SHAPES[k][0] * SHAPES[k][1])]
+
+    def call(grad, flat):
+        gradients = {"d" + k: v for k, v in _unflatten(grad).items()}
+        return _probe_call(gradient_check_n, (_unflatten(theta), gradients, X, Y, eps),
+                           forward_propagation_n=_flat_cost if flat else _recording_cost,
+                           gradients_to_vector=_recording_gradients_to_vector,
+                           dictionary_to_vector=lambda p: (_flatten(p), list(keys)),
+                           vector_to_dictionary=_unflatten)()
+
+    return probes.Probe(theta, eps, probes.quadratic_cost, probes.probe_weights(47) + theta, call,
+                        grad_builder="gradients_to_vector")
+
+
 def _as_number(difference, exercise):
     try:
         return float(np.squeeze(difference))
@@ -134,11 +213,15 @@ def test_gradient_check(gradient_check):
         if np.isclose(got, other, rtol=1e-9, atol=1e-15) and not np.isclose(got, 1.0, rtol=1e-4):
             hint = ("gradient_check returns the same with J = x * theta**3 as with J = theta * x: it must call "
                     "forward_propagation and backward_propagation, not compute J or dtheta itself")
+        probed = None if hint and hint.startswith("gradient_check returns the same") else _probed(
+            _probe_1d(gradient_check))
         fail("with J = x * theta**3 at x = 1, theta = 1, epsilon = 0.01, the difference is wrong.",
-             f"{expected:.6g}", got, hint or "gradapprox = (J(θ+ε) − J(θ−ε)) / (2ε), grad = backward_propagation(x, "
-             "theta), then ‖grad − gradapprox‖ / (‖grad‖ + ‖gradapprox‖).")
+             f"{expected:.6g}", got, (probed and f"it looks like {probed}") or hint or "gradapprox = (J(θ+ε) − "
+             "J(θ−ε)) / (2ε), grad = backward_propagation(x, theta), then ‖grad − gradapprox‖ / (‖grad‖ + ‖gradapprox‖).")
     got, _, hint = _check_1d(gradient_check, linear, linear_grad, 2, 4, 1e-7)
     if not 0 < got < 1e-7:
+        probed = _probed(_probe_1d(gradient_check))
+        hint = f"it looks like {probed}" if probed else hint
         fail("gradient_check(2, 4) should be tiny but not zero: the two-sided difference of "
              "J = 4 * 2 carries a little rounding error.", "between 0 and 1e-7", got,
              hint or "gradapprox from forward_propagation at theta + epsilon and theta - epsilon, "
@@ -331,8 +414,10 @@ def test_gradient_check_n(gradient_check_n, forward_propagation_n=None, backward
         with quietly():
             J, J_plus, J_minus = _costs(namespace, X, Y, parameters, 1e-5)
         grad = np.concatenate([buggy["d" + k].reshape(-1, 1) for k in ORDER])
+        probed = _probed(_probe_n(gradient_check_n, X, Y))
         fail("with the classic bugs (dW2 doubled, db1 times 4) and epsilon = 1e-5 the difference "
-             "is wrong.", 0.285093149, got, _checker_hint(got, J_plus, J_minus, J, grad, 1e-5)
+             "is wrong.", 0.285093149, got, (probed and f"it looks like {probed}")
+             or _checker_hint(got, J_plus, J_minus, J, grad, 1e-5)
              or "copy theta before each nudge, (J_plus − J_minus) / (2 epsilon), and the 2-norms.")
     got = _as_number(call(gradient_check_n, {k: v.copy() for k, v in parameters.items()}, correct, X, Y, 1e-5),
                      "gradient_check_n")
@@ -340,8 +425,9 @@ def test_gradient_check_n(gradient_check_n, forward_propagation_n=None, backward
         with quietly():
             J, J_plus, J_minus = _costs(namespace, X, Y, parameters, 1e-5)
         grad = np.concatenate([correct["d" + k].reshape(-1, 1) for k in ORDER])
+        probed = _probed(_probe_n(gradient_check_n, X, Y))
         fail("with correct gradients and epsilon = 1e-5 the difference should be below 1e-7.",
-             "< 1e-7", got, _checker_hint(got, J_plus, J_minus, J, grad, 1e-5)
+             "< 1e-7", got, (probed and f"it looks like {probed}") or _checker_hint(got, J_plus, J_minus, J, grad, 1e-5)
              or "gradapprox for each of the 47 parameters.")
     passed("gradient_check_n", "the difference it returns on other networks, smooth non-linear "
            "costs and wrong gradients, against a reference checker, and that print_msg=True leaves it "

@@ -14,7 +14,7 @@ import numpy as np
 
 from autograder.grading.compare import (NAMED_FACTORS, VALUE_ATOL, VALUE_RTOL, as_array, as_float,
                                         checker_failure, off_by, same_values, wrong_shape)
-from autograder.grading import probes
+from autograder.student import checker_probes as probes
 from autograder.grading.mistakes import shared_value_text
 from autograder.grading.numerics import relative_difference
 from autograder.grading.results import Failed
@@ -114,7 +114,7 @@ def _unused_dependency(outcomes: list) -> str | None:
 
 def _checker_verdict(runs: list, outcomes: list, diagnosis: Callable[[], str | None]):
     """Raise the failure of the first case a checker gets wrong, with what the probes showed
-    (diagnosis: autograder.grading.probes) when they show something. runs: (label, eps, public,
+    (diagnosis: autograder.student.checker_probes) when they show something. runs: (label, eps, public,
     advice) per case."""
     for (label, eps, public, advice), (got, expected, _) in zip(runs, outcomes):
         if isinstance(got, Exception):
@@ -182,15 +182,15 @@ def _probe_call(subject: Subject, function: str, args: tuple, deps: dict):
 
 def _one_d_probe(subject: Subject) -> probes.Probe:
     """gradient_check, ready to be probed on J = x·θ²/2 (dependencies.probe_forward)."""
-    theta, x, eps = np.array([dependencies.PROBE_THETA]), dependencies.PROBE_X, probes.PROBE_EPSILON
+    theta, x, eps = np.array([probes.PROBE_THETA]), probes.PROBE_X, probes.PROBE_EPSILON
     deps = {"forward_propagation": "probe.forward", "backward_propagation": "probe.backward"}
 
     def call(grad, flat):
         with probes.answering(float(np.ravel(grad)[0])):
             return _probe_call(subject, "gradient_check", (x, float(theta[0]), eps), deps)
 
-    return probes.Probe(theta, eps, lambda t: float(dependencies.probe_forward(x, float(np.ravel(t)[0]))),
-                        x * theta, call, grad_point="backward")
+    return probes.Probe(theta, eps, lambda t: x * float(np.ravel(t)[0]) ** 2 / 2, x * theta, call,
+                        grad_point="backward")
 
 
 def check_gradient_check(subject: Subject, tol: Tolerances) -> dict:
@@ -532,7 +532,7 @@ def _checker_plan(tol: Tolerances, secret: bytes) -> tuple:
 def _network_probe(subject: Subject) -> probes.Probe:
     """gradient_check_n, ready to be probed on dependencies.probe_cost_n (a recording stand-in)."""
     classic = cases.classic_case()
-    theta, eps = dependencies.PROBE_THETA_N, probes.PROBE_EPSILON
+    theta, eps = probes.probe_point(reference.N_PARAMS), probes.PROBE_EPSILON
     parameters = reference.vector_to_dictionary(theta)
 
     def call(grad, flat):
@@ -542,7 +542,7 @@ def _network_probe(subject: Subject) -> probes.Probe:
         args = ({k: v.copy() for k, v in parameters.items()}, gradients, classic.X.copy(), classic.Y.copy(), eps)
         return _probe_call(subject, "gradient_check_n", args, deps)
 
-    return probes.Probe(theta, eps, dependencies.probe_cost_n, dependencies.PROBE_W_N + theta, call,
+    return probes.Probe(theta, eps, probes.quadratic_cost, probes.probe_weights(theta.size) + theta, call,
                         grad_builder="gradients_to_vector")
 
 

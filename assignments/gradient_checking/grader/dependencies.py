@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from autograder.grading import probes
+from autograder.student import checker_probes as probes
 
 from . import reference
 from .reference import dictionary_to_vector
@@ -60,30 +60,14 @@ def smooth_gradients(parameters) -> dict:
     return {"d" + k: np.cos(v) + 3 * v ** 2 / 10 for k, v in parameters.items()}
 
 
-# ---- recording stand-ins for the probes of a failing checker (autograder.grading.probes) ------
-
-#: The network checker's probe cost is w·θ + ‖θ‖²/2, with w distinct dyadic numbers of both signs:
-#: its gradient w + θ at PROBE_THETA_N has distinct components (so their order shows), and every
-#: value is exact in float64.
-PROBE_W_N = np.array([(-1) ** i * (i + 1) / 4 for i in range(reference.N_PARAMS)]).reshape(-1, 1)
-#: The point the network checker is probed at: dyadic, with zero and negative components.
-PROBE_THETA_N = np.array([(i - 23) / 8 for i in range(reference.N_PARAMS)]).reshape(-1, 1)
-#: The 1-D checker's probe: J = x·θ²/2 at x = PROBE_X and θ = PROBE_THETA, both dyadic; θ ± ε
-#: and the slope x·θ are all distinct.
-PROBE_X, PROBE_THETA = 1.25, -0.75
-
-
-def probe_cost_n(theta) -> float:
-    """w·θ + ‖θ‖²/2 for a (47, 1) θ: the network checker's probe cost."""
-    theta = np.asarray(theta, dtype=np.float64).reshape(-1, 1)
-    return probes.linear_cost(PROBE_W_N, theta) + float(np.dot(theta.ravel(), theta.ravel())) / 2
-
+# ---- recording stand-ins for the probes of a failing checker (autograder/student/checker_probes.py)
 
 def probe_quadratic_n(X, Y, parameters):
-    """probe_cost_n of the parameters, recording the θ it is evaluated at."""
+    """The probe cost of the parameters (checker_probes.quadratic_cost), recording the θ it is
+    evaluated at."""
     theta, _ = dictionary_to_vector(parameters)
     probes.record(theta)
-    return probe_cost_n(theta), None
+    return probes.quadratic_cost(theta), None
 
 
 def probe_flat_n(X, Y, parameters):
@@ -96,18 +80,6 @@ def probe_gradients_to_vector(gradients):
     """gradients_to_vector, noting that it was called (grad then is in θ's order)."""
     probes.record_call("gradients_to_vector")
     return reference.gradients_to_vector(gradients)
-
-
-def probe_forward(x, theta):
-    """J = x·θ²/2, recording the θ it is evaluated at."""
-    probes.record(theta)
-    return x * theta * theta / 2
-
-
-def probe_backward(x, theta):
-    """The dθ the probe under way chose, recording the θ it is asked at."""
-    probes.record_call("backward", theta)
-    return probes.answer()
 
 
 DEPENDENCIES: dict[str, Callable] = {
@@ -127,8 +99,8 @@ DEPENDENCIES: dict[str, Callable] = {
     "probe.quadratic_n": probe_quadratic_n,
     "probe.flat_n": probe_flat_n,
     "probe.gradients_to_vector": probe_gradients_to_vector,
-    "probe.forward": probe_forward,
-    "probe.backward": probe_backward,
+    "probe.forward": probes.quadratic_1d,
+    "probe.backward": probes.answering_backward,
 }
 
 

@@ -1,5 +1,9 @@
-"""Probing a student's gradient checker one part at a time, to name a mistake only once it is
-shown (trusted side).
+"""Probing a gradient checker one part at a time, to name a mistake only once it is shown.
+
+On both sides: the judge probes a checker that failed a hidden case with the kit's copy of
+this module (trusted side), and the visible tests probe the student's own checker with the copy
+`./kit release` puts beside them (numpy and the standard library only). Nothing here is secret:
+the probes' inputs are the kit's own, and no hidden case's.
 
 A checker has three parts: the perturbation loop (which points θ⁺ and θ⁻ the cost is evaluated
 at), the quotient (gradapprox from those costs) and the relative difference of grad and
@@ -49,18 +53,20 @@ HINTS = {
     "minus_at_plus": "J_minus is evaluated at θ⁺ (θ + ε e_i), not at θ − ε e_i: take J_minus at theta_minus",
     "plus_missing": "J_plus is never evaluated at θ + ε e_i: take J_plus at theta_plus = θ with component i "
                     "nudged up",
-    "one_sided": "a one-sided difference (J(θ+ε) − J(θ)) / ε: on the judge's quadratic probe, where the "
+    "one_sided": "a one-sided difference (J(θ+ε) − J(θ)) / ε: on a quadratic probe cost, where the "
                  "one-sided and two-sided differences disagree, its gradapprox is exactly the one-sided one; "
                  "use the two-sided (J(θ+ε) − J(θ−ε)) / 2ε",
-    "eps_not_2eps": "dividing by ε instead of 2ε: on the judge's probe its gradapprox is exactly twice the "
+    "eps_not_2eps": "dividing by ε instead of 2ε: on a probe its gradapprox is exactly twice the "
                     "true slope; the two points are 2ε apart",
     "plus_for_minus": "J(θ+ε) + J(θ−ε) in gradapprox; the numerator subtracts: J(θ+ε) − J(θ−ε)",
     "missing_parentheses": "J_plus − J_minus / (2ε): only J_minus is divided; write (J_plus − J_minus) / (2ε)",
     "grad_at_nudged": "grad is taken at θ+ε (or θ−ε) instead of θ: use backward_propagation(x, theta)",
     "grad_at_other": "backward_propagation is called at another point than θ (gradapprox, say): grad is "
                      "backward_propagation(x, theta)",
+    "grad_not_from_backward": "backward_propagation is never called: take grad = backward_propagation(x, theta), "
+                              "not a derivative written into the checker",
     "quotient_other": "θ⁺ and θ⁻ are right, but gradapprox is not (J_plus − J_minus) / (2ε) of them, or the "
-                      "numerator of the difference is not ‖grad − gradapprox‖: on the judge's probe (exact in "
+                      "numerator of the difference is not ‖grad − gradapprox‖: on a probe (exact in "
                       "float64) with grad equal to the true slope it does not return 0",
     "squared_norms": "squared norms in the difference; use the plain 2-norms (np.linalg.norm)",
     "no_denominator": "no denominator; divide by ‖grad‖ + ‖gradapprox‖",
@@ -71,11 +77,11 @@ HINTS = {
                           "of the difference, ‖grad − gradapprox‖",
     "numerator_without_norm": "the numerator is grad − gradapprox without a norm (it can be negative); take "
                               "np.linalg.norm(grad − gradapprox)",
-    "formula_other": "gradapprox is right (shown on the judge's probe), but the relative difference is not "
+    "formula_other": "gradapprox is right (shown on a probe), but the relative difference is not "
                      "‖grad − gradapprox‖ / (‖grad‖ + ‖gradapprox‖): with grad = 3 × gradapprox it should "
                      "return 0.5",
-    "parts_right": "its θ⁺ and θ⁻, its gradapprox and its relative difference are right on the judge's "
-                   "probe (a quadratic cost); what differs shows only on the hidden case: check that grad and "
+    "parts_right": "its θ⁺ and θ⁻, its gradapprox and its relative difference are right on a probe "
+                   "(a quadratic cost); what differs shows only on the failing case: check that grad and "
                    "gradapprox use the same θ and the same ε",
     "misaligned": "grad is built without gradients_to_vector, and grad and gradapprox do not line up "
                   "component by component (θ⁺ and θ⁻ are right, and it returns 0 when all components are "
@@ -282,7 +288,44 @@ def linear_cost(slope, theta) -> float:
     return float(np.dot(np.asarray(slope, dtype=np.float64).reshape(-1), np.asarray(theta).reshape(-1)))
 
 
+def probe_point(n: int) -> np.ndarray:
+    """The θ a checker of n parameters is probed at, a column: dyadic, with zero and negative
+    components."""
+    return np.array([(i - n // 2) / 8 for i in range(n)]).reshape(-1, 1)
+
+
+def probe_weights(n: int) -> np.ndarray:
+    """The w of the probe cost w·θ + ‖θ‖²/2, a column: distinct dyadic numbers of both signs, so
+    the gradient w + θ at probe_point(n) has distinct components and their order shows."""
+    return np.array([(-1) ** i * (i + 1) / 4 for i in range(n)]).reshape(-1, 1)
+
+
+def quadratic_cost(theta) -> float:
+    """w·θ + ‖θ‖²/2 with w = probe_weights: its two-sided differences at probe_point are exact."""
+    theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+    return linear_cost(probe_weights(theta.size), theta) + float(np.dot(theta, theta)) / 2
+
+
+#: The 1-D probe: J = x·θ²/2 at x = PROBE_X and θ = PROBE_THETA, both dyadic; θ ± ε and the
+#: slope x·θ are all distinct.
+PROBE_X, PROBE_THETA = 1.25, -0.75
+
+
+def quadratic_1d(x, theta):
+    """J = x·θ²/2, the 1-D probe cost, recording the θ it is evaluated at."""
+    record(theta)
+    return x * theta * theta / 2
+
+
+def answering_backward(x, theta):
+    """The 1-D probe's dθ: the one the probe under way chose, noting the θ it was asked at."""
+    record_call("backward", theta)
+    return answer()
+
+
 def _grad_point_finding(probe: Probe, seen: Recording) -> str | None:
+    if seen.points and probe.grad_point not in seen.calls:
+        return "grad_not_from_backward"
     points = [np.asarray(p, dtype=np.float64) for p in seen.calls.get(probe.grad_point, ())]
     theta = probe.theta.reshape(-1)
     wrong = [p for p in points if p.size != theta.size or not np.array_equal(p.reshape(-1), theta)]
