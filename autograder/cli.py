@@ -102,7 +102,7 @@ def new(name, title):
         click.echo(f"created {path.relative_to(root)}")
     click.echo(f"released {name} -> {target.relative_to(root)}; samples -> {built.relative_to(root)}")
     click.echo(f"Next: edit source/{name}/{name}.ipynb and assignments/{name}/grader/, then ./kit release {name} "
-               f"and ./kit test tests/test_assignments.py -k {name} (README: Add an assignment).")
+               f"and ./kit test tests/test_assignments.py -k {name} (docs/new-assignment.md).")
 
 
 def _limits(manifest, time_limit, memory_mb):
@@ -169,7 +169,7 @@ def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory
               help="Submissions graded in parallel [default: number of cores].")
 @click.option("--db", default=None, help="Gradebook as an SQLAlchemy URL [default: sqlite in --out].")
 @click.option("--time-limit", type=click.FloatRange(min=1), default=None,
-              help="Wall seconds per submission [default: the manifest's].")
+              help=f"{manifests.TIME_LIMIT_WORDS} [default: the manifest's time_seconds].")
 @click.option("--memory-mb", type=click.IntRange(min=64), default=None,
               help="Memory per submission, MiB [default: the manifest's].")
 @click.option("--executor", type=click.Choice(["sandbox", "kernel"]), default="sandbox", show_default=True,
@@ -354,6 +354,34 @@ def demo(out, jobs):
         click.echo(f"== {assignment}: grading the samples in {folder.relative_to(root)} ==")
         # The demo's looping sample should not keep a newcomer waiting two minutes.
         _run_grading(folder, assignment, out / assignment, jobs, None, 20, None)
+
+
+@main.command("feedback-bundle")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--assignment", "-a", default=None,
+              help="Assignment name [default: every assignment with feedback pages in OUT].")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The roster `grade` had (student_id, moodle_id, name): who is which Moodle participant.")
+def feedback_bundle(out, assignment, roster):
+    """Write what an LMS takes back into OUT/feedback-bundle/ASSIGNMENT/: a zip per student (their
+    pages: one self-contained file each) and Moodle's "upload multiple feedback files in a zip"."""
+    from .pipeline.feedback_bundle import BundleError, write_bundle
+    from .pipeline.lms import RosterError
+    feedback = out / "feedback"
+    names = [assignment] if assignment else sorted(
+        {p.parent.name for p in feedback.glob("*/*/*.html")} if feedback.is_dir() else set())
+    if not names:
+        raise click.ClickException(f"no feedback pages in {feedback}; grade a class into {out} first")
+    for name in names:
+        try:
+            bundle = write_bundle(out, name, roster)
+        except (BundleError, RosterError) as exc:
+            raise click.ClickException(str(exc))
+        click.echo(f"{name}: {len(bundle.students)} student zips in {bundle.folder / 'students'}")
+        if bundle.moodle:
+            click.echo(f"  Moodle (Grading > Upload multiple feedback files in a zip): {bundle.moodle}")
+        if bundle.moodle and bundle.not_in_moodle:
+            click.echo(f"  not Moodle participants (not in the roster's moodle_id): {', '.join(bundle.not_in_moodle)}")
 
 
 @main.command()

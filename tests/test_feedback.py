@@ -152,12 +152,23 @@ def test_cleaned_and_rendered_markdown_is_remembered_and_unchanged():
         assert feedback_sanitiser.clean_student_html(piece) == feedback_sanitiser._STUDENT.clean(piece)
     assert hostile in feedback_sanitiser._CLEANED and "onerror" not in feedback_sanitiser._CLEANED[hostile]
 
-    ours, theirs = feedback_exporter.FeedbackExporter(), HTMLExporter()
+    ours = feedback_exporter.FeedbackExporter()
+
+    class theirs:  # nbconvert's markdown filter with the kit's one change: math as MathML (feedback_math)
+        @staticmethod
+        def markdown2html(context, source):
+            from autograder.pipeline.feedback_math import markdown_to_html
+            return markdown_to_html(source, attachments=context["cell"].get("attachments", {}),
+                                    embed_images=HTMLExporter().embed_images,
+                                    path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                                    anchor_link_text=ours.anchor_link_text,
+                                    exclude_anchor_links=ours.exclude_anchor_links)
     markdown = "# Title\n\nThe two-sided difference $\\frac{J(\\theta+\\varepsilon)-J(\\theta-\\varepsilon)}{2\\varepsilon}$"
     context = {"cell": {"source": markdown}, "resources": {}}
     for _ in range(2):
         assert ours.markdown2html(context, markdown) == theirs.markdown2html(context, markdown)
     assert any(key[0] == markdown for key in feedback_exporter._MARKDOWN)
+    assert "<mfrac>" in ours.markdown2html(context, markdown) and "\\frac" not in ours.markdown2html(context, markdown)
     # Another student's page, in a folder of its own, gets what the warm-up rendered.
     for folder in ("feedback/ada/gradient_checking", "feedback/bob/gradient_checking"):
         elsewhere = {"cell": {"source": markdown}, "resources": {"metadata": {"path": folder}}}

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from autograder.pipeline.feedback_sanitiser import clean_notebook_html, clean_student_html
+from autograder.pipeline.feedback_sanitiser import clean_feedback_html, clean_notebook_html, clean_student_html
 
 HOSTILE = [
     ("<script>alert(1)</script>", r"<script|alert"),
@@ -34,7 +34,17 @@ HOSTILE = [
     ('<div class="navbar navbar-fixed-top modal affix">x</div>', r"navbar|modal|affix"),
     ('<div class="kit-summary kit-total">Score: 15 / 15</div>', r"kit-"),
     ('<svg onload="alert(1)"><script>alert(1)</script></svg>', r"svg|script|onload"),
-    ('<math><maction actiontype="statusline">x</maction></math>', r"math"),
+    ('<math><maction actiontype="statusline">x</maction></math>', r"maction|actiontype"),
+    # MathML (feedback_math writes it for the notebook's TeX; a student may write it by hand)
+    ('<math><mrow href="javascript:alert(1)"><mi>x</mi></mrow></math>', r"href|javascript"),
+    ('<math><mi xlink:href="javascript:alert(1)" onclick="alert(1)">x</mi></math>', r"xlink|javascript|onclick"),
+    ('<math><annotation-xml encoding="text/html"><img src=x onerror=alert(1)></annotation-xml></math>',
+     r"annotation|<img|onerror"),
+    ('<math><mglyph src="http://x/y.png"></mglyph><mstyle mathbackground="red">x</mstyle></math>',
+     r"mglyph|src=|mathbackground"),
+    ('<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>', r"<img|onerror|<style"),
+    ('<form><math><mtext></form><form><mglyph><style></math><img src onerror=alert(1)>', r"<img|onerror|<form"),
+    ('<svg><math><mi>x</mi></math></svg>', r"<svg"),
     ('<details open ontoggle="alert(1)"><summary>x</summary></details>', r"ontoggle"),
     ('<video><source onerror="alert(1)"></video>', r"video|onerror"),
     ('<template><script>alert(1)</script></template>', r"template|script"),
@@ -45,7 +55,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("fragment, forbidden", HOSTILE, ids=[h[0][:40] for h in HOSTILE])
 def test_hostile_markup_leaves_nothing_active(fragment, forbidden):
-    for clean in (clean_student_html, clean_notebook_html):
+    for clean in (clean_student_html, clean_feedback_html, clean_notebook_html):
         assert not re.search(forbidden, clean(fragment), re.IGNORECASE), clean(fragment)
 
 
@@ -69,3 +79,13 @@ def test_the_kits_own_anchors_survive_only_the_page_level_pass():
     assert 'id="kit-test_forward_propagation"' in clean_notebook_html(heading)
     for taken in (heading, '<h2 id="kit-top">x</h2><a name="kit-test_forward_propagation">y</a>'):
         assert "kit-" not in clean_student_html(taken)
+
+
+def test_the_mathml_written_for_the_notebooks_tex_passes_whole():
+    from autograder.pipeline.feedback_math import tex_to_mathml
+    mathml = tex_to_mathml(r"\frac{\partial J}{\partial \theta} = \lim_{\varepsilon \to 0} \sqrt[3]{x^2_i}", display=True)
+    cleaned = clean_feedback_html(mathml)
+    for element in ("<math", "<mfrac>", "<msub>", "<mroot>", "<mo>", "<mi>", 'display="block"'):
+        assert element in cleaned, element
+    assert cleaned.count("<") == mathml.count("<")  # no element dropped
+    assert "<math" not in clean_student_html(mathml)  # the formgrader's pass keeps no MathML of a student's

@@ -36,16 +36,16 @@ SAMPLES = ROOT / "samples" / ASSIGNMENT
 BACKPROP = "test_backward_propagation_n"
 
 
-def cli(*args, cwd: Path = ROOT, ok: bool = True) -> subprocess.CompletedProcess:
+def cli(*args, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """`autograder ARGS` (./kit ARGS) as a command run in cwd, the course found from there; fails the
-    test with its output unless it succeeds (or, with ok=False, unless it fails)."""
+    test with its output unless it succeeds."""
     env = with_python_bin()
     env["PYTHONPATH"] = str(ROOT)  # this checkout's kit, whichever checkout the venv was installed from
     for name in (manifest.COURSE_ENV, KIT_COURSE_ENV):
         env.pop(name, None)
     result = subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd, env=env,
                             capture_output=True, text=True)
-    assert (result.returncode == 0) == ok, \
+    assert result.returncode == 0, \
         f"autograder {' '.join(map(str, args))}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
@@ -96,8 +96,8 @@ def test_a_manual_grade_reaches_every_csv_and_the_lms_file_through_export(out):
     give(out, "perfect", "test_forward_propagation", 0)  # none by hand: failed, with the judge's word beside it
     assert by_student(out) == before  # nothing changes until the instructor exports
 
-    result = cli("export", out, "--lms-export", "moodle")
-    assert "(1 graded by hand)" in result.stdout and "lms_grades_gradient_checking.csv" in result.stdout
+    code, output = invoke("export", out, "--lms-export", "moodle")
+    assert code == 0 and "(1 graded by hand)" in output and "lms_grades_gradient_checking.csv" in output
 
     students, exercises = by_student(out), by_exercise(out)
     dw2 = exercises[("bug_backprop_dW2", ASSIGNMENT, BACKPROP)]
@@ -124,7 +124,7 @@ def test_a_manual_grade_reaches_every_csv_and_the_lms_file_through_export(out):
         ("13.5", "14", students[("bug_flatten_order", ASSIGNMENT)]["score"])
 
     give(out, "bug_backprop_dW2", BACKPROP, 3)  # a second review; export remembers the LMS asked for
-    assert "moodle import" in cli("export", out).stdout
+    assert "moodle import" in invoke("export", out)[1]
     assert {r["ID number"]: r for r in read_csv(out / "lms_grades_gradient_checking.csv")}["bug_backprop_dW2"]["Grade"] == "15"
 
 
@@ -150,7 +150,7 @@ def test_a_notebook_handed_in_again_after_a_manual_grade_is_flagged_until_cleare
     assert "2 / 3 points, was given to the notebook you handed in before this one" in page
     assert "Two of three: dW2 carries a factor 2." in page
 
-    cli("export", out)  # the flag stays while the grader's score is the one given to the earlier notebook
+    assert invoke("export", out)[0] == 0  # the flag stays while the grader's score is the one given to the earlier notebook
     assert by_exercise(out)[("bug_backprop_dW2", ASSIGNMENT, BACKPROP)]["flag"] == "resubmitted after a manual grade"
 
     cleared = cli(*grade_args(tmp_path / "resubmitted", out, "--clear-manual")).stdout
@@ -182,7 +182,7 @@ def test_two_assignments_graded_into_one_out_keep_each_others_rows_and_folders(o
     assert {k[0] for k in after if k[1] == LAB} == {"ada"}
     assert {(k[0], k[1]) for k in by_student(out)} >= {("perfect", ASSIGNMENT), ("ada", LAB)}
     assert class_record.assignments(out) == [ASSIGNMENT, LAB]
-    cli("export", out, "--assignment", ASSIGNMENT)
+    assert invoke("export", out, "--assignment", ASSIGNMENT)[0] == 0
     assert by_exercise(out) == after
 
 
@@ -237,14 +237,19 @@ def test_export_names_what_it_needs(tmp_path, out):
     assert code == 1 and "holds no grading of 'gradient_checking_lab'" in output
 
 
-def test_the_course_is_where_the_instructor_stands_and_the_checkout_is_never_written(tmp_path):
+def test_the_course_is_where_the_instructor_stands_and_the_checkout_is_never_written(tmp_path, monkeypatch):
     """One installed kit, a copy of the course: new, release and grade work on the copy (found from the
     current folder or a parent, as nbgrader finds its course); the checkout stays byte for byte."""
     kept = ("assignments", "source", "release", "samples")
     before = {part: files_of(ROOT / part) for part in kept}
     top = sorted(p.name for p in ROOT.iterdir())
     course = copy_course(tmp_path / "copy")
-    assert "released toy_check -> release/toy_check" in cli("new", "toy_check", cwd=course).stdout
+    for name in (manifest.COURSE_ENV, KIT_COURSE_ENV):  # restored afterwards: the command line sets the first
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(course)
+    code, output = invoke("new", "toy_check")
+    assert code == 0 and "released toy_check -> release/toy_check" in output, output
+    monkeypatch.delenv(manifest.COURSE_ENV)
     cli("grade", "../samples/toy_check", "--assignment", "toy_check", "--out", "../graded", "--jobs", "1",
         cwd=course / "source")  # from a folder inside the course: its nearest parent that is one
     scores = {r["student_id"]: r for r in read_csv(course / "graded" / "scores.csv")}
@@ -255,7 +260,9 @@ def test_the_course_is_where_the_instructor_stands_and_the_checkout_is_never_wri
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    refused = cli("release", "toy_check", cwd=elsewhere, ok=False)
-    assert "is not in a course" in refused.stderr and "--course DIR" in refused.stderr
-    assert "holds no nbgrader_config.py" in cli("--course", elsewhere, "release", cwd=elsewhere, ok=False).stderr
+    monkeypatch.chdir(elsewhere)
+    code, output = invoke("release", "toy_check")
+    assert code == 1 and "is not in a course" in output and "--course DIR" in output
+    code, output = invoke("--course", elsewhere, "release")
+    assert code == 2 and "holds no nbgrader_config.py" in output
     assert list(elsewhere.iterdir()) == []

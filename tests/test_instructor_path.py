@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,11 +74,12 @@ def kit_env(course: Path) -> dict:
 
 
 def readme_command(nbgrader_command: str) -> list[str]:
-    """The README's (or docs/formgrader.md's) `cd grading-output && ../kit nbgrader COMMAND ...`, as
+    """The README's (or a guide's in docs/) `cd grading-output && ../kit nbgrader COMMAND ...`, as
     ./kit's arguments: the test runs what the documentation tells an instructor."""
-    readme = "\n".join((ROOT / name).read_text(encoding="utf-8") for name in ("README.md", "docs/formgrader.md"))
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    readme = "\n".join(page.read_text(encoding="utf-8") for page in pages)
     found = re.search(rf"`cd grading-output && \.\./kit (nbgrader {nbgrader_command}\b[^`]*)`", readme)
-    assert found, f"the README no longer shows `cd grading-output && ../kit nbgrader {nbgrader_command} ...`"
+    assert found, f"neither the README nor docs/ shows `cd grading-output && ../kit nbgrader {nbgrader_command} ...`"
     return found.group(1).split()
 
 
@@ -182,16 +183,17 @@ def kit_exported(course, graded, exported):
 @pytest.fixture(scope="module")
 def handed_back(course, graded, exported, tmp_path_factory):
     """The feedback written again after the review, as the README has it (`cd OUT && ../kit nbgrader
-    generate_feedback gradient_checking --force`), and each student's download: feedback/<student>/
-    with feedback/_static/ beside it, unpacked in a folder of their own (README: Feedback pages)."""
+    generate_feedback gradient_checking --force`), then `./kit feedback-bundle OUT`; each student's
+    download is their zip alone, unpacked in a folder of its own (docs/instructor.md)."""
     kit(*readme_command("generate_feedback"), course=course, cwd=graded.out)
-    feedback = graded.out / "feedback"
+    kit("feedback-bundle", str(graded.out), "--assignment", ASSIGNMENT, course=course)
     pages = {}
     for student in CLASS:
         download = tmp_path_factory.mktemp(f"download-{student}")
-        shutil.copytree(feedback / student, download / student)
-        shutil.copytree(feedback / "_static", download / "_static")
-        pages[student] = download / student / ASSIGNMENT / f"{NOTEBOOK}.html"
+        with zipfile.ZipFile(graded.out / "feedback-bundle" / ASSIGNMENT / "students" / f"{student}.zip") as zf:
+            assert zf.namelist() == [f"{ASSIGNMENT}/{NOTEBOOK}.html"]
+            zf.extractall(download)
+        pages[student] = download / ASSIGNMENT / f"{NOTEBOOK}.html"
     return pages
 
 
@@ -257,11 +259,9 @@ def test_each_student_sees_their_score_and_the_math_rendered_offline(handed_back
     for student, total, lost in (("ada", TOTAL, None), ("ben", TOTAL - LOST_POINTS + MANUAL_SCORE, LOST)):
         with offline_page(browser, viewport={"width": 900, "height": 700}) as page:
             page.goto(file_url(handed_back[student]))
-            page.wait_for_function("() => window.MathJax && MathJax.isReady")
-            page.evaluate("() => new Promise(done => MathJax.Hub.Queue(done))")
-            assert page.blocked == []
+            assert page.blocked == [] and page.evaluate("() => document.scripts.length") == 0
             assert page.locator(".kit-total").inner_text() == f"Score: {total:g} / {TOTAL:g} points"
-            assert page.locator("#kit-notebook .MathJax, #kit-notebook .MathJax_Display").count() > 20
+            assert page.locator("#kit-notebook math").count() > 20
             text = page.locator("#kit-notebook").inner_text()
             assert "\\frac" not in text and "\\partial" not in text
             if lost:  # the instructor's score and comment, beside the judge's message

@@ -62,3 +62,14 @@ def test_cli_help_lists_every_subcommand():
         assert command in out.stdout
         sub = subprocess.run([sys.executable, "-m", "autograder", command, "--help"], capture_output=True, text=True)
         assert sub.returncode == 0 and "Usage" in sub.stdout
+
+
+def test_readme_is_a_short_guide_whose_links_resolve():
+    """README.md stays a guide of at most 300 lines; every relative link in it and in docs/ names a
+    file that exists, so a moved guide never leaves a reader at a dead link."""
+    readme = ROOT / "README.md"
+    assert len(readme.read_text(encoding="utf-8").splitlines()) <= 300
+    for page in [readme, *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "HISTORY.md"]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if "://" not in target:
+                assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to {target}, which does not exist"

@@ -57,6 +57,9 @@ def _megabytes(value):
 
 #: section -> key -> (how to read the value, help). Each key is a Manifest field of that name,
 #: whose default applies when the key is left out.
+#: What the time limit is, in the words --help, the manifests and the docs use.
+TIME_LIMIT_WORDS = ("CPU seconds per submission, for the kernel and for the judge (its own processes' time, read "
+                    "from outside; its wall time is bounded by this plus a fixed margin: judge/budget.py)")
 SCHEMA = {
     "assignment": {
         "title": (_text, "the assignment's title, as the LMS and Gradescope show it"),
@@ -68,7 +71,7 @@ SCHEMA = {
         "reference_epsilons": (_steps, "candidate steps of the reference central difference"),
     },
     "limits": {
-        "time_seconds": (_positive, "wall seconds per submission, for the kernel and for the judge"),
+        "time_seconds": (_positive, TIME_LIMIT_WORDS),
         "memory_mb": (_megabytes, "memory per submission, MiB"),
     },
 }

@@ -97,7 +97,8 @@ threshold = 1e-7
 reference_epsilons = [1e-4, 3e-5, 1e-5, 3e-6, 1e-6]
 
 [limits]
-# Per submission: the notebook's kernel and the judge each get this much wall time and memory.
+# Per submission, for the notebook's kernel and for the judge: CPU seconds of its own processes
+# (its wall time is bounded by this plus a fixed margin), and memory.
 time_seconds = 60
 memory_mb = 1024
 '''

@@ -5,8 +5,9 @@ nbgrader's feedback template extended by the kit's (feedback_templates/autograde
 kit's summary comes first, outside the student's part, with the total, every exercise by name with
 its points and the judge's message (from the gradebook and the verdict record, never from the
 notebook's text). Student markup is sanitised piece by piece (nbconvert's `clean_html` seam) and
-the whole student part once more (feedback_sanitiser); a Content-Security-Policy and the offline
-MathJax copied to feedback/_static come from feedback_static.
+the whole student part once more (feedback_sanitiser). Math is MathML, written here from the
+markdown's TeX (feedback_math), so the page is one file that needs no script: its
+Content-Security-Policy (feedback_policy) forbids them all.
 
 Speed: nbgrader builds a new exporter per student, so compiled templates are kept in memory for
 the worker's life, and nbconvert's BeautifulSoup re-parse is replaced by one substitution for
@@ -30,9 +31,10 @@ from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from traitlets import Bool
 
 from ..grading_output import class_record
-from . import feedback_static
+from . import feedback_policy
+from .feedback_math import latex_output_to_html, markdown_to_html
 from .feedback_memo import remembered
-from .feedback_sanitiser import clean_notebook_html, clean_student_html
+from .feedback_sanitiser import clean_feedback_html, clean_notebook_html
 
 TEMPLATES = Path(__file__).parent / "feedback_templates"
 NBGRADER_TEMPLATES = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
@@ -70,15 +72,6 @@ class _RememberingHighlight(Highlight2HTML):
         return remembered(_HIGHLIGHTED, key, lambda: super(_RememberingHighlight, self).__call__(
             source, language, metadata))
 _IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
-_STATIC_INSTALLED: set[Path] = set()
-
-
-def install_static_once(feedback: Path) -> None:
-    """The pages' shared static files (MathJax), installed at most once per process and folder;
-    a worker does it before its first task, so its feedback helper, forked later, need not."""
-    if feedback not in _STATIC_INSTALLED:
-        feedback_static.install_static(feedback)
-        _STATIC_INSTALLED.add(feedback)
 
 
 def number(value) -> str:
@@ -128,25 +121,28 @@ class FeedbackExporter(HTMLExporter):
 
     def default_filters(self):
         yield from super().default_filters()
-        yield ("clean_html", clean_student_html)
+        yield ("clean_html", clean_feedback_html)
+        yield ("latex_to_mathml", latex_output_to_html)
 
     @contextfilter
     def markdown2html(self, context, source):
-        """nbconvert's markdown filter, remembering what the cell's text alone decides: the
-        release's markdown, rendered in the warm-up, is on every student's page."""
+        """nbconvert's markdown filter with math as MathML (feedback_math), remembering what the
+        cell's text alone decides: the release's markdown, rendered in the warm-up, is on every
+        student's page."""
         cell = context.get("cell", {})
+
+        def render():
+            return markdown_to_html(
+                source, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links,
+                **self.lexer_options)
         if cell.get("attachments") or self.embed_images:
-            return super().markdown2html(context, source)  # depends on more than the text
+            return render()  # depends on more than the text
         # Not the notebook's folder: nbconvert reads it only to embed images, which is ruled out
         # above; keyed by it, no student's page (each in a folder of its own) found the release's.
         key = (source, self.anchor_link_text, self.exclude_anchor_links, repr(self.lexer_options))
-        return remembered(_MARKDOWN, key, lambda: super(FeedbackExporter, self).markdown2html(context, source))
-
-    def _feedback_directory(self) -> Path | None:
-        coursedir = getattr(self.parent, "coursedir", None)
-        if coursedir is None:
-            return None
-        return Path(coursedir.root) / coursedir.feedback_directory
+        return remembered(_MARKDOWN, key, render)
 
     def _verdicts(self, resources) -> dict[str, dict]:
         """The judge's record for this student: {grade id: {function, status, message}}."""
@@ -206,8 +202,7 @@ class FeedbackExporter(HTMLExporter):
         info = resources.get("nbgrader", {})
         total = points(info.get("score", 0), info.get("max_score", 0))
         token = secrets.token_hex(16)
-        return {"csp": feedback_static.CSP, "mathjax_url": feedback_static.MATHJAX_URL,
-                "mathjax_config_url": feedback_static.CONFIG_URL, "total": total,
+        return {"csp": feedback_policy.CSP, "total": total,
                 "exercises": exercises, "headings": headings,
                 "begin": f"<!--kit-student-begin-{token}-->", "end": f"<!--kit-student-end-{token}-->"}
 
@@ -225,9 +220,6 @@ class FeedbackExporter(HTMLExporter):
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
-        feedback = self._feedback_directory()
-        if feedback is not None:
-            install_static_once(feedback)
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         kit = resources["kit"]
         head, rest = html.split(kit["begin"], 1)

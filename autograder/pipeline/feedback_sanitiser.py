@@ -5,7 +5,8 @@ outputs, cell tags). Whatever survives is plain formatting: no script, no event 
 javascript:/data: link, no frame, object, form, meta or base, no style that positions or loads
 anything, no class that the page's own stylesheets turn into an overlay, and no id that could
 take over the kit's anchors (those begin with `kit-`). Images only as data:image/png, jpeg, gif
-or svg+xml (an SVG shown as an <img> runs no script and loads nothing).
+or svg+xml (an SVG shown as an <img> runs no script and loads nothing). Math as MathML
+(feedback_math): its layout elements and attributes only (MATH_TAGS, MATH_ATTRIBUTES).
 
 nh3 (the Rust ammonia sanitiser) rather than bleach: bleach is deprecated upstream and parses
 with html5lib in Python; nh3 is maintained, parses like a browser (html5ever), filters style
@@ -28,6 +29,31 @@ TAGS = {
     "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
     "u", "ul", "var", "wbr",
 }
+#: MathML Core's presentation elements, which feedback_math writes for the notebook's TeX: no
+#: <maction> (actiontype tricks), no <mglyph> (loads an image), no <annotation-xml> (holds HTML),
+#: no <semantics> (only there to carry annotations).
+MATH_TAGS = {
+    "math", "merror", "mfrac", "mi", "mmultiscripts", "mn", "mo", "mover", "mpadded", "mphantom", "mprescripts",
+    "mroot", "mrow", "ms", "mspace", "msqrt", "mstyle", "msub", "msubsup", "msup", "mtable", "mtd", "mtext",
+    "mtr", "munder", "munderover", "menclose", "none",
+}
+#: MathML attributes that shape the layout only: never href, xlink:*, src, an event handler,
+#: actiontype, or a colour or background (mathcolor, mathbackground).
+_TOKEN_ATTRIBUTES = {"mathvariant", "dir"}
+MATH_ATTRIBUTES = {
+    "math": {"display"},
+    "mi": _TOKEN_ATTRIBUTES, "mn": _TOKEN_ATTRIBUTES, "mtext": _TOKEN_ATTRIBUTES, "ms": _TOKEN_ATTRIBUTES,
+    "mo": _TOKEN_ATTRIBUTES | {"stretchy", "fence", "separator", "form", "accent", "lspace", "rspace", "largeop",
+                               "movablelimits", "symmetric", "minsize", "maxsize"},
+    "mover": {"accent"}, "munder": {"accentunder"}, "munderover": {"accent", "accentunder"},
+    "mfrac": {"linethickness"},
+    "mtable": {"columnspacing", "rowspacing", "columnalign", "rowalign", "columnlines", "rowlines", "frame",
+               "displaystyle"},
+    "mtr": {"columnalign", "rowalign"}, "mtd": {"columnalign", "rowalign", "columnspan", "rowspan"},
+    "mstyle": {"displaystyle", "scriptlevel"},
+    "mpadded": {"width", "height", "depth"}, "mspace": {"width", "height", "depth"},
+    "menclose": {"notation"},
+}
 #: Elements removed together with everything inside them.
 DROP_WITH_CONTENT = {
     "script", "style", "template", "noscript", "iframe", "frame", "frameset", "object", "embed",
@@ -43,6 +69,7 @@ ATTRIBUTES = {
     "ol": {"start", "type"},
     "col": {"span"},
     "colgroup": {"span"},
+    **MATH_ATTRIBUTES,
 }
 #: Style properties that change how text looks, never where a box sits or what it loads.
 STYLE_PROPERTIES = {
@@ -54,7 +81,7 @@ SAFE_LINK = re.compile(r"^(https?://|mailto:|#)", re.IGNORECASE)
 KIT_ID = re.compile(r"^\s*kit-", re.IGNORECASE)
 
 #: Classes the markdown renderer, the syntax highlighter and the ANSI converter produce.
-STUDENT_CLASSES = {t for t in STANDARD_TYPES.values() if t} | {"anchor-link", "highlight"}
+STUDENT_CLASSES = {t for t in STANDARD_TYPES.values() if t} | {"anchor-link", "highlight", "kit-tex"}
 STUDENT_CLASS_PATTERNS = re.compile(r"^(ansi-[a-z-]+|hl-[A-Za-z0-9_+-]+|language-[A-Za-z0-9_+-]+)$")
 #: Classes nbconvert's and the kit's own templates put around the cells.
 TEMPLATE_CLASSES = {
@@ -84,28 +111,41 @@ def _attribute_filter(allow_classes, allow_class, allow_kit_ids: bool):
     return keep
 
 
-def _cleaner(classes, class_patterns, allow_kit_ids: bool) -> nh3.Cleaner:
+def _cleaner(classes, class_patterns, allow_kit_ids: bool, math: bool = False) -> nh3.Cleaner:
+    """math: MathML's layout elements pass (MATH_TAGS); otherwise <math> goes with its content."""
     return nh3.Cleaner(
-        tags=TAGS, clean_content_tags=DROP_WITH_CONTENT, attributes=ATTRIBUTES,
+        tags=TAGS | (MATH_TAGS if math else set()),
+        clean_content_tags=DROP_WITH_CONTENT - ({"math"} if math else set()),
+        attributes=ATTRIBUTES if math else {tag: names for tag, names in ATTRIBUTES.items() if tag not in MATH_TAGS},
         attribute_filter=_attribute_filter(classes, class_patterns, allow_kit_ids),
         url_schemes={"http", "https", "mailto", "data"}, filter_style_properties=STYLE_PROPERTIES,
         link_rel="noopener noreferrer nofollow", strip_comments=True)
 
 
 _STUDENT = _cleaner(STUDENT_CLASSES, STUDENT_CLASS_PATTERNS, allow_kit_ids=False)
+_STUDENT_WITH_MATH = _cleaner(STUDENT_CLASSES, STUDENT_CLASS_PATTERNS, allow_kit_ids=False, math=True)
 _NOTEBOOK = _cleaner(STUDENT_CLASSES | TEMPLATE_CLASSES,
                      re.compile(f"{STUDENT_CLASS_PATTERNS.pattern}|{TEMPLATE_CLASS_PATTERNS.pattern}"),
-                     allow_kit_ids=True)
+                     allow_kit_ids=True, math=True)
 
 
 #: Pieces already cleaned (see feedback_memo), by their markup.
 _CLEANED: dict[str, str] = {}
+_CLEANED_WITH_MATH: dict[str, str] = {}
 
 
 def clean_student_html(html) -> str:
-    """One piece of student markup (a markdown cell, an HTML output), as inert formatting."""
+    """One piece of student markup (a markdown cell, an HTML output), as inert formatting; any
+    MathML goes (the formgrader puts its own formulas back after this pass)."""
     html = str(html)
     return remembered(_CLEANED, html, lambda: _STUDENT.clean(html), keep=len(html) < 100_000)
+
+
+def clean_feedback_html(html) -> str:
+    """clean_student_html for a feedback page, whose formulas are MathML by now (feedback_math):
+    MathML's layout elements and attributes stay (MATH_TAGS, MATH_ATTRIBUTES)."""
+    html = str(html)
+    return remembered(_CLEANED_WITH_MATH, html, lambda: _STUDENT_WITH_MATH.clean(html), keep=len(html) < 100_000)
 
 
 def clean_notebook_html(html: str) -> str:

@@ -249,6 +249,14 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
         if bar:
             bar.update(1)
 
+    def still_running(student: str, seconds: float) -> None:
+        """A slow notebook says so, above the progress bar, rather than freezing it without a word."""
+        line = f"still running: {printable(student)}, {seconds:.0f} s"
+        if bar:
+            bar.write(line, file=sys.stderr)
+        else:
+            say(line)
+
     if remote:
         from .dask_security import ClusterError
         try:
@@ -260,7 +268,7 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
             remote.close()
     else:
         graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor, on_done=done, hide=hide,
-                           prestarted=workers)
+                           prestarted=workers, still_running=still_running if progress else None)
     again = [t for t in tasks if _slowed_by_load(out, assignment, graded.get(t["student"]))]
     if again:  # a grade must not depend on what else the machine was doing: once more, alone
         say(f"Grading {len(again)} notebook{'s' if len(again) > 1 else ''} again, alone: the machine was too busy "

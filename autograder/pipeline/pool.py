@@ -41,6 +41,10 @@ class WorkerOutcome:
 WORKER_NAME = b"grading-worker"
 
 
+#: Seconds between "still running" reports of one student's grading (grade_all's still_running).
+STILL_RUNNING_EVERY = 15.0
+
+
 #: Where a forked worker finds its connection to the zygote `grade` shares (see judge.adopt_zygote).
 ZYGOTE_FD = 3
 
@@ -139,17 +143,25 @@ class GradingWorker:
                 self.lines.put(line[len(RESULT_PREFIX):])
         self.lines.put(None)  # the worker exited
 
-    def ask(self, task: dict, budget: float) -> dict | None:
-        """The worker's answer for one task, None if it died, or raises TimeoutError."""
+    def ask(self, task: dict, budget: float, still_running=None) -> dict | None:
+        """The worker's answer for one task, None if it died, or raises TimeoutError.
+
+        still_running(seconds), if given, is called every STILL_RUNNING_EVERY seconds of waiting."""
         try:
             self.proc.stdin.write(json.dumps(task) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return None
-        try:
-            line = self.lines.get(timeout=budget)
-        except queue.Empty:
-            raise TimeoutError from None
+        started = time.monotonic()
+        while True:
+            left = budget - (time.monotonic() - started)
+            try:
+                line = self.lines.get(timeout=max(0.0, min(left, STILL_RUNNING_EVERY) if still_running else left))
+                break
+            except queue.Empty:
+                if time.monotonic() - started >= budget:
+                    raise TimeoutError from None
+                still_running(time.monotonic() - started)
         return json.loads(line) if line is not None else None
 
     def stop(self, kill: bool = False):
@@ -242,9 +254,13 @@ def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs:
 
 
 def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: list[dict], jobs: int,
-              executor: str = "sandbox", on_done=None, hide=(), prestarted: list[GradingWorker] | None = None
-              ) -> dict[str, WorkerOutcome]:
-    """Grade every task ({"student", "sha256", "resume_key"}) with `jobs` workers; {student: outcome}."""
+              executor: str = "sandbox", on_done=None, hide=(), prestarted: list[GradingWorker] | None = None,
+              still_running=None) -> dict[str, WorkerOutcome]:
+    """Grade every task ({"student", "sha256", "resume_key"}) with `jobs` workers; {student: outcome}.
+
+    still_running(student, seconds) is told of a student still being graded, every
+    STILL_RUNNING_EVERY seconds. An interrupt (Ctrl-C) ends every worker at once, each with all
+    it started (its process group), before it is raised again."""
     command = worker_command(out, assignment, db_url, limits, executor, hide)
     prestarted = list(prestarted or [])
     budget = budget_for(limits)
@@ -255,19 +271,31 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
     lock = threading.Lock()
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
+    live: dict[int, GradingWorker] = {}  # slot -> its worker, for an interrupt to end
+    stopping = threading.Event()
 
     def run(slot: int):
         worker = prestarted[slot] if slot < len(prestarted) else None
-        while True:
+        while not stopping.is_set():
             try:
                 task = todo.get_nowait()
             except queue.Empty:
                 break
             started = time.monotonic()
+            report = None
+            if still_running:
+                def report(seconds, student=task["student"]):
+                    if not stopping.is_set():
+                        still_running(student, seconds)
             try:
                 if worker is None:
                     worker = GradingWorker(command, logs / f"worker-{slot}.log").start()
-                answer = worker.ask(task, budget)
+                live[slot] = worker
+                if stopping.is_set():
+                    break
+                answer = worker.ask(task, budget, report)
+                if stopping.is_set():
+                    break
             except TimeoutError:
                 answer = {"ok": False, "stage": "timeout"}
             except Exception as exc:  # noqa: BLE001 - no worker could be started or asked: this task only
@@ -292,11 +320,17 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
     slots = max(1, min(jobs, len(tasks)))
     for idle in prestarted[slots:]:
         idle.stop()
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(slots)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(slots)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    except BaseException:  # Ctrl-C (KeyboardInterrupt) or any other end: no worker outlives the run
+        stopping.set()
+        for worker in [*live.values(), *prestarted]:
+            worker.stop(kill=True)
+        raise
     return outcomes
 
 

@@ -10,7 +10,7 @@ import html
 from pathlib import Path
 
 from .feedback_exporter import TEMPLATES, exercise_name, points
-from .feedback_static import CSP_NO_SCRIPT
+from .feedback_policy import CSP
 from .intake import STUDENT_ID
 
 _CSS = (TEMPLATES / "autograder_feedback" / "kit.css").read_text(encoding="utf-8")
@@ -27,7 +27,7 @@ def page(assignment: str, student: str, message: str, cells: dict[str, float]) -
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{e(CSP_NO_SCRIPT)}">
+<meta http-equiv="Content-Security-Policy" content="{e(CSP)}">
 <meta name="referrer" content="no-referrer">
 <title>{e(assignment)}: feedback</title>
 <style>

@@ -166,11 +166,6 @@ def serve(args) -> int:
     from . import gradebook_engines
     gradebook_engines.install()
     warm_feedback(args.course / "release" / args.assignment)  # unless forked from a process that did
-    from .feedback_exporter import install_static_once
-    try:
-        install_static_once(Path(args.course) / "feedback")  # while `grade` takes the submissions in
-    except Exception as exc:  # noqa: BLE001 - each page tries again, and says so if it fails
-        print(f"feedback static files not installed yet: {type(exc).__name__}: {exc}", file=sys.stderr)
     for line in sys.stdin:
         if not line.strip():
             continue
