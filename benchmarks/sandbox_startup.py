@@ -24,7 +24,7 @@ from autograder.judge.confine import allowlist  # noqa: E402
 from autograder.judge import cgroup  # noqa: E402
 from autograder.judge.budget import submission_budget  # noqa: E402
 from autograder.judge.judge import Child, WallClock, ZygoteLauncher  # noqa: E402
-from autograder.judge.sandbox import Limits, Scratch, child_uid  # noqa: E402
+from autograder.judge.sandbox import Limits, Scratch, submission_uid  # noqa: E402
 
 IMPORTS = "import numpy, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"
 
@@ -44,8 +44,10 @@ def timed(run, n):
 
 
 def zygote_child(launcher, limits):
-    with Scratch(owner=child_uid()) as scratch:
-        child = Child([(0, "x = 1")], scratch.path, limits, WallClock(submission_budget(limits.wall_seconds)), launcher)
+    uid = submission_uid()
+    with Scratch(owner=uid, limits=limits) as scratch:
+        child = Child([(0, "x = 1")], scratch.path, limits, WallClock(submission_budget(limits.wall_seconds)), launcher,
+                      uid=uid)
         try:
             child.wait_loaded()
         finally:

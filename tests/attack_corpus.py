@@ -19,6 +19,8 @@ well-informed attacker would aim at; the placeholders are filled in at build tim
     @KITCOPY@      a world-readable copy of the kit's package elsewhere on disk (another checkout)
     @ROOTCANARY@, @SRVCANARY@  files in /root and in /srv the child must not read
     @SHMKEY@       a SysV IPC key the batch's attack uses (it must not survive the batch)
+    @LISTENPORT@, @LISTENUNIX@  a TCP port on 127.0.0.1 and an abstract unix socket name the
+                   test listens on (no child may connect to them)
 
 Faults are files (or folders) in a submissions folder, made by a builder named in the row.
 """
@@ -30,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -131,7 +134,7 @@ def build_attack(row: dict, context: dict) -> nbformat.NotebookNode:
         done = True
     if "body_of" in row:
         cell = nb.cells[find_cell(nb, row["body_of"])]
-        cell.source = insert_in_body(cell.source, code)
+        cell.source = insert_in_body(cell.source, fill(row["body_code"], context) if "body_code" in row else code)
         done = True
     if "replace_solution" in row:
         nb.cells[find_cell(nb, row["replace_solution"])].source = code
@@ -355,16 +358,70 @@ def plant_targets(base: Path, name: str) -> dict:
     srv = base / "srv-canary.txt"
     srv.write_bytes(CANARY_TEXT)
     srv.chmod(0o644)
+    listeners = [socket.socket(socket.AF_INET, socket.SOCK_STREAM), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)]
+    listeners[0].bind(("127.0.0.1", 0))
+    unix_name = f"gc-attack-listen-{os.getpid()}-{name}"
+    listeners[1].bind("\0" + unix_name)
+    for listener in listeners:
+        listener.listen(16)  # the kernel completes a connection into the backlog: no accept needed
+        listener.setblocking(False)
     root_canary = Path("/root") / f".gc-canary-{os.getpid()}-{name}"
     if os.geteuid() == 0 and Path("/root").is_dir():
         root_canary.write_bytes(CANARY_TEXT)
         root_canary.chmod(0o644)
     return {"CANARY": canary, "KITCOPY": copy, "SRVCANARY": srv, "ROOTCANARY": root_canary,
-            "SHMKEY": shm_key(name)}
+            "SHMKEY": shm_key(name), "LISTENPORT": listeners[0].getsockname()[1], "LISTENUNIX": unix_name,
+            "listeners": listeners, "tmp_free": disk_free("/tmp")}
 
 
 def remove_targets(context: dict) -> None:
     Path(context["ROOTCANARY"]).unlink(missing_ok=True)
+
+
+def disk_free(path: str) -> int:
+    """Bytes free on the file system of path."""
+    info = os.statvfs(path)
+    return info.f_bavail * info.f_frsize
+
+
+#: How much less free space /tmp may have after a batch than before. Other programs write there
+#: too: on a machine shared by several test runs a batch saw 200 MB go meanwhile. The disk-filling
+#: attack writes up to 2 GB where its scratch is not capped, which shows even if removal fails.
+TMP_FREE_TOLERANCE = 1024 * 2**20
+
+
+def _attack_connected(listener: socket.socket) -> bool:
+    """Whether a pending connection on listener said it came from the attack (a busy machine's
+    other programs, a Dask worker looking for its scheduler's old port, may connect too)."""
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except BlockingIOError:
+            return False
+        with connection:
+            connection.settimeout(1.0)
+            try:
+                said = connection.recv(64)
+            except OSError:
+                said = b""
+        if said.startswith(b"gc-attack-"):
+            return True
+
+
+def leftovers(prefix: str = "gc-attack-") -> list[str]:
+    """Files named prefix* left in the shared temporary folders or in a judge's scratch folder."""
+    from autograder.judge.sandbox import SHARED_FOLDERS
+    left = []
+    for shared in SHARED_FOLDERS:
+        folder = Path(shared)
+        if folder.is_dir() and not folder.is_symlink():
+            left += [str(p) for p in folder.iterdir() if p.name.startswith(prefix)]
+    for scratch in Path("/tmp").glob("judge-*/work"):
+        try:
+            left += [str(p) for p in scratch.iterdir() if p.name.startswith(prefix)]
+        except OSError:
+            continue
+    return left
 
 
 def boundary_breaches(context: dict, before: dict, after: dict, out: Path) -> list[str]:
@@ -383,8 +440,14 @@ def boundary_breaches(context: dict, before: dict, after: dict, out: Path) -> li
     owned = [str(p) for p in Path(out).rglob("*") if p.lstat().st_uid >= FIRST_CHILD_UID]
     if owned:
         breaches.append(f"files in OUT owned by a child's uid: {owned[:10]}")
-    left = [str(p) for shared in ("/tmp", "/var/tmp", "/dev/shm") if Path(shared).is_dir()
-            for p in Path(shared).iterdir() if p.name.startswith("gc-attack-")]
+    left = leftovers()
     if left:
-        breaches.append(f"left in the shared temporary folders: {left[:10]}")
+        breaches.append(f"left in the shared temporary folders or a scratch folder: {left[:10]}")
+    for listener in context.get("listeners", []):
+        if _attack_connected(listener):
+            breaches.append(f"a child connected to the test's socket {listener.getsockname()!r}")
+        listener.close()
+    lost = context["tmp_free"] - disk_free("/tmp")
+    if lost > TMP_FREE_TOLERANCE:
+        breaches.append(f"/tmp has {lost / 2**20:.0f} MB less free space than before the batch")
     return breaches

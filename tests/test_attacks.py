@@ -148,6 +148,18 @@ def test_an_attack_gains_nothing(batch, row):
     assert_gains_nothing(batch, row, expected_statuses(row))
 
 
+@pytest.mark.parametrize("row", [row for row in ATTACKS if "never_echoed" in row], ids=lambda row: row["id"])
+def test_a_hidden_verdict_echoes_nothing_the_child_chose(batch, row):
+    """Not in its CSV messages, not in the verdicts its test cells carry into its feedback (the rest
+    of the page is its own notebook, which holds the text it chose)."""
+    echoed = [(e, r["message"]) for e, r in batch.rows[row["id"]].items() if row["never_echoed"] in r["message"]]
+    assert not echoed
+    nb = nbformat.read(batch.out / "autograded" / row["id"] / "gradient_checking" / "gradient_checking.ipynb",
+                       as_version=4)
+    verdicts = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")]
+    assert verdicts and all(row["never_echoed"] not in str(c.get("outputs", [])) for c in verdicts)
+
+
 @pytest.mark.parametrize("name", sorted(BASES))
 def test_the_honest_neighbours_keep_their_grades(batch, name):
     expected = expected_statuses({"expect": BASES[name]})

@@ -1,31 +1,40 @@
-"""Concurrent graders' children never share a uid, including graders forked from one process
-(the first workers are forks of `grade`): a shared uid would let one worker's sweep kill the
-other's running child, and let two students' code signal each other where namespaces are refused."""
+"""A submission's children run as a uid no other submission ever gets, in this run or a later
+one, including submissions graded by processes forked from one (the first workers are forks of
+`grade`): a shared uid would let one worker's sweep kill the other's running child, let two
+students' code signal each other where namespaces are refused, and let what one left (a process,
+a setuid copy of a program) act as a later one."""
 import os
 import signal
 import time
 
 import pytest
 
-from autograder.judge.sandbox import child_uid
+from autograder.judge import sandbox
+from autograder.judge.sandbox import submission_uid
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="children get a uid of their own only when the grader is root")
-def test_a_forked_grader_takes_a_uid_of_its_own():
-    mine = child_uid()
+def test_no_two_submissions_get_one_uid_even_across_forks_and_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "UID_FOLDERS", (str(tmp_path),))
+    monkeypatch.setattr(sandbox, "_RESERVED", [])
+    mine = [submission_uid() for _ in range(sandbox.UID_BLOCK + 3)]  # past one reserved block
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            os.write(write_end, str(child_uid()).encode())
+            os.write(write_end, " ".join(str(submission_uid()) for _ in range(3)).encode())
         finally:
             os._exit(0)
     os.close(write_end)
-    theirs = int(os.read(read_end, 64) or b"-1")
+    theirs = [int(u) for u in os.read(read_end, 256).split()]
     os.close(read_end)
     os.waitpid(pid, 0)
-    assert mine is not None and theirs != mine
-    assert child_uid() == mine  # the parent keeps its own
+    sandbox._RESERVED.clear()  # as a later run starts: only the count on disk is left
+    later = [submission_uid() for _ in range(3)]
+    every = mine + theirs + later
+    assert len(set(every)) == len(every) and min(every) >= sandbox.FIRST_CHILD_UID, every
+    counter = tmp_path / "gradcheck-judge" / sandbox.UID_FILE
+    assert counter.stat().st_uid == 0 and not counter.stat().st_mode & 0o077
 
 
 def test_a_forked_grader_never_drives_its_parents_zygote_or_feedback_helper():
@@ -79,7 +88,7 @@ def test_the_sweep_ends_every_process_of_its_uid_and_no_other(monkeypatch, spawn
         monkeypatch.setattr(sandbox, "_SETPRIV", None)
     elif not (sandbox._SETPRIV and sandbox._KILL):
         pytest.skip("no setpriv or kill on this machine: the fork is the sweep")
-    uid = child_uid()
+    uid = submission_uid()
     left = [_process_of(uid) for _ in range(3)]
     other = _process_of(uid + 7919)  # another slot's child
     try:

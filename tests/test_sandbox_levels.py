@@ -154,6 +154,12 @@ def test_nothing_crosses_the_sandbox_boundary(level_batch):
     assert level_batch["breaches"] == []
 
 
+@pytest.mark.parametrize("row", [r for r in ROWS if "never_echoed" in r], ids=lambda r: r["id"])
+def test_a_hidden_verdict_echoes_nothing_the_child_chose(level_batch, row):
+    echoed = [(e, r["message"]) for e, r in level_batch["rows"][row["id"]].items() if row["never_echoed"] in r["message"]]
+    assert not echoed
+
+
 # -- Gradescope: results.json and the runner stay out of the child's reach --------------------
 
 GRADESCOPE_ATTACK = '''

@@ -8,12 +8,18 @@ first; whatever fails, the later steps still run:
      and semaphores die with the child;
   2. an allowlisted root file system: a fresh tmpfs holding only the interpreter, its packages
      and the shared libraries it has loaded (read-only), a private /dev, /tmp and /proc, and the
-     child's own scratch folder; every other path on the machine is absent;
+     child's scratch: a fresh size- and inode-capped tmpfs (nosuid, nodev, noexec) at the scratch
+     folder's path holding copies of the helper modules the trusted side put there; every other
+     path on the machine is absent, and nothing the child writes reaches the host's disk or
+     outlives it;
   3. privileges dropped, always: as root the child becomes the unprivileged uid the trusted side
-     chose for its slot (it owns the scratch folder, nothing else); PR_SET_NO_NEW_PRIVS is set
+     chose for its submission, never another's (it owns the scratch folder, nothing else); PR_SET_NO_NEW_PRIVS is set
      and the capability bounding, ambient, inheritable, permitted and effective sets emptied;
   4. rlimits on address space, CPU seconds, file size, core dumps, open files and (under a uid
-     of its own) processes.
+     of its own) processes;
+  5. a seccomp filter (libseccomp, through pyseccomp) that fails socket(2) of every family and
+     io_uring_setup(2): no network and no host service over a unix socket, even where network
+     namespaces are refused.
 `confine` returns the measures in force, for the record (`./kit sandbox`, `grade`'s summary).
 """
 import ctypes
@@ -22,6 +28,12 @@ import platform
 import resource
 import signal
 import socket
+import stat
+
+try:
+    import pyseccomp as _seccomp
+except (ImportError, OSError):  # no libseccomp here: `confine` reports the filter missing
+    _seccomp = None
 
 _CLONE_NEWNS, _CLONE_NEWUTS, _CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -45,6 +57,10 @@ NAMESPACES = "namespaces: mount, network, process id, SysV IPC, host name (no ne
 ALLOWLIST = "file system: only the interpreter, its packages, the helper modules and scratch"
 NO_PRIVILEGES = "no_new_privs set and every capability dropped"
 RLIMITS = "rlimits: memory, CPU time, file size, open files"
+NO_SOCKETS = "seccomp: socket() refused (no network, no unix sockets)"
+#: Scratch caps when the trusted side gives none (Limits.scratch_mb, Limits.scratch_files).
+SCRATCH_MB, SCRATCH_FILES = 64, 4096
+_SCRATCH_FLAGS = 2 | 4 | 8  # nosuid, nodev, noexec
 
 
 def _limit(which, value):
@@ -146,20 +162,64 @@ def _bind(libc, source, target, writable=False, recursive=True):
     _mount(libc, None, target, None, flags & ~_MS_RDONLY if writable else flags | _MS_RDONLY)
 
 
+def scratch_tmpfs(path, limits, uid):
+    """Mount a scratch tmpfs (capped, nosuid, nodev, noexec, owned by uid as root) on the folder
+    path, in this process's mount namespace: the trusted side's scratch where a child gets no
+    namespace of its own. Raises OSError where mounting is not allowed."""
+    _mount(_libc(), "tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _scratch_options(limits, uid))
+
+
+def detach(path):
+    """Unmount path lazily (what is mounted there goes once nothing uses it)."""
+    _check(_libc().umount2(path.encode(), _MNT_DETACH), f"umount {path}")
+
+
 def _inside(path, folder):
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def _build_root(libc, scratch, allow, hide):
+def _scratch_options(limits, uid):
+    """tmpfs options of a scratch: its caps, and its owner (the child's uid as root)."""
+    owner = f",uid={uid},gid={uid}" if os.geteuid() == 0 else ""
+    return (f"size={int(limits.get('scratch_mb', SCRATCH_MB))}m,"
+            f"nr_inodes={int(limits.get('scratch_files', SCRATCH_FILES))},mode=0700{owner}")
+
+
+def _copy_helpers(held, target):
+    """Copy the regular *.py files of the folder `held` (an fd) into `target`, never following a
+    link: the helper modules the trusted side put in the scratch folder."""
+    for name in os.listdir(held):
+        if not name.endswith(".py"):
+            continue
+        try:
+            source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=held)
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(source).st_mode):
+                continue
+            copy = os.open(os.path.join(target, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                while chunk := os.read(source, 1 << 16):
+                    os.write(copy, chunk)
+            finally:
+                os.close(copy)
+        finally:
+            os.close(source)
+
+
+def _build_root(libc, scratch, allow, hide, limits, uid):
     """Mount a tmpfs over scratch and fill it with the allowlist; returns that new root's path."""
     held = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
     root = scratch  # covered by the new root's tmpfs; the real folder is reached through `held`
     _mount(libc, "tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
     # The private /tmp and /dev/shm first: an interpreter or venv under /tmp is bound on top of them.
-    for path, size in (("/dev/shm", "64m"), ("/tmp", "256m")):
+    scratch_mb = int(limits.get("scratch_mb", SCRATCH_MB))
+    for path, size in (("/dev/shm", min(64, scratch_mb)), ("/tmp", scratch_mb)):
         os.makedirs(root + path, mode=0o755, exist_ok=True)
-        _mount(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode=1777")
+        _mount(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV,
+               f"size={size}m,nr_inodes={int(limits.get('scratch_files', SCRATCH_FILES))},mode=1777")
     for path in allow:
         if os.path.islink(path):
             os.makedirs(os.path.dirname(root + path), mode=0o755, exist_ok=True)
@@ -183,8 +243,11 @@ def _build_root(libc, scratch, allow, hide):
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
     os.makedirs(root + "/proc", mode=0o555, exist_ok=True)
-    # Not recursive: the new root's own tmpfs sits on top of the real folder.
-    _bind(libc, f"/proc/self/fd/{held}", root + scratch, writable=True, recursive=False)
+    # The child's scratch: its own tmpfs, gone with its mount namespace; the host's folder (under
+    # the new root's tmpfs now) only lends the helper modules.
+    os.makedirs(root + scratch, mode=0o755, exist_ok=True)
+    _mount(libc, "tmpfs", root + scratch, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _scratch_options(limits, uid))
+    _copy_helpers(held, root + scratch)
     os.close(held)
     return root
 
@@ -229,7 +292,7 @@ def _drop_privileges(libc, uid, limits):
             if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
                 break
         os.setresuid(uid, uid, uid)
-        dropped_user = f"unprivileged uid {uid}, one per grading slot (writes only to its scratch)"
+        dropped_user = f"unprivileged uid {uid}, one per submission and never reused (writes only to its scratch)"
     _drop_capabilities(libc)
     return dropped_user
 
@@ -244,6 +307,23 @@ def _rlimits(limits):
     _limit(resource.RLIMIT_FSIZE, int(limits.get("file_size_mb", 16)) * 1024 * 1024)
     _limit(resource.RLIMIT_CORE, 0)
     _limit(resource.RLIMIT_NOFILE, int(limits.get("open_files", 256)))
+
+
+def _refuse_sockets():
+    """Fail socket(2) of every family with EACCES, and io_uring (which can make sockets too),
+    for this process and all it starts; other architectures' system calls kill it (libseccomp's
+    default). True when the filter is in force."""
+    if _seccomp is None:
+        return False
+    import errno
+    try:
+        refusal = _seccomp.SyscallFilter(defaction=_seccomp.ALLOW)
+        refusal.add_rule(_seccomp.ERRNO(errno.EACCES), "socket")
+        refusal.add_rule(_seccomp.ERRNO(errno.EPERM), "io_uring_setup")
+        refusal.load()
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return True
 
 
 def allowlist(extra=()):
@@ -298,7 +378,8 @@ def confine(spec):
             pass
         _fork_and_wait(libc)  # process 1 of the new pid namespace: it mounts /proc, then waits
         try:
-            root = _build_root(libc, scratch, spec.get("allow", []), spec.get("hide", []))
+            root = _build_root(libc, scratch, spec.get("allow", []), spec.get("hide", []), limits,
+                               _NOBODY if spec.get("uid") is None else int(spec["uid"]))
             try:
                 _mount(libc, "proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
             except OSError:
@@ -326,4 +407,6 @@ def confine(spec):
         measures.append(f"WEAK: privileges not fully dropped ({exc})")
     _rlimits(limits)
     measures.append(RLIMITS + (", processes" if user else ""))
+    measures.append(NO_SOCKETS if _refuse_sockets() else "WEAK: no seccomp filter: student code may open sockets "
+                    "where it has no network namespace (install libseccomp2 and pyseccomp)")
     return measures

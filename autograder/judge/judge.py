@@ -32,7 +32,7 @@ from . import cgroup, codec
 from .budget import Budget, backstop_seconds, charged_wall, describe_wall, step_budget, submission_budget
 from .cpu_clock import RunDelay, clock_for, describe_cpu, thread_run_delay
 from .prelude import release_prelude
-from .sandbox import Limits, Scratch, child_uid, clean_env, hidden_paths, python_command, sweep
+from .sandbox import Limits, Scratch, clean_env, hidden_paths, limits_spec, python_command, submission_uid, sweep
 
 _HERE = Path(__file__).parent
 _PARTS = {name: (_HERE / f"{name}.py").read_text() for name in ("codec", "confine", "child", "zygote")}
@@ -110,11 +110,6 @@ class Launched:
 
 #: Wall seconds a prelude may take in the warm interpreter (imports and a plot take well under 5).
 PRELUDE_SECONDS = 60.0
-
-
-def _limits_dict(limits: Limits) -> dict:
-    return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
-            "file_size_mb": limits.file_size_mb, "open_files": limits.open_files, "processes": limits.processes}
 
 
 class ZygoteLauncher:
@@ -203,7 +198,8 @@ class ZygoteLauncher:
                 self.close()
             return False
 
-    def launch(self, scratch: Path, limits: Limits, hide=()) -> Launched:
+    def launch(self, scratch: Path, limits: Limits, hide=(), uid: int | None = None) -> Launched:
+        """Start a child in scratch as uid (the submission's, see sandbox.submission_uid)."""
         with self._lock:
             for attempt in (1, 2):  # a zygote that has just gone (a shared one, say) is replaced once
                 self._running()
@@ -213,8 +209,8 @@ class ZygoteLauncher:
                     theirs.append(r if not theirs else w)
                     ours.append(w if not ours else r)
                 group = cgroup.make_group(limits.memory_mb, limits.processes)
-                request = {"scratch": str(scratch), "limits": _limits_dict(limits), "hide": list(hide),
-                           "uid": child_uid(), "cgroup": group.procs if group is not None else [],
+                request = {"scratch": str(scratch), "limits": limits_spec(limits), "hide": list(hide),
+                           "uid": uid, "cgroup": group.procs if group is not None else [],
                            "env": {k: v for k, v in clean_env(scratch).items() if k not in ("PATH",)}}
                 try:
                     socket.send_fds(self._control, [json.dumps(request).encode()], theirs)
@@ -325,10 +321,10 @@ class Child:
     """One limited child process holding the student's namespace."""
 
     def __init__(self, cells, scratch: Path, limits: Limits, wall: "WallClock", launcher, hide=(),
-                 cpu_left: float | None = None):
+                 cpu_left: float | None = None, uid: int | None = None):
         self.limits, self.wall = limits, wall
         self.cpu_left = limits.wall_seconds if cpu_left is None else cpu_left
-        self.launched = launcher.launch(scratch, limits, hide)
+        self.launched = launcher.launch(scratch, limits, hide, uid)
         self.clock = clock_for(self.launched.pid, getattr(self.launched, "group", None))
         self.trusted_seconds = 0.0  # judge CPU spent answering the child's calls to trusted functions
         self.run_delay = RunDelay()  # the kernel's evidence that the machine kept it waiting
@@ -513,18 +509,19 @@ class Child:
 
     def _error_message(self, function: str, message: dict) -> str:
         """What the verdict says about a call that failed, written here from checked fields only:
-        an exception's type and line, never its message (which can echo a hidden case's inputs)."""
+        an exception's type, never its message nor where it was raised (the inputs could choose
+        the line as well as the words: either could read a hidden case's inputs back). The
+        notebook's own outputs (its feedback) show where a visible test's call failed."""
         kind = message.get("kind")
         cell, line = message.get("cell"), message.get("line")
         lines = self.sources.get(cell, "").splitlines() if type(cell) is int else []
         code = lines[line - 1].strip()[:200] if type(line) is int and 1 <= line <= len(lines) else ""
-        where = f"line {line}: {code}" if code else ""
         if kind == "undefined":
-            if message.get("exception") in COMPILE_ERRORS and code:
+            if message.get("exception") in COMPILE_ERRORS and code:  # the source alone decides it: no input does
                 return f"`{function}`'s cell does not compile: line {line}, {message['exception']}: {code}"
             return f"`{function}` is not defined in the notebook"
         if message.get("exception") == "_DependencyError" and self.refusal:
-            return self.refusal + (f" ({where})" if where else "")
+            return self.refusal
         if kind == "not_implemented":
             return f"`{function}` is not implemented yet (it raises NotImplementedError)"
         if kind == "signature" and type(message.get("given")) is int:
@@ -536,7 +533,7 @@ class Child:
         if not (isinstance(name, str) and (name in KNOWN_EXCEPTIONS or (
                 isinstance(getattr(builtins, name, None), type) and issubclass(getattr(builtins, name), BaseException)))):
             name = "an exception of a class the notebook defines"
-        return f"{name} ({where})" if where else name
+        return f"{name} (the visible tests in the notebook show where)"
 
     def _answer_dependency(self, message: dict, deps: dict) -> None:
         name = message.get("name")
@@ -582,8 +579,8 @@ class WallClock:
 class RemoteSubject:
     """A Subject whose functions live in a child; a fresh child replaces one that died."""
 
-    def __init__(self, cells, scratch: Path, limits: Limits, launcher=None, hide=None):
-        self.cells, self.scratch, self.limits = list(cells), scratch, limits
+    def __init__(self, cells, scratch: Path, limits: Limits, launcher=None, hide=None, uid: int | None = None):
+        self.cells, self.scratch, self.limits, self.uid = list(cells), scratch, limits, uid
         self.hide = hidden_paths() if hide is None else list(hide)
         self.launcher = launcher or default_launcher()
         self.cell_outputs: dict[int, list] = {}
@@ -601,7 +598,7 @@ class RemoteSubject:
         for _ in range(len(self.cells) + 1):
             cells = [(i, s) for i, s in self.cells if i not in self.skipped]
             child = Child(cells, self.scratch, self.limits, self.wall, self.launcher, self.hide,
-                          self.limits.wall_seconds - self.cpu_spent)
+                          self.limits.wall_seconds - self.cpu_spent, self.uid)
             try:
                 child.wait_loaded()
                 return child
@@ -696,9 +693,9 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
     if release is not None and helpers is not None and hasattr(launcher, "prelude"):
         launcher.prelude(release_prelude(release), helpers)
     started = time.monotonic()
-    uid = child_uid()
-    with Scratch(helpers, owner=uid) as scratch:
-        subject = RemoteSubject(code_cells(nb), scratch.path, limits, launcher, hidden_paths(hide_also))
+    uid = submission_uid()
+    with Scratch(helpers, owner=uid, limits=limits) as scratch:
+        subject = RemoteSubject(code_cells(nb), scratch.path, limits, launcher, hidden_paths(hide_also), uid)
         try:
             subject.call_ready()
             order = list(functions or table)

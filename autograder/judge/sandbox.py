@@ -3,17 +3,20 @@ must not see, and the sweep after it. Trusted side; the child confines itself wi
 
 Every place the trusted side touches a scratch folder, all of them tested with planted symlinks,
 hard links and FIFOs (tests/data/attacks.toml, rows `scratch_*`):
-  1. `Scratch()`: mkdtemp (ours, 0711), `work/` made in it, the assignment's helper modules
-     copied in and, as root, `work/` given to the child's uid by one fchown of its fd; all before
-     any student code runs. The child cannot rename `work/`, so its path stays ours.
+  1. `Scratch()`: mkdtemp (ours, 0711), `work/` made in it and, as root where mounting is
+     allowed, a capped tmpfs (nosuid, nodev, noexec) mounted on it; the assignment's helper
+     modules copied in and, as root, `work/` given to the submission's uid by one fchown of its
+     fd; all before any student code runs. The child cannot rename `work/`, so its path stays ours.
   2. `confine` in each new child, before it runs student code: `work/` opened with O_NOFOLLOW
-     | O_DIRECTORY and bind-mounted into the child's new root through that fd; chdir into it.
-  3. `Scratch.__exit__`: shutil.rmtree, which works on directory fds and unlinks links and FIFOs
-     without opening or following them.
+     | O_DIRECTORY; with namespaces, a capped tmpfs of the child's own is mounted at its path in
+     the new root and the helper modules (regular files, opened with O_NOFOLLOW) copied into it
+     through that fd; chdir into it.
+  3. `Scratch.remove`: the tmpfs detached, then removal.remove_tree, which works on directory
+     fds, never follows a link, and has no depth limit.
 Nothing else: the child's stdout/stderr go to a pipe the judge drains, its exit status comes from
 the zygote's waitpid over another pipe, and its outputs and figures arrive over the reply pipe.
-`sweep` (after each submission, as root) works in /tmp, /var/tmp and /dev/shm through directory
-fds and never follows a link either.
+`sweep` (after each submission, as root) works in SHARED_FOLDERS through directory fds and never
+follows a link either. docs/security.md says what each isolation level enforces.
 """
 from __future__ import annotations
 
@@ -21,12 +24,15 @@ import fcntl
 import os
 import shutil
 import signal
-import stat
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .confine import detach, scratch_tmpfs
+from .removal import remove_tree
+
+_NOBODY = 65534
 #: Environment variables passed through to untrusted code (OpenBLAS needs these on some CPUs).
 PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TZ")
 
@@ -38,6 +44,9 @@ class Limits:
     memory_mb: int = 1024
     file_size_mb: int = 16
     open_files: int = 256
+    #: the scratch tmpfs's size and its number of files and folders (a notebook writes a few)
+    scratch_mb: int = 64
+    scratch_files: int = 4096
     #: processes (and threads) of the whole submission, where it has a control group (cgroup.py),
     #: and of its uid (RLIMIT_NPROC) where the child runs as a uid of its own
     processes: int = 256
@@ -45,6 +54,13 @@ class Limits:
     @property
     def cpu_seconds(self) -> int:
         return int(self.wall_seconds) + 1
+
+
+def limits_spec(limits: Limits) -> dict:
+    """The limits as confine.py reads them (plain data for the child)."""
+    return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds, "file_size_mb": limits.file_size_mb,
+            "open_files": limits.open_files, "processes": limits.processes, "scratch_mb": limits.scratch_mb,
+            "scratch_files": limits.scratch_files}
 
 
 def clean_env(home: Path) -> dict:
@@ -59,14 +75,24 @@ class Scratch:
     """A fresh working folder for one untrusted process, made and handed over before it runs.
 
     `path` is a folder `work` inside a fresh folder of our own (mode 0711): the child owns `work`
-    but cannot rename or replace it, so the path keeps meaning the folder we made."""
+    but cannot rename or replace it, so the path keeps meaning the folder we made. As root, `work`
+    is a capped tmpfs (nosuid, nodev, noexec) where the machine allows mounting, so even a child
+    without a mount namespace of its own writes nothing to the host's disk (confine.py gives the
+    others a tmpfs of their own at this path). Removal never fails half-way (removal.py)."""
 
-    def __init__(self, helpers: Path | None = None, prefix: str = "judge-", owner: int | None = None):
-        assert shutil.rmtree.avoids_symlink_attacks, "this platform's rmtree follows links"
+    def __init__(self, helpers: Path | None = None, prefix: str = "judge-", owner: int | None = None,
+                 limits: Limits | None = None):
         self.outer = Path(tempfile.mkdtemp(prefix=prefix))
         self.outer.chmod(0o711)
         self.path = self.outer / "work"
         self.path.mkdir(mode=0o700)
+        self.mounted = False
+        if os.geteuid() == 0:
+            try:
+                scratch_tmpfs(str(self.path), limits_spec(limits or Limits()), _NOBODY if owner is None else owner)
+                self.mounted = True
+            except OSError:  # no mounting here (a container without CAP_SYS_ADMIN): the host's disk
+                pass
         if helpers is not None and helpers.is_dir():
             for item in helpers.iterdir():
                 if item.suffix == ".py" and item.is_file():
@@ -83,24 +109,46 @@ class Scratch:
         return self
 
     def __exit__(self, *exc):
-        shutil.rmtree(self.outer, ignore_errors=True)
+        self.remove()
+
+    def remove(self) -> bool:
+        """Remove the scratch, whatever the child made of it; never raises (a failure leaves
+        only this folder behind, never reaches the next submission). Whether it is gone."""
+        if self.mounted:
+            try:
+                detach(str(self.path))
+            except OSError:
+                pass
+        try:
+            parent = os.open(self.outer.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            remove_tree(parent, self.outer.name)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(parent)
 
 
-_NOBODY = 65534
-#: As root, children run as FIRST_CHILD_UID + slot: one uid per grading process, never shared by
-#: two concurrent children, owning nothing but their scratch folder.
+#: As root, each submission's children run as a uid of its own, counted up from FIRST_CHILD_UID
+#: and never given out twice, in this run or a later one: nothing one submission left (a process,
+#: a setuid file) ever acts as another. The count is kept in UID_FILE, in a folder only root may
+#: write, reserved UID_BLOCK at a time per grading process.
 FIRST_CHILD_UID = 1_900_000_000
-SLOTS = 4096
-_SLOT: list = []
-# A forked process is another grader: it takes a slot (and a uid) of its own when it needs one.
-# The lock it inherited is its parent's (flock locks belong to the open file, which both share).
-os.register_at_fork(after_in_child=_SLOT.clear)
+UID_FOLDERS = ("/var/lib", "/run", tempfile.gettempdir())
+UID_FILE = "next-child-uid"
+UID_BLOCK = 64
+_RESERVED: list = []  # [next uid, end of this process's block]
+# A forked process is another grader: it reserves a block of its own.
+os.register_at_fork(after_in_child=_RESERVED.clear)
 
 
-def _slot_folder() -> int | None:
-    """A folder only root can write, for the slot locks (fd), or None."""
-    for parent in ("/run", tempfile.gettempdir()):
-        path = os.path.join(parent, "gradcheck-judge-slots")
+def _root_folder(name: str) -> int | None:
+    """A folder `name` only root can write, under the first of UID_FOLDERS that allows it (fd)."""
+    for parent in UID_FOLDERS:
+        path = os.path.join(parent, name)
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
@@ -118,28 +166,41 @@ def _slot_folder() -> int | None:
     return None
 
 
-def child_uid() -> int | None:
-    """The uid this process's children run as when it is root (None otherwise): a slot held with
-    a lock for this process's life, so concurrent graders' children never share a uid."""
+def _reserve_block() -> tuple[int, int]:
+    """The next UID_BLOCK uids of the machine's count (under a lock, written before use)."""
+    folder = _root_folder("gradcheck-judge")
+    if folder is None:  # nowhere safe to count: a random block of the range (collisions unlikely)
+        import secrets
+        start = FIRST_CHILD_UID + UID_BLOCK * secrets.randbelow(((1 << 32) - 2 - FIRST_CHILD_UID) // UID_BLOCK - 1)
+        return start, start + UID_BLOCK
+    try:
+        fd = os.open(UID_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600, dir_fd=folder)
+    finally:
+        os.close(folder)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            start = max(FIRST_CHILD_UID, int(os.pread(fd, 32, 0).decode() or 0))
+        except ValueError:
+            start = FIRST_CHILD_UID
+        record = str(start + UID_BLOCK).encode()
+        os.pwrite(fd, record.ljust(32), 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # the lock goes with it
+    return start, start + UID_BLOCK
+
+
+def submission_uid() -> int | None:
+    """A uid for one submission's children when this process is root (None otherwise), never
+    handed out before on this machine (see FIRST_CHILD_UID)."""
     if os.geteuid() != 0:
         return None
-    if not _SLOT:
-        folder, slot = _slot_folder(), None
-        if folder is not None:
-            for candidate in range(SLOTS):
-                fd = os.open(f"{candidate}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600, dir_fd=folder)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    os.close(fd)
-                    continue
-                slot = candidate
-                _SLOT.append(fd)  # held open: the lock lasts as long as this process
-                break
-            os.close(folder)
-        slot = slot if slot is not None else SLOTS + os.getpid() % SLOTS
-        _SLOT.insert(0, _mapped_uid(FIRST_CHILD_UID + slot, slot))
-    return _SLOT[0]
+    if not _RESERVED or _RESERVED[0] >= _RESERVED[1]:
+        _RESERVED[:] = _reserve_block()
+    uid = _RESERVED[0]
+    _RESERVED[0] += 1
+    return _mapped_uid(uid)
 
 
 def _id_ranges(kind: str) -> list[tuple[int, int]]:
@@ -151,15 +212,16 @@ def _id_ranges(kind: str) -> list[tuple[int, int]]:
         return [(0, 1 << 32)]
 
 
-def _mapped_uid(preferred: int, slot: int) -> int:
-    """preferred if it is a valid uid and gid here, else one near the top of the largest mapped
-    range (root in a rootless container may map only 65536 ids)."""
+def _mapped_uid(preferred: int) -> int:
+    """preferred if it is a valid uid and gid here, else one of the largest mapped range's upper
+    half, by the count (root in a rootless container may map only 65536 ids: there uids come
+    round again after some 30,000 submissions)."""
     ranges = {kind: _id_ranges(kind) for kind in ("uid", "gid")}
     usable = lambda i: all(any(s <= i < s + c for s, c in ranges[k]) for k in ranges)
     if usable(preferred):
         return preferred
     for start, count in sorted(ranges["uid"], key=lambda r: -r[1]):
-        candidate = start + count - 3 - slot % max(1, count // 2)  # below 65534 (nobody) and 65535
+        candidate = start + count - 3 - preferred % max(1, count // 2)  # below 65534 (nobody) and 65535
         if candidate > start and candidate not in (0, _NOBODY) and usable(candidate):
             return candidate
     return _NOBODY
@@ -193,13 +255,12 @@ def isolation_in_force(limits: Limits | None = None) -> list[str]:
     import subprocess
     confine_source = (Path(__file__).parent / "confine.py").read_text()
     limits = limits or Limits()
-    spec = {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
-            "file_size_mb": limits.file_size_mb, "open_files": limits.open_files}
+    spec = limits_spec(limits)
     program = confine_source + (
         "\nimport json, sys\nimport numpy\nspec = json.loads(sys.argv[1])\nspec['allow'] = allowlist()\n"
         "print(json.dumps(confine(spec)), flush=True)\n")
-    owner = child_uid()
-    with Scratch(owner=owner) as scratch:
+    owner = submission_uid()
+    with Scratch(owner=owner, limits=limits) as scratch:
         args = json.dumps({"limits": spec, "scratch": str(scratch.path), "uid": owner, "hide": hidden_paths()})
         proc = subprocess.run(python_command("-c", program, args), capture_output=True, text=True,
                               cwd=scratch.path, env=clean_env(scratch.path), timeout=60)
@@ -223,8 +284,10 @@ def isolation_in_force(limits: Limits | None = None) -> list[str]:
     return measures
 
 
-#: World-writable folders where code without its own namespaces may leave files behind.
-SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+#: World-writable folders where code without its own namespaces may leave files behind: the
+#: Filesystem Hierarchy Standard's, and POSIX message queues. Elsewhere a child's uid can write
+#: only where the machine's owner made a folder writable by everyone.
+SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", "/run/shm", "/dev/mqueue", "/var/crash")
 
 
 def _remove_ipc(uid: int) -> None:
@@ -257,10 +320,7 @@ def _remove_files(uid: int) -> None:
                     info = os.stat(name, dir_fd=fd, follow_symlinks=False)
                     if info.st_uid != uid:
                         continue
-                    if stat.S_ISDIR(info.st_mode):
-                        shutil.rmtree(name, dir_fd=fd)
-                    else:
-                        os.unlink(name, dir_fd=fd)
+                    remove_tree(fd, name)
                 except OSError:
                     continue
         finally:

@@ -133,29 +133,43 @@ def _run_prelude(request):
     return {"prelude": True}
 
 
-def _own_copies_of_open_files():
+def _open_files_to_reopen():
     """The regular files this interpreter holds open under the child's allowlist (matplotlib's
     fonts: FreeType reads glyphs from them long after they were opened, and parsed math text
-    keeps them too), each reopened at its own number for this child alone, at the same offset.
-    Closed, a plot's text fails ("invalid stream operation"); shared, two children's seeks and
-    reads would interleave. The child could open these files itself; nothing else is kept."""
-    kept = []
+    keeps them too): (fd, path, offset, identity) of each, for the child to open again at the same
+    number and offset once it is confined (_reopen_read_only). Closed, a plot's text fails
+    ("invalid stream operation"); shared, two children's seeks and reads would interleave."""
+    held = []
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         try:
-            held = os.fstat(fd)
+            info = os.fstat(fd)
             path = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:  # the listing's own fd, closed by now
             continue
-        if fd < 3 or not stat.S_ISREG(held.st_mode) or not any(_inside(path, a) for a in _ALLOW):  # noqa: F821
+        if fd < 3 or not stat.S_ISREG(info.st_mode) or not any(_inside(path, a) for a in _ALLOW):  # noqa: F821
             continue
-        fresh = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        if (os.fstat(fresh).st_dev, os.fstat(fresh).st_ino) == (held.st_dev, held.st_ino):
-            os.lseek(fresh, os.lseek(fd, 0, os.SEEK_CUR), os.SEEK_SET)
+        held.append((fd, path, os.lseek(fd, 0, os.SEEK_CUR), (info.st_dev, info.st_ino)))
+    return held
+
+
+def _reopen_read_only(held):
+    """Open each file of _open_files_to_reopen again, read-only and as the confined child, from
+    inside its read-only root: the zygote's own descriptors lie on the host's writable mounts,
+    and reopening one through /proc/self/fd/N would write where the child may not write by
+    path. A file the child cannot open is left closed."""
+    for fd, path, offset, identity in held:
+        try:
+            fresh = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        if (os.fstat(fresh).st_dev, os.fstat(fresh).st_ino) != identity:
+            os.close(fresh)
+            continue
+        os.lseek(fresh, offset, os.SEEK_SET)
+        if fresh != fd:
             os.dup2(fresh, fd, inheritable=False)
-            kept.append(fd)
-        os.close(fresh)
-    return kept
+            os.close(fresh)
 
 
 #: The exit status of a child that could not enter the control group the judge made for it.
@@ -188,15 +202,17 @@ def _become_child(request, fds):
         os.dup2(output_fd, 2)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
-        # Nothing of the zygote's or of other children's stays open: only the two protocol pipes,
-        # and the read-only files it may read anyway that matplotlib holds open (its fonts).
-        keep = sorted({request_fd, reply_fd, *_own_copies_of_open_files()})
+        # Nothing of the zygote's or of other children's stays open: only the two protocol pipes;
+        # the files matplotlib holds open (its fonts) are opened again once confined.
+        fonts = _open_files_to_reopen()
+        keep = sorted({request_fd, reply_fd})
         for low, high in zip([2, *keep], [*keep, 1 << 16]):
             os.closerange(low + 1, high)
         for key, value in request.get("env", {}).items():
             os.environ[key] = value
         confine({"limits": request["limits"], "scratch": request["scratch"], "uid": request.get("uid"),  # noqa: F821
                  "allow": _ALLOW, "hide": request.get("hide", [])})
+        _reopen_read_only(fonts)
         child_main(request_fd, reply_fd, _PRELUDE)  # noqa: F821
     except BaseException:  # noqa: B902 (whatever ends the child, it must not return into the zygote)
         import traceback

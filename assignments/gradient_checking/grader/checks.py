@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from autograder.grading.compare import (VALUE_ATOL, VALUE_RTOL, as_array, as_float, checker_failure,
-                                        off_by, same_values)
+from autograder.grading.compare import (NAMED_FACTORS, VALUE_ATOL, VALUE_RTOL, as_array, as_float,
+                                        checker_failure, off_by, same_values, wrong_shape)
 from autograder.student import checker_probes as probes
 from autograder.grading.mistakes import shared_value_text
 from autograder.grading.numerics import relative_difference
@@ -258,10 +258,13 @@ def check_keys(keys, expected: list) -> None:
     if not isinstance(keys, (list, tuple)) or not all(isinstance(k, str) for k in keys):
         raise Failed(f"keys should be a list of block names, one per row of theta, but it is {type(keys).__name__}")
     if len(keys) != len(expected):
-        raise Failed(f"keys has {len(keys)} entries; it needs one per row of theta ({len(expected)})")
+        blocks = len(dict.fromkeys(expected))  # a known mistake, said in the judge's own numbers
+        said = f"one entry per block ({blocks})" if len(keys) == blocks else (
+            "fewer entries" if len(keys) < len(expected) else "more entries")
+        raise Failed(f"keys has {said}; it needs one per row of theta ({len(expected)})")
     row = next((i for i, (k, want) in enumerate(zip(keys, expected)) if k != want), None)
-    if row is not None:
-        raise Failed(f"keys[{row}] is {keys[row]!r}, but row {row} of theta comes from {expected[row]}")
+    if row is not None:  # the expected name only: the student's strings are never echoed
+        raise Failed(f"keys[{row}] is wrong: row {row} of theta comes from {expected[row]}")
 
 
 def locate_element(got_block: np.ndarray, key: str, theta: np.ndarray) -> str | None:
@@ -295,10 +298,10 @@ def check_vector_to_dictionary(subject: Subject, tol: Tolerances) -> dict:
         expected = reference.vector_to_dictionary(theta)
         for key, want in expected.items():
             if key not in got:
-                raise Failed(f"the dict has no key {key!r} (keys: {', '.join(map(repr, got))})")
+                raise Failed(f"the dict has no key {key!r}")
             block = as_array(got[key], key)
             if block.shape != want.shape:
-                raise Failed(f"{key} has shape {block.shape}, expected {want.shape}")
+                raise Failed(wrong_shape(key, want.shape))
             where = locate_element(block, key, theta)
             if where:
                 raise Failed(where)
@@ -364,7 +367,8 @@ def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = THRESHOLD,
     blocks = reference.block_differences(grad, approx)
     bad = {k: v for k, v in blocks.items() if v >= threshold}
     good = [k for k in blocks if k not in bad]
-    parts = [f"{k}: relative difference {v:.2g}" for k, v in sorted(bad.items(), key=lambda kv: -kv[1])]
+    parts = [f"{k}: relative difference {v:.2g}" if public else f"{k} disagrees"
+             for k, v in sorted(bad.items(), key=lambda kv: -kv[1])]
     text = "; ".join(parts)
     if good:
         text += " — " + ", ".join(good) + " agree"
@@ -381,7 +385,8 @@ def localise(grad: np.ndarray, approx: np.ndarray, threshold: float = THRESHOLD,
         g, a = grad.ravel()[where], approx.ravel()[where]
         if "d" + key in bad and np.dot(a, a) > 0:
             ratio = float(np.dot(g, a) / np.dot(a, a))
-            if round(ratio) not in (0, 1) and np.allclose(g, round(ratio) * a, rtol=1e-5, atol=1e-9):
+            named = public or abs(round(ratio)) in NAMED_FACTORS  # a hidden case names only a few
+            if named and round(ratio) not in (0, 1) and np.allclose(g, round(ratio) * a, rtol=1e-5, atol=1e-9):
                 ratios["d" + key] = int(round(ratio))
     for key, ratio in ratios.items():
         text += f". {key} is exactly {ratio} × the numerical gradient: look for a stray factor"
@@ -396,8 +401,9 @@ NUMERICAL = ("this exercise is to derive backpropagation: compute dZ3, dW3, db3,
              "with the chain rule, not from differences of the cost")
 
 
-def _gradient_vector(got, case_name: str) -> np.ndarray:
-    """The six gradient blocks of a backward pass's result as a (47, 1) column, or Failed."""
+def _gradient_vector(got, case_name: str, public: bool = False) -> np.ndarray:
+    """The six gradient blocks of a backward pass's result as a (47, 1) column, or Failed (a
+    hidden case's message never shows the shape the student's function chose)."""
     if not isinstance(got, dict):
         raise Failed("backward_propagation_n should return a dict of gradients")
     missing = [k for k in reference.GRAD_KEYS if k not in got]
@@ -407,7 +413,8 @@ def _gradient_vector(got, case_name: str) -> np.ndarray:
         shape = reference.PARAM_SHAPES[key[1:]]
         entry = as_array(got[key], key)
         if entry.shape != shape:
-            raise Failed(f"{key} has shape {entry.shape}, expected {shape} (the shape of {key[1:]})")
+            said = f"{key} has shape {entry.shape}, expected {shape}" if public else wrong_shape(key, shape)
+            raise Failed(f"{said} (the shape of {key[1:]})")
         if not np.all(np.isfinite(entry)):
             raise Failed(f"{key} contains nan or inf (on {case_name})")
     return reference.gradients_to_vector(got)
@@ -452,7 +459,7 @@ def check_backward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
     for index, case in enumerate(cases.network_cases(tol)):
         _, cache = reference.forward_propagation_n(case.X, case.Y, case.parameters)
         got = subject.call("backward_propagation_n", (case.X.copy(), case.Y.copy(), tuple(a.copy() for a in cache)))
-        grad = _gradient_vector(got, case.name)
+        grad = _gradient_vector(got, case.name, case.public)
         if index == 0 and _calls_the_cost(subject, case, cache, grad):
             raise Failed("backward_propagation_n computes its gradients numerically: they change when "
                          f"forward_propagation_n is replaced by another cost. {NUMERICAL[0].upper()}{NUMERICAL[1:]}.")
@@ -460,13 +467,15 @@ def check_backward_propagation_n(subject: Subject, tol: Tolerances) -> dict:
         difference = reference.relative_difference(grad, approx)
         measured[case.name] = difference
         if not difference < tol.threshold:
-            raise Failed(f"the gradient check fails on {case.name}: difference {difference:.3g} "
-                         f"(must be below {tol.threshold:g}). {localise(grad, approx, tol.threshold, case.public)}."
-                         + _output_layer(got, case, cache))
+            shown = (f"difference {difference:.3g} (must be below {tol.threshold:g})" if case.public
+                     else f"the difference is not below {tol.threshold:g}")
+            raise Failed(f"the gradient check fails on {case.name}: {shown}. "
+                         f"{localise(grad, approx, tol.threshold, case.public)}." + _output_layer(got, case, cache))
         exact = reference.gradients_to_vector(reference.backward_propagation_n(case.X, case.Y, cache))
         inexact = relative_difference(grad, exact)
         if inexact > EXACT_RTOL:
-            raise Failed(f"the gradients on {case.name} agree with the exact ones only to {inexact:.0e} (relative); "
+            only = f"only to {inexact:.0e} (relative)" if case.public else "only roughly"
+            raise Failed(f"the gradients on {case.name} agree with the exact ones {only}; "
                          "gradients derived with the chain rule in float64 agree to about 1e-15. A numerical "
                          f"difference (or float32 arithmetic) gives this: {NUMERICAL}.")
     return measured

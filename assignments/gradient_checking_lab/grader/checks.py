@@ -170,8 +170,10 @@ def check_best_epsilon(subject: Subject, tol: Tolerances) -> dict:
         values = [as_float(v, f"the best epsilon ({side})") for v, side in zip(got, ("one-sided", "two-sided"))]
         measured[case.label] = expected[1]
         if not np.allclose(values, expected, rtol=GRID_RTOL, atol=0):
+            on_grid = all(np.isclose(v, epsilons, rtol=GRID_RTOL, atol=0).any() for v in values)
+            shown = f"({values[0]:.3g}, {values[1]:.3g})" if on_grid else "steps that are not on the grid"  # only its own steps
             raise Failed(f"for {case.label} with ε from {epsilons[0]:.0e} to {epsilons[-1]:.0e}: returned "
-                         f"({values[0]:.3g}, {values[1]:.3g}), which is not where the errors are smallest. "
+                         f"{shown}, which is not where the errors are smallest. "
                          f"Look at: {_best_hint(values, expected, epsilons, one, two)}.")
     return measured
 
@@ -301,7 +303,7 @@ def check_block_differences(subject: Subject, tol: Tolerances) -> dict:
             raise Failed("block_differences should return a dict {'dW1': difference, ..., 'db3': difference}")
         missing = [k for k in network.GRAD_KEYS if k not in got]
         if missing:
-            raise Failed(f"the dict has no {', '.join(missing)} (keys: {', '.join(map(repr, got))}); "
+            raise Failed(f"the dict has no {', '.join(missing)}; "
                          "use the names of the gradients, dW1 ... db3")
         extra = len(set(got) - set(network.GRAD_KEYS))
         if extra:  # the gradients passed in carry more entries (dZ1, ...) than the six blocks
@@ -312,7 +314,7 @@ def check_block_differences(subject: Subject, tol: Tolerances) -> dict:
         for key in network.GRAD_KEYS:
             value, want = values[key], differences[key]
             if not diff_close(value, want, tol.threshold):
-                raise Failed(f"for {bc.label} (ε = {epsilon:g}), the difference of {key} is {value:.6g}: "
+                raise Failed(f"for {bc.label} (ε = {epsilon:g}), the difference of {key} is wrong: "
                              f"{off_by(value, want)}" + _block_hint(bc, epsilon, values, key, tol))
     return measured
 
@@ -369,7 +371,9 @@ def check_locate_bug(subject: Subject, tol: Tolerances) -> dict:
             hint = f"only {wrong[0]} is above the threshold"
         what = (f"not {bc.expected_block!r}, the first block above the threshold at this step" if bc.epsilon
                 else "which is not the block where the bug is")
-        raise Failed(f"{where}: returned {got!r}, {what}. Look at: {hint}.")
+        named = got is None or (isinstance(got, str) and got in reference.BACKPROP_ORDER)  # never the student's text
+        shown = repr(got) if named else "something that is not a block name"
+        raise Failed(f"{where}: returned {shown}, {what}. Look at: {hint}.")
     return measured
 
 
@@ -509,7 +513,7 @@ def check_dropout_gradient_check(subject: Subject, tol: Tolerances) -> dict:
         got = as_float(subject.call("dropout_gradient_check", args, deps), f"the difference for {dc.label}")
         measured[dc.label] = dc.expected
         if not diff_close(got, dc.expected, tol.threshold):
-            raise Failed(f"for {dc.label} (ε = {dc.epsilon:g}): returned {got:.6g}; "
+            raise Failed(f"for {dc.label} (ε = {dc.epsilon:g}): the difference returned is wrong: "
                          f"{off_by(got, dc.expected)} against the reference" + _dropout_hint(dc, got, tol))
     return measured
 
@@ -636,7 +640,7 @@ def check_check_during_training(subject: Subject, tol: Tolerances) -> dict:
                              "once per iteration, with the gradients of the current parameters") from None
         for i, got_d, want in zip(iterations, differences, expected):
             if not diff_close(got_d, want, tol.threshold):
-                raise Failed(f"for {tc.label}: the check at iteration {i} returned {got_d:.6g}; "
+                raise Failed(f"for {tc.label}: the check at iteration {i} returned a wrong difference: "
                              f"{off_by(got_d, want)} against the reference" + _schedule_hint(tc, differences, tol))
     return measured
 
