@@ -67,6 +67,16 @@ def hidden_reference_strings() -> set[str]:
     return found
 
 
+def _significant_digits(number: str) -> int:
+    """How many significant digits a printed number has: "0.403" has 3, "-1.205e-05" has 4.
+
+    Messages print public-case figures to 3 significant digits; a hidden value of 3 digits shares
+    that form with one number in a thousand by chance (the course secret is new in every clone),
+    while a leaked hidden value shows at least 4 of its digits."""
+    mantissa = number.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
+    return len(mantissa.rstrip("0")) if mantissa else 0
+
+
 def public_text() -> str:
     """Everything a student legitimately sees: the release notebook and its helper modules."""
     folder = ROOT / "release" / ASSIGNMENT
@@ -90,7 +100,7 @@ def hidden_test_lines() -> set[str]:
 
 def test_feedback_shows_no_hidden_test_and_no_hidden_reference_value(graded):
     public = public_text()
-    secrets = {s for s in hidden_reference_strings() if len(s.lstrip("-")) >= 5 and s not in public}
+    secrets = {s for s in hidden_reference_strings() if _significant_digits(s) >= 4 and s not in public}
     lines = hidden_test_lines()
     assert lines and len(secrets) > 100
     files = sorted((graded.out / "feedback").rglob("*.html"))
