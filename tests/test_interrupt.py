@@ -26,6 +26,29 @@ def lock_holders() -> set[int]:
     return holders
 
 
+def judge_mounts() -> list[str]:
+    """The scratch mounts on the host (judge-<pid of their maker>-*/work)."""
+    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+            if "/judge-" in line.split()[4]]
+
+
+def control_groups() -> list[str]:
+    """The kit's control groups on this machine (gradcheck-<pid of their maker>-N)."""
+    return [str(p) for p in Path("/sys/fs/cgroup").glob("**/gradcheck-*")] if Path("/sys/fs/cgroup").is_dir() else []
+
+
+def maker(path: str) -> int:
+    """The pid a scratch or control group is named for."""
+    name = next(part for part in Path(path).parts if part.startswith(("judge-", "gradcheck-")))
+    return int(name.split("-")[1]) if name.split("-")[1].isdigit() else -1
+
+
+def as_from_a_terminal() -> None:
+    """SIGINT at its default in the child, as a terminal gives it: a runner that started the suite
+    in the background (CI) leaves SIGINT ignored, and `grade` rightly keeps what it inherits."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_slow_notebook_is_reported_and_ctrl_c_ends_every_worker(tmp_path):
     submissions = tmp_path / "in"
     submissions.mkdir()
@@ -34,7 +57,8 @@ def test_a_slow_notebook_is_reported_and_ctrl_c_ends_every_worker(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(submissions), "--out", str(out),
                              "--jobs", "2", "--time-limit", "600"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=as_from_a_terminal)
     lines: list[str] = []
     below: list[int] = []
     threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
@@ -54,6 +78,8 @@ def test_a_slow_notebook_is_reported_and_ctrl_c_ends_every_worker(tmp_path):
         assert proc.poll() is not None and proc.returncode != 0
         assert left == [], f"still running after Ctrl-C: {left}"
         assert not lock_holders() & set(below)
+        assert not [mount for mount in judge_mounts() if maker(mount) in below], "a scratch left mounted"
+        assert not [group for group in control_groups() if maker(group) in below], "a control group left"
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -4,6 +4,8 @@ depth, folders made mode 000, links, FIFOs and hard links planted in it)."""
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from autograder.judge import sandbox
 from autograder.judge.removal import remove_tree
 from autograder.judge.sandbox import Limits, Scratch
+from conftest import ROOT
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting and other uids need root")
 
@@ -156,3 +159,37 @@ def test_scratch_on_the_hosts_disk_is_removed_whatever_the_child_made(monkeypatc
     os.chmod(scratch.path, 0)
     assert scratch.remove() and not scratch.outer.exists()
     assert canary.read_bytes() == b"canary\n" and canary.stat().st_nlink == 1
+
+
+@needs_root
+def test_a_scratch_left_by_a_killed_grader_is_unmounted_by_the_next(tmp_path):
+    """A grader killed mid-submission (SIGKILL: no clean-up of its own) leaves its scratch tmpfs
+    mounted on the host; the next grading process unmounts and removes it before its first
+    scratch, and leaves alone what only looks like one: another uid's folder, a link."""
+    made = subprocess.run([sys.executable, "-c", "import os; from autograder.judge.sandbox import Scratch; "
+                           "print(Scratch().outer, flush=True); os.kill(os.getpid(), 9)"],
+                          cwd=ROOT, capture_output=True, text=True)
+    outer = Path(made.stdout.strip())
+    assert os.path.ismount(outer / "work"), made.stderr
+    dead = outer.name.split("-")[1]  # the killed grader's pid, which its scratch is named for
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("kept")
+    base = Path(tempfile.gettempdir())
+    decoy, link = base / f"judge-{dead}-decoy{os.getpid()}", base / f"judge-{dead}-link{os.getpid()}"
+    try:
+        decoy.mkdir()
+        (decoy / "keep").write_text("kept")
+        os.chown(decoy, 65534, 65534)
+        link.symlink_to(victim, target_is_directory=True)
+        subprocess.run([sys.executable, "-c", "from autograder.judge.sandbox import Scratch; Scratch().remove()"],
+                       cwd=ROOT, check=True)
+        assert not os.path.ismount(outer / "work") and not outer.exists()
+        assert (decoy / "keep").read_text() == "kept" and (victim / "keep").read_text() == "kept"
+        assert link.is_symlink()
+    finally:
+        if os.path.ismount(outer / "work"):
+            sandbox.detach(str(outer / "work"))
+        shutil.rmtree(outer, ignore_errors=True)
+        shutil.rmtree(decoy, ignore_errors=True)
+        link.unlink(missing_ok=True)

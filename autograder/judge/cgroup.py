@@ -346,6 +346,15 @@ def remove_stale(layout: Layout) -> None:
                 stale.remove()
 
 
+def remove_stale_groups(wait: float = 5.0) -> None:
+    """remove_stale, now, with this machine's layout (where groups can be made at all), waiting up
+    to `wait` seconds for killed processes to finish dying so that their folders go too."""
+    layout = _layout()
+    if isinstance(layout, Layout):
+        remove_stale(layout)
+        remove_pending(wait)
+
+
 def make_group(memory_mb: int, processes: int) -> Group | None:
     """A fresh group for one child with its caps, or None where none can be made here."""
     layout = _layout()

@@ -41,7 +41,7 @@ _PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 1, 
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT = 1, 2, 4, 8, 32
 _MS_NOATIME, _MS_NODIRATIME, _MS_BIND, _MS_REC, _MS_PRIVATE, _MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
-_MNT_DETACH = 2
+_MNT_DETACH, _UMOUNT_NOFOLLOW = 2, 8
 #: statvfs flag -> mount flag, for the flags a read-only remount must keep (locked in a user namespace).
 _KEPT_FLAGS = ((1, _MS_RDONLY), (2, _MS_NOSUID), (4, _MS_NODEV), (8, _MS_NOEXEC), (1024, _MS_NOATIME),
                (2048, _MS_NODIRATIME), (4096, _MS_RELATIME))
@@ -170,8 +170,8 @@ def scratch_tmpfs(path, limits, uid):
 
 
 def detach(path):
-    """Unmount path lazily (what is mounted there goes once nothing uses it)."""
-    _check(_libc().umount2(path.encode(), _MNT_DETACH), f"umount {path}")
+    """Unmount path lazily (what is mounted there goes once nothing uses it), never through a link."""
+    _check(_libc().umount2(path.encode(), _MNT_DETACH | _UMOUNT_NOFOLLOW), f"umount {path}")
 
 
 def _inside(path, folder):

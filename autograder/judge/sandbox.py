@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import cgroup
 from .confine import detach, scratch_tmpfs
 from .removal import remove_tree
 
@@ -71,6 +74,73 @@ def clean_env(home: Path) -> dict:
     return env
 
 
+#: A scratch's outer folder is named SCRATCH_PREFIX + the pid of the grading process that made it,
+#: so that a later process can tell one whose maker was killed before it could remove it.
+SCRATCH_PREFIX = "judge-"
+_STALE = re.compile(re.escape(SCRATCH_PREFIX) + r"(\d+)-[^/]+")
+_SWEPT: list = []  # whether this process has swept (once, before its first scratch)
+
+
+def _maker_gone(name: str) -> bool:
+    match = _STALE.fullmatch(name)
+    return bool(match) and int(match.group(1)) != os.getpid() and not os.path.exists(f"/proc/{match.group(1)}")
+
+
+def _unescape(field: str) -> str:
+    """A path as /proc/self/mountinfo writes it (space, tab, newline, backslash as octal)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def remove_stale_scratches(folder: str | None = None) -> list[str]:
+    """Unmount and remove the scratches that grading processes killed mid-submission left in the
+    temporary folder (a capped tmpfs stays mounted on the host otherwise): each of ours, named for
+    a process that is gone. Only tmpfs mounts at `<folder>/judge-<pid>-*/work`, unmounted never
+    through a link, and only folders this uid owns. The outer folders removed."""
+    folder = os.path.realpath(folder or tempfile.gettempdir())
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as table:
+            mounts = table.read().splitlines()
+    except OSError:
+        mounts = []
+    for line in mounts:
+        fields, _, rest = line.partition(" - ")
+        point = _unescape(fields.split(" ")[4]) if len(fields.split(" ")) > 4 else ""
+        outer, leaf = os.path.split(point)
+        if rest.split(" ")[0] == "tmpfs" and leaf == "work" and os.path.dirname(outer) == folder \
+                and _maker_gone(os.path.basename(outer)):
+            try:
+                detach(point)
+            except OSError:
+                pass
+    removed = []
+    try:
+        parent = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return removed
+    try:
+        for name in os.listdir(parent):
+            try:
+                info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except OSError:
+                continue
+            if _maker_gone(name) and stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+                try:
+                    remove_tree(parent, name)
+                    removed.append(name)
+                except OSError:
+                    pass
+    finally:
+        os.close(parent)
+    return removed
+
+
+def remove_orphans() -> None:
+    """Kill and remove what grading processes that are gone left behind: the processes and folders
+    of their control groups, their scratch mounts and folders (after Ctrl-C killed the workers)."""
+    cgroup.remove_stale_groups()
+    remove_stale_scratches()
+
+
 class Scratch:
     """A fresh working folder for one untrusted process, made and handed over before it runs.
 
@@ -80,9 +150,10 @@ class Scratch:
     without a mount namespace of its own writes nothing to the host's disk (confine.py gives the
     others a tmpfs of their own at this path). Removal never fails half-way (removal.py)."""
 
-    def __init__(self, helpers: Path | None = None, prefix: str = "judge-", owner: int | None = None,
-                 limits: Limits | None = None):
-        self.outer = Path(tempfile.mkdtemp(prefix=prefix))
+    def __init__(self, helpers: Path | None = None, owner: int | None = None, limits: Limits | None = None):
+        if not _SWEPT:
+            _SWEPT.append(remove_stale_scratches())
+        self.outer = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self.outer.chmod(0o711)
         self.path = self.outer / "work"
         self.path.mkdir(mode=0o700)

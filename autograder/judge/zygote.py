@@ -87,6 +87,7 @@ if _pyplot is not None:
 _CONTROLS = [socket.socket(fileno=int(fd)) for fd in sys.argv[1:]]
 _ALLOW = allowlist()  # noqa: F821 (confine.py is prepended)
 _STATUS = {}  # child pid -> the write end of its exit-status pipe
+_CHILDREN = {}  # control socket -> {child pid: its control group's cgroup.procs files}
 
 
 def _reap(signum, frame):
@@ -98,6 +99,8 @@ def _reap(signum, frame):
         if pid == 0:
             return
         fd = _STATUS.pop(pid, None)
+        for children in _CHILDREN.values():
+            children.pop(pid, None)
         if fd is not None:
             code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             try:
@@ -257,6 +260,7 @@ def _answer(control) -> bool:
         if pid == 0:
             _become_child(request, fds)
         _STATUS[pid] = fds[3]
+        _CHILDREN.setdefault(control, {})[pid] = list(request.get("cgroup") or [])
     except OSError:  # no process to spare now: this judge's launch fails, the others go on
         os.close(fds[3])
     finally:
@@ -266,6 +270,42 @@ def _answer(control) -> bool:
         os.close(fd)
     control.send(json.dumps({"pid": pid}).encode())
     return True
+
+
+def _kill_children_of(control):
+    """Kill every child a judge that has gone (closed, or killed before it could end them: Ctrl-C,
+    an out-of-memory kill) left running: its process group and, where it has one, each process in
+    its control group; only children not yet reaped, whose pids cannot have been reused."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        for pid, procs in _CHILDREN.pop(control, {}).items():
+            if pid not in _STATUS:
+                continue
+            for kill, target in ((os.killpg, pid), (os.kill, pid)):
+                try:
+                    kill(target, signal.SIGKILL)
+                except OSError:
+                    pass
+            for _ in range(4):  # a process forked while its group was listed is caught next round
+                listed = set()
+                for path in procs:
+                    try:
+                        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                        try:
+                            listed.update(int(p) for p in os.read(fd, 1 << 20).split() if p.isdigit())
+                        finally:
+                            os.close(fd)
+                    except OSError:
+                        pass
+                for member in listed:
+                    try:
+                        os.kill(member, signal.SIGKILL)
+                    except OSError:
+                        pass
+                if not listed:
+                    break
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
 def _zygote_loop():
@@ -282,6 +322,7 @@ def _zygote_loop():
                 alive = False
             if not alive:
                 judges.remove(control)
+                _kill_children_of(control)
                 control.close()
     _leave_home()  # nobody else will remove this folder
     os._exit(0)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..judge.budget import task_seconds
-from ..judge.sandbox import Limits
+from ..judge.sandbox import Limits, remove_orphans
 from .worker import RESULT_PREFIX
 
 
@@ -330,6 +330,7 @@ def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: li
         stopping.set()
         for worker in [*live.values(), *prestarted]:
             worker.stop(kill=True)
+        remove_orphans()  # what the killed workers' submissions had running, and their scratch
         raise
     return outcomes
 
