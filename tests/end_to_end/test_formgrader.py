@@ -22,9 +22,9 @@ from nbgrader.api import Gradebook
 
 from autograder.formgrader import csp
 from autograder.formgrader.mathml import to_mathml
-from autograder.pipeline.config import COURSE_ID, sqlite_url
-from support.browser import RequestLog, chromium, formgrader_grading_page_ready, formgrader_server, save_in_formgrader
+from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
 from support import ROOT
+from support.browser import RequestLog, chromium, formgrader_grading_page_ready, formgrader_server, save_in_formgrader
 
 ASSIGNMENT = NOTEBOOK = "gradient_checking"
 ATTACKER = "bug_backprop_dW2"  # the judge failed backward_propagation_n: its message is long
