@@ -26,6 +26,7 @@ import nbformat
 
 from ..course.graders import check_arguments, checks_for, child_side_source, resolve
 from ..grading.results import Result, run_check
+from ..grading.status import Status
 from ..grading.subject import StudentError, modified_message
 from ..grading.tolerances import Tolerances
 from . import cgroup, codec
@@ -278,7 +279,7 @@ class ChildGone(Exception):
     """The child exited, was killed, or broke the protocol. wall_bound: it ran out of wall time
     while its CPU use was within limits (the machine was slow, not the student's code)."""
 
-    def __init__(self, message: str, status: str = "error", wall_bound: bool = False):
+    def __init__(self, message: str, status: Status = Status.ERROR, wall_bound: bool = False):
         super().__init__(message)
         self.status, self.wall_bound = status, wall_bound
 
@@ -371,22 +372,22 @@ class Child:
         if used - start > budget:
             # the limit, not the reading, goes into the message: a rerun must give the same words
             raise ChildGone(f"it used {describe_cpu(budget, budget)}, the time limit of one step "
-                            "(an endless loop, or far too much work?)", "timeout")
+                            "(an endless loop, or far too much work?)", Status.TIMEOUT)
         if used > self.cpu_left:
             raise ChildGone(f"the submission used up its CPU time ({describe_cpu(self.cpu_left, self.cpu_left)} "
-                            "left for it)", "timeout")
+                            "left for it)", Status.TIMEOUT)
         now = time.monotonic()
         waited = self.waiting()
         step = self.step_budget()
         if charged_wall(now - self._step.wall, waited - self._step.waited) >= step.wall_seconds:
             raise ChildGone(f"it slept or waited through the wall time of one step ({describe_wall(step.wall_seconds)}: "
-                            "time.sleep, input() or a wait for something that never comes?)", "timeout")
+                            "time.sleep, input() or a wait for something that never comes?)", Status.TIMEOUT)
         if self.wall.charged(now, waited) >= self.wall.budget.wall_seconds:
             raise ChildGone("the submission slept or waited through its wall time "
-                            f"({describe_wall(self.wall.budget.wall_seconds)})", "timeout")
+                            f"({describe_wall(self.wall.budget.wall_seconds)})", Status.TIMEOUT)
         if now >= until:  # the backstop: only a child that waited for a CPU most of the time gets here
             raise ChildGone(f"it ran out of wall time after {describe_cpu(used - start, budget)} "
-                            "(the machine was busy)", "timeout", wall_bound=True)
+                            "(the machine was busy)", Status.TIMEOUT, wall_bound=True)
 
     def _read_exact(self, n: int, until: float) -> bytes:
         """n bytes from the child, reading ahead into a buffer (one read often holds a frame);
@@ -493,10 +494,10 @@ class Child:
                 changed = message.get("changed") or []
                 if isinstance(changed, list) and changed:
                     raise StudentError(modified_message(function, [unchanged.get(i, f"#{i}") for i in changed
-                                                                   if isinstance(i, int)]), "failed")
+                                                                   if isinstance(i, int)]), Status.FAILED)
                 return message.get("value")
             if kind == "error":
-                status = "missing" if message.get("kind") in ("undefined", "not_implemented") else "error"
+                status = Status.MISSING if message.get("kind") in ("undefined", "not_implemented") else Status.ERROR
                 raise StudentError(self._error_message(function, message), status)
             if kind == "dep":
                 started = time.thread_time()
@@ -545,15 +546,24 @@ class Child:
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise ValueError("malformed call")
             check_arguments(deps[name], args, kwargs)
+        except Exception as exc:  # noqa: BLE001 - the grader's argument check: its own fixed words
+            self._refuse(name, str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__)
+            return
+        try:
             value = resolve(deps[name])(*args, **kwargs)
             self.send({"type": "dep_result", "value": value})
         except ChildGone:
             raise
-        except Exception as exc:  # the student's arguments made the trusted function fail
-            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            # The judge's own words, shown if the student's function fails because of it.
-            self.refusal = f"the call {name}(...) was refused: {reason}"
-            self.send({"type": "dep_error", "message": reason})
+        except Exception as exc:  # noqa: BLE001 - arguments the check let through made it fail
+            # Never its message: numpy's words ("shapes (5,4) and (17,3)") would carry back numbers
+            # the student's code chose, computed from a hidden case's inputs.
+            self._refuse(name, f"it raised {type(exc).__name__} on these arguments")
+
+    def _refuse(self, name: str, reason: str) -> None:
+        """Tell the child a trusted function refused its call; the judge's own words are shown if
+        the student's function fails because of it."""
+        self.refusal = f"the call {name}(...) was refused: {reason}"
+        self.send({"type": "dep_error", "message": reason})
 
     def close(self) -> None:
         self.launched.kill()
@@ -636,15 +646,15 @@ class RemoteSubject:
         spent = self.cpu_spent + (self.child.cpu_used if self.child else 0.0)
         if spent >= self.limits.wall_seconds:
             raise StudentError("the submission used up its CPU time before this exercise "
-                               f"({describe_cpu(self.limits.wall_seconds, self.limits.wall_seconds)})", "timeout")
+                               f"({describe_cpu(self.limits.wall_seconds, self.limits.wall_seconds)})", Status.TIMEOUT)
         if time.monotonic() >= self.wall.backstop:
             self.wall_bound.add(function)
             raise StudentError("the judge ran out of wall time before this exercise, with "
                                f"{describe_cpu(spent, self.limits.wall_seconds)} used (the machine "
-                               "was busy)", "timeout")
+                               "was busy)", Status.TIMEOUT)
         if self.wall.used_up(self.child.waiting() if self.child else 0.0):
             raise StudentError("the submission slept or waited through its wall time before this exercise "
-                               f"({describe_wall(self.wall.budget.wall_seconds)})", "timeout")
+                               f"({describe_wall(self.wall.budget.wall_seconds)})", Status.TIMEOUT)
         try:
             if self.child is None:
                 self.child = self._start()
@@ -708,7 +718,7 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
             subject.close()
             sweep(uid)
             cgroup.remove_pending()  # its children's groups, if they had not finished dying
-    wall_bound = [r.function for r in results if r.status == "timeout" and r.function in subject.wall_bound]
+    wall_bound = [r.function for r in results if r.status == Status.TIMEOUT and r.function in subject.wall_bound]
     wall_bound += sorted(w for w in subject.wall_bound if w.startswith("cell "))
     return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started,
                      subject.cell_outputs, wall_bound, subject.cpu_spent, subject.child_cpu)
