@@ -5,7 +5,7 @@ runs no code, the judge's message reads whole, math renders offline, the URL is 
 and manual grading still saves in the gradebook (given back to its owner afterwards).
 
 The instructor's own path through the formgrader (the judge's scores listed, a manual grade
-carried into nbgrader's export) is tests/test_instructor_path.py."""
+carried into nbgrader's export) is tests/end_to_end/test_instructor_path.py."""
 from __future__ import annotations
 
 import os
