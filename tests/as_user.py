@@ -13,7 +13,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from autograder.judge import confine as C  # noqa: E402
+from autograder.judge.assembly import load_part  # noqa: E402
+
+C = load_part("confine")
 
 
 def _closed_ancestor(path: str) -> str | None:
