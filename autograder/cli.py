@@ -113,10 +113,10 @@ def _limits(manifest, time_limit, memory_mb):
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
                  executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
                  cluster=None, clear_manual: bool = False):
-    from .pipeline.grade import GradingError, check_arguments
-    from .pipeline.intake import IntakeError
-    from .pipeline.pool import zygote_for_run
-    from .pipeline.untrusted_text import printable
+    from .pipeline.run.grade import GradingError, check_arguments
+    from .pipeline.intake.intake import IntakeError
+    from .pipeline.workers.pool import zygote_for_run
+    from .untrusted_text import printable
     try:
         check_arguments(submissions, out, course_root())  # before anything starts or is made
     except (GradingError, IntakeError) as exc:
@@ -128,10 +128,10 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
 
 def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster, regrade,
                       cluster, zygote, clear_manual):
-    from .pipeline.grade import GradingError, grade
-    from .pipeline.intake import IntakeError
-    from .pipeline.gradebook import GradebookError, redacted
-    from .pipeline.untrusted_text import printable
+    from .pipeline.run.grade import GradingError, grade
+    from .pipeline.intake.intake import IntakeError
+    from .pipeline.gradebook.store import GradebookError, redacted
+    from .untrusted_text import printable
     root = course_root()
     try:
         manifest = manifests.load(assignment, root)
@@ -229,7 +229,7 @@ def _cluster_spec(cluster, ca_file, cert, key, insecure):
         if ca_file or cert or key or insecure:
             raise click.UsageError("--tls-ca-file, --tls-cert, --tls-key and --insecure-cluster go with --cluster")
         return None
-    from .pipeline.dask_security import ClusterError, ClusterSpec
+    from .pipeline.workers.dask_security import ClusterError, ClusterSpec
     try:
         return ClusterSpec(cluster, ca_file, cert, key, insecure)
     except ClusterError as exc:
@@ -250,8 +250,8 @@ def _due_first() -> str:
 
 def _lms_flavor(requested: str, roster: Path | None, submissions: Path) -> str:
     """canvas or moodle, decided before grading starts (a bad roster is reported at once)."""
-    from .pipeline.lms import RosterError, read_roster
-    from .pipeline.lms_export import ExportError, choose_flavor
+    from .pipeline.intake.lms import RosterError, read_roster
+    from .grading_output.lms_export import ExportError, choose_flavor
     try:
         return choose_flavor(requested, read_roster(roster) if roster else None, submissions)
     except (RosterError, ExportError) as exc:
@@ -266,7 +266,7 @@ def _write_lms(run, flavor: str, roster: Path | None, column: str) -> None:
 def _said_lms(flavor: str, path: Path, left_out: list[str]) -> None:
     click.echo(f"  {flavor} import: {path}")
     if left_out:
-        from .pipeline.untrusted_text import printable
+        from .untrusted_text import printable
         click.echo(f"  not in the roster, so not in {path.name}: {', '.join(printable(s) for s in left_out)}")
 
 
@@ -283,11 +283,11 @@ def export_(out, assignment, db, lms_export, roster, lms_column):
     """Write every CSV in OUT again from the gradebook, a grader's manual scores and comments included:
     run it after reviewing in formgrader, before uploading the LMS file."""
     from .grading_output.export import ExportError, export
-    from .pipeline.gradebook import GradebookError, password_to_environment
-    from .pipeline.lms import RosterError
-    from .pipeline.lms_export import ExportError as LmsError
-    from .pipeline.reports import summary
-    from .pipeline.untrusted_text import printable
+    from .pipeline.gradebook.store import GradebookError, password_to_environment
+    from .pipeline.intake.lms import RosterError
+    from .grading_output.lms_export import ExportError as LmsError
+    from .grading_output.reports import summary
+    from .untrusted_text import printable
     lms = None
     try:
         if lms_export or roster or lms_column:
@@ -313,8 +313,8 @@ def export_(out, assignment, db, lms_export, roster, lms_column):
 def similarity(source, assignment, known, out):
     """Which students share more code than the assignment makes them share: pairs and groups ranked by
     evidence, for the instructor (see docs/similarity.md). Student code is parsed, never run."""
-    from .pipeline.intake import IntakeError
-    from .pipeline.pool import job_count
+    from .pipeline.intake.intake import IntakeError
+    from .pipeline.workers.pool import job_count
     from .similarity.compare import compare
     from .similarity.corpus import graded_folder
     from .similarity.exercises import ExerciseError
@@ -365,8 +365,8 @@ def demo(out, jobs):
 def feedback_bundle(out, assignment, roster):
     """Write what an LMS takes back into OUT/feedback-bundle/ASSIGNMENT/: a zip per student (their
     pages: one self-contained file each) and Moodle's "upload multiple feedback files in a zip"."""
-    from .pipeline.feedback_bundle import BundleError, write_bundle
-    from .pipeline.lms import RosterError
+    from .pipeline.feedback.bundle import BundleError, write_bundle
+    from .pipeline.intake.lms import RosterError
     feedback = out / "feedback"
     names = [assignment] if assignment else sorted(
         {p.parent.name for p in feedback.glob("*/*/*.html")} if feedback.is_dir() else set())

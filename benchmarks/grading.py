@@ -311,7 +311,7 @@ def _hwm_kb(pid: int) -> int | None:
 def role_of(cmdline: list[str], parent_role: str | None, name: str = "") -> str:
     """What a process in the grading tree is, from its arguments (never from a -c program's text).
 
-    kernel: a Jupyter kernel; worker: `-m autograder.pipeline.worker` (one per student or
+    kernel: a Jupyter kernel; worker: `-m autograder.pipeline.workers.worker` (one per student or
     long-lived; under a Dask worker too); feedback helper: a worker's fork that renders its
     feedback pages; dask worker: a LocalCluster's worker process; sandbox: anything else a worker
     started (the judge's child, a warm zygote and the children it forks) and the zygote `grade`
@@ -319,7 +319,7 @@ def role_of(cmdline: list[str], parent_role: str | None, name: str = "") -> str:
     """
     if any(a in ("ipykernel_launcher", "ipykernel") or a.endswith("ipykernel_launcher.py") for a in cmdline):
         return "kernel"
-    if "autograder.pipeline.worker" in cmdline or name == "grading-worker":  # spawned, or forked by `grade`
+    if "autograder.pipeline.workers.worker" in cmdline or name == "grading-worker":  # spawned, or forked by `grade`
         # a worker's fork with its command line: the helper that renders its feedback pages
         return "feedback helper" if parent_role == "worker" else "worker"
     if parent_role == "orchestrator" and any("multiprocessing" in a for a in cmdline):
@@ -781,7 +781,7 @@ def render_markdown(data: dict) -> str:
             lines += ["", f"Before the first worker starts (imports, generate_assignment, intake): "
                       f"{split['orchestrator_before_first_worker_s']} s; after the last one ends (CSVs): "
                       f"{split['orchestrator_after_last_worker_s']} s. {split['wall_model']}."]
-    lines += ["", "Process roles are recognised by their arguments: worker = `-m autograder.pipeline.worker`; "
+    lines += ["", "Process roles are recognised by their arguments: worker = `-m autograder.pipeline.workers.worker`; "
               "sandbox = whatever a worker starts other than a kernel (the judge's child, a warm zygote and its "
               f"forks); lifetimes and CPU are sampled every {data['interval']} s, so a process shorter than that "
               "may be missed (its CPU then shows as not sampled).",

@@ -32,7 +32,7 @@ def graded_samples(tmp_path_factory):
 
     60 s per submission: the lab's judge alone takes 13-16 s on a busy 2-core machine, and a
     looping sample is still cut off after a quarter of that."""
-    from autograder.pipeline.grade import grade
+    from autograder.pipeline.run.grade import grade
 
     runs = {}
 

@@ -374,7 +374,7 @@ def write_flat(generated: GeneratedClass, folder: Path) -> Path:
 def write_graded(generated: GeneratedClass, out: Path) -> Path:
     """An OUT folder as `grade` leaves it (submitted/ and grades_by_exercise.csv), the verdicts from the
     generator's truth: a planted mistake fails its exercise's test, everything else passes."""
-    from autograder.pipeline.reports import EXERCISE_COLUMNS, EXERCISES_FILE
+    from autograder.grading_output.reports import EXERCISE_COLUMNS, EXERCISES_FILE
     for student in generated.students:
         path = out / "submitted" / student.name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)

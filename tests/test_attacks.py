@@ -26,7 +26,7 @@ import pytest
 from autograder.judge import cgroup
 from autograder.judge.budget import backstop_seconds, submission_budget
 from autograder.judge.sandbox import Limits
-from autograder.pipeline.grade import GradingRun, grade
+from autograder.pipeline.run.grade import GradingRun, grade
 
 from attack_corpus import (EXERCISES, HONEST_TOTALS, MAX_SCORE, ROOT, alive, boundary_breaches, build_attack,
                            classic_gradients_literal, expected_statuses, fingerprint, guarded_paths, load_sample,

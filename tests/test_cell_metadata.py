@@ -8,9 +8,9 @@ from nbgrader.converters.autograde import Autograde
 from nbgrader.nbgraderformat import ValidationError
 from nbgrader.preprocessors import CheckCellMetadata, OverwriteCells
 
-from autograder.pipeline.cell_metadata import CheckCellMetadataCompiled
-from autograder.pipeline.config import SANITIZE_STEPS
-from autograder.pipeline.release_cells import OverwriteCellsFromRelease
+from autograder.pipeline.steps.cell_metadata import CheckCellMetadataCompiled
+from autograder.pipeline.steps.config import SANITIZE_STEPS
+from autograder.pipeline.steps.release_cells import OverwriteCellsFromRelease
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASED = ROOT / "release" / "gradient_checking" / "gradient_checking.ipynb"

@@ -42,7 +42,7 @@ def test_a_forked_grader_never_drives_its_parents_zygote_or_feedback_helper():
     zygote and feedback helper: the parent's answer to the parent, and stopping them at the
     child's exit would kill what the parent is using."""
     from autograder.judge import judge
-    from autograder.pipeline import worker
+    from autograder.pipeline.workers import worker
 
     launcher = judge.default_launcher()
     worker._HELPERS[("course", "db")] = object()

@@ -91,8 +91,8 @@ def test_an_endless_loop_is_a_timeout_that_names_its_cpu_seconds():
 
 
 def test_a_timeout_the_machine_caused_is_graded_again_and_never_resumed(tmp_path):
-    from autograder.pipeline.grade import _previous_verdict, _slowed_by_load
-    from autograder.pipeline.pool import WorkerOutcome
+    from autograder.pipeline.run.grade import _previous_verdict, _slowed_by_load
+    from autograder.pipeline.workers.pool import WorkerOutcome
     record = tmp_path / "verdicts" / "ann" / f"{LAB}.json"
     record.parent.mkdir(parents=True)
     feedback = tmp_path / "feedback" / "ann" / LAB / "lab.html"

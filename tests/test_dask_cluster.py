@@ -26,11 +26,11 @@ from nbgrader.api import Gradebook
 
 from autograder.course.manifest import load as load_manifest
 from autograder.judge.sandbox import Limits
-from autograder.pipeline import resume
-from autograder.pipeline.config import COURSE_ID
-from autograder.pipeline.dask_executor import DaskCluster, course_bundle
-from autograder.pipeline.dask_security import ClusterError, ClusterSpec, parse_cluster
-from autograder.pipeline.grade import GradingError, grade
+from autograder.pipeline.run import resume
+from autograder.pipeline.steps.config import COURSE_ID
+from autograder.pipeline.workers.dask_executor import DaskCluster, course_bundle
+from autograder.pipeline.workers.dask_security import ClusterError, ClusterSpec, parse_cluster
+from autograder.pipeline.run.grade import GradingError, grade
 
 from conftest import ROOT
 
@@ -421,7 +421,7 @@ def test_both_executors_give_a_submission_the_same_time_budget(tmp_path):
     """A notebook the local pool lets finish must not time out on a cluster: the pool and the Dask
     worker both take their budget from pool.budget_for, i.e. the judge's budget.task_seconds."""
     from autograder.judge.budget import task_seconds
-    from autograder.pipeline import dask_worker, pool
+    from autograder.pipeline.workers import dask_worker, pool
     limits = Limits(wall_seconds=20, memory_mb=1024)
     stuck = _Stuck()
     (tmp_path / "logs").mkdir()

@@ -24,8 +24,8 @@ import nbformat
 import pytest
 
 from autograder.judge.sandbox import Limits
-from autograder.pipeline.grade import GradingRun, grade
-from autograder.pipeline.intake import IntakeError
+from autograder.pipeline.run.grade import GradingRun, grade
+from autograder.pipeline.intake.intake import IntakeError
 
 from attack_corpus import (EXERCISES, FAULT_BYTES, HONEST_TOTALS, ROOT, SAMPLES, alive, descendants, expected_statuses,
                            load_sample, load_table, write_fault)

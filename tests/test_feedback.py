@@ -11,7 +11,7 @@ import pytest
 from autograder.course import graders
 from autograder.course.manifest import available
 from autograder.judge.sandbox import Limits
-from autograder.pipeline.grade import grade
+from autograder.pipeline.run.grade import grade
 
 from conftest import ROOT
 from submissions import build, expected_lost, planted_rows
@@ -127,9 +127,9 @@ def test_feedback_localises_the_bug_in_students_terms(graded):
 def test_the_workers_feedback_warm_up_renders_each_release(assignment):
     """Each worker renders the release once before its first student (so forked renders start
     warm); a template change that breaks it would only cost speed silently, so it must not fail."""
-    from autograder.pipeline import feedback_exporter
+    from autograder.pipeline.feedback import exporter
     for notebook in sorted((ROOT / "release" / assignment).glob("*.ipynb")):
-        feedback_exporter.warm_up(notebook)
+        exporter.warm_up(notebook)
 
 
 def test_highlighted_code_is_remembered_from_the_warm_up_and_unchanged():
@@ -138,14 +138,14 @@ def test_highlighted_code_is_remembered_from_the_warm_up_and_unchanged():
     import nbformat
     from nbconvert.filters.highlight import Highlight2HTML
 
-    from autograder.pipeline import feedback_exporter
+    from autograder.pipeline.feedback import exporter
     notebook = ROOT / "release" / "gradient_checking" / "gradient_checking.ipynb"
-    feedback_exporter._HIGHLIGHTED.clear()
-    feedback_exporter.warm_up(notebook)
+    exporter._HIGHLIGHTED.clear()
+    exporter.warm_up(notebook)
     sources = [c.source for c in nbformat.read(str(notebook), as_version=4).cells if c.cell_type == "code"]
-    remembered = {key[-1] for key in feedback_exporter._HIGHLIGHTED}
+    remembered = {key[-1] for key in exporter._HIGHLIGHTED}
     assert set(sources) <= remembered
-    ours, theirs = feedback_exporter._RememberingHighlight(), Highlight2HTML()
+    ours, theirs = exporter._RememberingHighlight(), Highlight2HTML()
     for source in sources[:5] + ["", "print(1)"]:
         assert ours(source, "ipython3") == theirs(source, "ipython3")
     bash = {"magics_language": "bash"}
@@ -158,18 +158,18 @@ def test_cleaned_and_rendered_markdown_is_remembered_and_unchanged():
     nbconvert's own markdown filter make; a cell with attachments is never taken from memory."""
     from nbconvert.exporters import HTMLExporter
 
-    from autograder.pipeline import feedback_exporter, feedback_sanitiser
+    from autograder.pipeline.feedback import exporter, sanitiser
     hostile = '<img src=x onerror=alert(1)><a href="javascript:alert(2)">x</a><p style="position:fixed">y</p>'
     for piece in [hostile, "<b>bold</b>", hostile]:  # the second hostile one comes from memory
-        assert feedback_sanitiser.clean_student_html(piece) == feedback_sanitiser._STUDENT.clean(piece)
-    assert hostile in feedback_sanitiser._CLEANED and "onerror" not in feedback_sanitiser._CLEANED[hostile]
+        assert sanitiser.clean_student_html(piece) == sanitiser._STUDENT.clean(piece)
+    assert hostile in sanitiser._CLEANED and "onerror" not in sanitiser._CLEANED[hostile]
 
-    ours = feedback_exporter.FeedbackExporter()
+    ours = exporter.FeedbackExporter()
 
-    class theirs:  # nbconvert's markdown filter with the kit's one change: math as MathML (feedback_math)
+    class theirs:  # nbconvert's markdown filter with the kit's one change: math as MathML (feedback/math.py)
         @staticmethod
         def markdown2html(context, source):
-            from autograder.pipeline.feedback_math import markdown_to_html
+            from autograder.pipeline.feedback.math import markdown_to_html
             return markdown_to_html(source, attachments=context["cell"].get("attachments", {}),
                                     embed_images=HTMLExporter().embed_images,
                                     path=context.get("resources", {}).get("metadata", {}).get("path", ""),
@@ -179,16 +179,16 @@ def test_cleaned_and_rendered_markdown_is_remembered_and_unchanged():
     context = {"cell": {"source": markdown}, "resources": {}}
     for _ in range(2):
         assert ours.markdown2html(context, markdown) == theirs.markdown2html(context, markdown)
-    assert any(key[0] == markdown for key in feedback_exporter._MARKDOWN)
+    assert any(key[0] == markdown for key in exporter._MARKDOWN)
     assert "<mfrac>" in ours.markdown2html(context, markdown) and "\\frac" not in ours.markdown2html(context, markdown)
     # Another student's page, in a folder of its own, gets what the warm-up rendered.
     for folder in ("feedback/ada/gradient_checking", "feedback/bob/gradient_checking"):
         elsewhere = {"cell": {"source": markdown}, "resources": {"metadata": {"path": folder}}}
-        before = len(feedback_exporter._MARKDOWN)
+        before = len(exporter._MARKDOWN)
         assert ours.markdown2html(elsewhere, markdown) == theirs.markdown2html(elsewhere, markdown)
-        assert len(feedback_exporter._MARKDOWN) == before
+        assert len(exporter._MARKDOWN) == before
     attached = {"cell": {"source": "![a](attachment:a.png)",
                          "attachments": {"a.png": {"image/png": "iVBORw0KGgo="}}}, "resources": {}}
-    before = len(feedback_exporter._MARKDOWN)
+    before = len(exporter._MARKDOWN)
     assert ours.markdown2html(attached, "![a](attachment:a.png)") == theirs.markdown2html(attached, "![a](attachment:a.png)")
-    assert len(feedback_exporter._MARKDOWN) == before
+    assert len(exporter._MARKDOWN) == before

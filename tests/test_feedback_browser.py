@@ -19,8 +19,8 @@ from nbgrader.coursedir import CourseDirectory
 
 from autograder.judge.sandbox import Limits
 from autograder.nbgrader_env import with_python_bin
-from autograder.pipeline.config import grading_config, sqlite_url
-from autograder.pipeline.grade import grade
+from autograder.pipeline.steps.config import grading_config, sqlite_url
+from autograder.pipeline.run.grade import grade
 
 from browser import RequestLog, chromium, file_url, offline_page
 from conftest import ROOT

@@ -1,11 +1,11 @@
-"""The notebooks' TeX as MathML (feedback_math): every formula of every release converts; TeX that
+"""The notebooks' TeX as MathML (feedback/math.py): every formula of every release converts; TeX that
 cannot be converted is shown as code, escaped, never dropped."""
 import json
 
 import pytest
 
-from autograder.pipeline.feedback_math import MAX_TEX, latex_output_to_html, markdown_to_html, tex_to_mathml
-from autograder.pipeline.feedback_sanitiser import clean_feedback_html
+from autograder.pipeline.feedback.math import MAX_TEX, latex_output_to_html, markdown_to_html, tex_to_mathml
+from autograder.pipeline.feedback.sanitiser import clean_feedback_html
 
 from conftest import ROOT
 

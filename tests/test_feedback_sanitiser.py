@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from autograder.pipeline.feedback_sanitiser import clean_feedback_html, clean_notebook_html, clean_student_html
+from autograder.pipeline.feedback.sanitiser import clean_feedback_html, clean_notebook_html, clean_student_html
 
 HOSTILE = [
     ("<script>alert(1)</script>", r"<script|alert"),
@@ -35,7 +35,7 @@ HOSTILE = [
     ('<div class="kit-summary kit-total">Score: 15 / 15</div>', r"kit-"),
     ('<svg onload="alert(1)"><script>alert(1)</script></svg>', r"svg|script|onload"),
     ('<math><maction actiontype="statusline">x</maction></math>', r"maction|actiontype"),
-    # MathML (feedback_math writes it for the notebook's TeX; a student may write it by hand)
+    # MathML (feedback/math.py writes it for the notebook's TeX; a student may write it by hand)
     ('<math><mrow href="javascript:alert(1)"><mi>x</mi></mrow></math>', r"href|javascript"),
     ('<math><mi xlink:href="javascript:alert(1)" onclick="alert(1)">x</mi></math>', r"xlink|javascript|onclick"),
     ('<math><annotation-xml encoding="text/html"><img src=x onerror=alert(1)></annotation-xml></math>',
@@ -82,7 +82,7 @@ def test_the_kits_own_anchors_survive_only_the_page_level_pass():
 
 
 def test_the_mathml_written_for_the_notebooks_tex_passes_whole():
-    from autograder.pipeline.feedback_math import tex_to_mathml
+    from autograder.pipeline.feedback.math import tex_to_mathml
     mathml = tex_to_mathml(r"\frac{\partial J}{\partial \theta} = \lim_{\varepsilon \to 0} \sqrt[3]{x^2_i}", display=True)
     cleaned = clean_feedback_html(mathml)
     for element in ("<math", "<mfrac>", "<msub>", "<mroot>", "<mo>", "<mi>", 'display="block"'):

@@ -6,16 +6,16 @@ import nbgrader.api
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.pipeline import gradebook_engines
+from autograder.pipeline.gradebook import engines
 
 
 @pytest.fixture
 def shared(monkeypatch):
     monkeypatch.setattr(nbgrader.api, "create_engine", nbgrader.api.create_engine)  # put back afterwards
     monkeypatch.setattr(nbgrader.api.Base.metadata, "create_all", nbgrader.api.Base.metadata.create_all)
-    gradebook_engines.install()
-    gradebook_engines.install()  # twice is once
-    assert nbgrader.api.create_engine is gradebook_engines._shared_engine
+    engines.install()
+    engines.install()  # twice is once
+    assert nbgrader.api.create_engine is engines._shared_engine
 
 
 def test_gradebooks_of_one_url_share_an_engine_and_its_compiled_queries(shared, tmp_path):
@@ -59,6 +59,6 @@ def test_tables_are_made_for_each_new_gradebook_and_checked_once_per_engine(shar
             engine = gb.engine
         with Gradebook(url) as gb:
             assert [s.id for s in gb.students] == [name]
-        assert engine in gradebook_engines._CHECKED
+        assert engine in engines._CHECKED
     tables = nbgrader.api.inspect(engine).get_table_names()
     assert {"student", "assignment", "grade"} <= set(tables)

@@ -10,8 +10,8 @@ from nbgrader.preprocessors import GetGrades, SaveAutoGrades
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from autograder.pipeline.config import COURSE_ID, sqlite_url
-from autograder.pipeline.grades_at_once import GetGradesAtOnce, SaveAutoGradesAtOnce
+from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+from autograder.pipeline.steps.grades_at_once import GetGradesAtOnce, SaveAutoGradesAtOnce
 
 ASSIGNMENT = "gradient_checking"
 

@@ -10,8 +10,8 @@ import pytest
 
 from autograder.course import notebook, samples
 from autograder.judge.sandbox import Limits
-from autograder.pipeline import reports
-from autograder.pipeline.grade import grade
+from autograder.grading_output import reports
+from autograder.pipeline.run.grade import grade
 
 from conftest import ROOT, SAMPLE_LIMITS
 
@@ -85,8 +85,8 @@ def test_feedback_carries_the_judges_message_and_no_hidden_test(graded):
 
 
 def test_gradebook_and_nbgrader_export_carry_the_judges_verdict(graded):
-    from autograder.pipeline.gradebook import scores
-    from autograder.pipeline.config import sqlite_url
+    from autograder.pipeline.gradebook.store import scores
+    from autograder.pipeline.steps.config import sqlite_url
     got = scores(sqlite_url(graded.out / "gradebook.db"), "gradient_checking")
     points = POINTS["test_backward_propagation_n"]
     assert got["bug_backprop_dW2"]["test_backward_propagation_n"] == (0.0, points)
@@ -98,8 +98,8 @@ def test_scores_read_back_what_nbgraders_own_objects_say_a_manual_grade_included
     """The one-query read-back equals walking nbgrader's ORM, after a grader's manual score and
     extra credit (nbgrader's rule: a manual score replaces the judge's, extra credit adds)."""
     from nbgrader.api import Gradebook
-    from autograder.pipeline.config import COURSE_ID, sqlite_url
-    from autograder.pipeline.gradebook import scores
+    from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+    from autograder.pipeline.gradebook.store import scores
     shutil.copy(graded.out / "gradebook.db", tmp_path / "gradebook.db")
     url = sqlite_url(tmp_path / "gradebook.db")
     with Gradebook(url, COURSE_ID) as gb:
@@ -173,7 +173,7 @@ def copy_course(root: Path, to: Path) -> Path:
 
 
 def test_the_resume_key_covers_limits_executor_manifest_and_release(tmp_path):
-    from autograder.pipeline.resume import kit_version, resume_key
+    from autograder.pipeline.run.resume import kit_version, resume_key
     course = copy_course(ROOT, tmp_path / "course")
     manifest = course / "assignments" / "gradient_checking" / "manifest.toml"
 
@@ -201,7 +201,7 @@ def metadata_version():
 
 def test_a_verdict_the_environment_may_have_caused_is_never_kept(tmp_path):
     import json
-    from autograder.pipeline.resume import previous_verdict
+    from autograder.pipeline.run.resume import previous_verdict
     record = tmp_path / "verdicts" / "alice" / "gradient_checking.json"
     record.parent.mkdir(parents=True)
     feedback = tmp_path / "feedback" / "alice" / "gradient_checking" / "gradient_checking.html"
@@ -287,8 +287,8 @@ def test_the_cli_never_echoes_a_control_character(tmp_path):
 
 def test_a_worker_that_fails_is_replaced_and_the_next_student_keeps_full_marks(graded, tmp_path):
     """nbgrader fails on the first student (no such submission): the next one gets a fresh worker."""
-    from autograder.pipeline.config import sqlite_url
-    from autograder.pipeline.pool import grade_all
+    from autograder.pipeline.steps.config import sqlite_url
+    from autograder.pipeline.workers.pool import grade_all
     out = tmp_path / "course"
     shutil.copytree(graded.out, out)
     tasks = [{"student": "ghost", "sha256": ""}, {"student": "perfect", "sha256": ""}]

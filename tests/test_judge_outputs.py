@@ -3,7 +3,7 @@ well-formed ones, as nbformat would build them, and drops the rest."""
 import nbformat
 from nbformat.v4 import new_output
 
-from autograder.pipeline.judge_verdicts import cell_outputs
+from autograder.pipeline.steps.judge_verdicts import cell_outputs
 
 GOOD = [
     {"output_type": "stream", "name": "stdout", "text": "difference = 1e-9\n"},
@@ -36,7 +36,7 @@ def test_malformed_outputs_are_dropped_and_the_rest_kept():
 
 
 def test_when_the_cell_fails_validation_only_the_invalid_outputs_go(monkeypatch):
-    from autograder.pipeline import judge_verdicts
+    from autograder.pipeline.steps import judge_verdicts
     real = judge_verdicts._valid
     monkeypatch.setattr(judge_verdicts, "_valid",
                         lambda outputs: real(outputs) and not any(o.get("name") == "forged" for o in outputs))

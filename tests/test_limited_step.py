@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from autograder.pipeline.limited_helper import LimitedHelper
+from autograder.pipeline.workers.limited_helper import LimitedHelper
 
 STEPS = {
     "fine": lambda: "",
@@ -96,7 +96,7 @@ def test_a_worker_leaves_at_once_and_takes_its_warm_interpreter_with_it(tmp_path
     course = tmp_path / "course"
     course.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp)}
-    done = subprocess.run([sys.executable, "-m", "autograder.pipeline.worker", "--serve", "--course", str(course),
+    done = subprocess.run([sys.executable, "-m", "autograder.pipeline.workers.worker", "--serve", "--course", str(course),
                            "--assignment", "gradient_checking", "--db", f"sqlite:///{tmp_path / 'g.db'}"],
                           input="", capture_output=True, text=True, env=env, timeout=120,
                           cwd=Path(__file__).resolve().parents[1])
@@ -122,7 +122,7 @@ def test_a_killed_worker_leaves_no_warm_interpreter_folder(tmp_path):
     tmp.mkdir()
     course = tmp_path / "course"
     course.mkdir()
-    worker = subprocess.Popen([sys.executable, "-m", "autograder.pipeline.worker", "--serve", "--course", str(course),
+    worker = subprocess.Popen([sys.executable, "-m", "autograder.pipeline.workers.worker", "--serve", "--course", str(course),
                                "--assignment", "gradient_checking", "--db", f"sqlite:///{tmp_path / 'g.db'}"],
                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env={**os.environ, "TMPDIR": str(tmp)}, cwd=Path(__file__).resolve().parents[1])
@@ -146,7 +146,7 @@ def test_forked_workers_each_see_their_own_end_of_the_batch(tmp_path):
     import subprocess
 
     from autograder.judge.sandbox import Limits
-    from autograder.pipeline.pool import start_workers
+    from autograder.pipeline.workers.pool import start_workers
 
     course = tmp_path / "course"
     course.mkdir()
@@ -169,7 +169,7 @@ def test_forked_workers_judge_with_the_zygote_grade_shares(tmp_path):
     """`grade` starts one warm zygote before it imports nbgrader and hands each forked worker a
     connection to it: no worker starts one of its own."""
     from autograder.judge.sandbox import Limits
-    from autograder.pipeline.pool import ZYGOTE_FD, share_zygote, start_workers
+    from autograder.pipeline.workers.pool import ZYGOTE_FD, share_zygote, start_workers
 
     course = tmp_path / "course"
     course.mkdir()

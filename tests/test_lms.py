@@ -9,12 +9,12 @@ from click.testing import CliRunner
 
 from autograder.cli import main
 from autograder.judge.sandbox import Limits
-from autograder.pipeline import intake
-from autograder.pipeline.grade import grade
-from autograder.pipeline.intake import STUDENT_ID as STUDENT_ID_RE
-from autograder.pipeline.lms import RosterError, layout_of, name_keys, read_roster, scan
-from autograder.pipeline.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, choose_flavor, write_lms_grades
-from autograder.pipeline.reports import ExerciseRow
+from autograder.pipeline.intake import intake
+from autograder.pipeline.run.grade import grade
+from autograder.pipeline.intake.intake import STUDENT_ID as STUDENT_ID_RE
+from autograder.pipeline.intake.lms import RosterError, layout_of, name_keys, read_roster, scan
+from autograder.grading_output.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, choose_flavor, write_lms_grades
+from autograder.grading_output.reports import ExerciseRow
 
 from conftest import ROOT
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from autograder.cli import main
 from autograder.course import graders, notebook
 from autograder.judge.sandbox import Limits
-from autograder.pipeline.grade import grade
+from autograder.pipeline.run.grade import grade
 
 from conftest import ROOT
 from test_assignments import (check_contract, check_judge_source_and_release, check_planted_bug,

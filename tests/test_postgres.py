@@ -20,16 +20,16 @@ from nbgrader.api import Gradebook
 
 from autograder.course import manifest as manifests
 from autograder.judge.sandbox import Limits
-from autograder.pipeline import gradebook
-from autograder.pipeline.config import COURSE_ID, sqlite_url
-from autograder.pipeline.grade import grade
+from autograder.pipeline.gradebook import store
+from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+from autograder.pipeline.run.grade import grade
 from conftest import ROOT
 from postgres import postgres_server  # noqa: F401 (the fixture)
 
 SAMPLES = ROOT / "samples"
 LIMITS = Limits(wall_seconds=60, memory_mb=1024)  # generous: no student here waits for a limit
 ASSIGNMENT, LAB = "gradient_checking", "gradient_checking_lab"
-DUE = gradebook.due_date_utc(manifests.load(ASSIGNMENT).due)
+DUE = store.due_date_utc(manifests.load(ASSIGNMENT).due)
 LATE = dt.timedelta(days=1, hours=12, minutes=1)
 #: student: (sample, submitted how long after the due date); only bob hands in late.
 CLASS = {"alice": ("perfect", -dt.timedelta(hours=14)), "bob": ("bug_backprop_dW2", LATE),
@@ -84,7 +84,7 @@ def worker_processes(out: Path) -> dict[int, list[str]]:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "autograder.pipeline.worker" in argv and str(out) in argv:
+        if "autograder.pipeline.workers.worker" in argv and str(out) in argv:
             found[int(entry.name)] = argv
     return found
 
@@ -206,7 +206,7 @@ def test_a_second_assignment_in_the_same_database_does_not_clash(runs):
 
 def test_the_due_date_is_in_the_gradebook_and_a_late_submission_is_late(runs):
     """In PostgreSQL and in the SQLite default alike (nbgrader keeps naive UTC times)."""
-    lab_due = gradebook.due_date_utc(manifests.load(LAB).due)
+    lab_due = store.due_date_utc(manifests.load(LAB).due)
     for url in (runs["url"], sqlite_url(runs["sqlite"].out / "gradebook.db")):
         with Gradebook(url, COURSE_ID) as gb:
             assert gb.find_assignment(ASSIGNMENT).duedate == DUE.replace(tzinfo=None)
@@ -228,7 +228,7 @@ def test_nbgrader_db_commands_work_in_the_output_folders(runs):
                             cwd=runs["first"].out, env=env, timeout=300)
     assert listed.returncode == 0, listed.stderr[-2000:]
     for name in (ASSIGNMENT, LAB):
-        due = gradebook.due_date_utc(manifests.load(name).due).strftime("%Y-%m-%d %H:%M:%S")
+        due = store.due_date_utc(manifests.load(name).due).strftime("%Y-%m-%d %H:%M:%S")
         assert f"{name} (due: {due})" in listed.stdout + listed.stderr
 
 
@@ -247,8 +247,8 @@ def test_the_password_is_never_printed_nor_on_a_command_line(runs):
 def test_concurrent_runs_create_one_gradebook_and_one_of_each_student(postgres_server):
     url = postgres_server.create_database("racing")
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda _: gradebook.prepare(url, ASSIGNMENT, "2026-12-18T23:59:00+00:00"), range(4)))
-        list(pool.map(lambda _: gradebook.ensure_student(url, "zoe"), range(8)))
+        list(pool.map(lambda _: store.prepare(url, ASSIGNMENT, "2026-12-18T23:59:00+00:00"), range(4)))
+        list(pool.map(lambda _: store.ensure_student(url, "zoe"), range(8)))
     assert postgres_server.query("racing", "SELECT id FROM course ORDER BY id") == [("default_course",), (COURSE_ID,)]
     assert postgres_server.query("racing", "SELECT name FROM assignment") == [(ASSIGNMENT,)]
     assert postgres_server.query("racing", "SELECT id FROM student") == [("zoe",)]
@@ -257,7 +257,7 @@ def test_concurrent_runs_create_one_gradebook_and_one_of_each_student(postgres_s
 
 def test_an_unreachable_server_is_a_clear_error_without_the_password(tmp_path, monkeypatch):
     monkeypatch.delenv("PGPASSWORD", raising=False)  # restored afterwards: grade() puts the password there
-    with pytest.raises(gradebook.GradebookError) as error:
+    with pytest.raises(store.GradebookError) as error:
         grade(SAMPLES / ASSIGNMENT, ASSIGNMENT, tmp_path, jobs=1, limits=LIMITS, progress=False,
               db_url="postgresql://grader:s3cret-pw@127.0.0.1:1/nowhere")
     assert "cannot open the gradebook postgresql://grader@127.0.0.1:1/nowhere: connection" in str(error.value)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..grading.status import VERDICTS, Status
 from .manifest import ManifestError, course_root, folder, load
 
 if sys.version_info >= (3, 11):
@@ -25,7 +26,7 @@ SAMPLES = "samples"
 MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*\n", re.MULTILINE)
 _KEYS = {"name", "why", "from", "edit", "truncate", "expect"}
 _EDIT_KEYS = {"function", "old", "new"}
-STATUSES = {"passed", "failed", "error", "timeout", "missing"}
+STATUSES = VERDICTS
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,9 @@ class Sample:
     truncate: float | None = None
     expect: dict = field(default_factory=dict)
 
-    def status(self, exercise: str) -> str:
+    def status(self, exercise: str) -> Status:
         """The status this sample must get on an exercise (a test cell's grade_id)."""
-        return self.expect.get(exercise, self.expect.get("all", "passed"))
+        return Status(self.expect.get(exercise, self.expect.get("all", Status.PASSED)))
 
 
 def _refuse(path: Path, where: str, message: str):

@@ -2,15 +2,15 @@
 natively, offline, with no script (the formgrader's policy allows none but its own).
 
 Trusted side, in the formgrader server, on TeX a student may have written. It converts and cleans with the
-feedback pages' own converter and MathML allowlist (pipeline.feedback_math, feedback_sanitiser).
+feedback pages' own converter and MathML allowlist (pipeline/feedback: math.py, sanitiser.py).
 """
 from __future__ import annotations
 
 import re
 import secrets
 
-from ..pipeline.feedback_math import tex_to_mathml
-from ..pipeline.feedback_sanitiser import clean_mathml
+from ..pipeline.feedback.math import tex_to_mathml
+from ..pipeline.feedback.sanitiser import clean_mathml
 
 
 def to_mathml(tex: str, block: bool) -> str:

@@ -20,7 +20,7 @@ from nbconvert.exporters.html import contextfilter
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from traitlets import Bool
 
-from ..pipeline.feedback_sanitiser import clean_student_html
+from ..pipeline.feedback.sanitiser import clean_student_html
 from .csp import inline_script_hashes
 from .mathml import Formulas
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..course import manifest as manifests
 from ..judge.judge import judge_notebook
 from ..judge.sandbox import Limits, isolation_in_force
-from ..pipeline.intake import read_notebook
+from ..pipeline.intake.notebook_reader import read_notebook
 from .build import TABLE
 
 #: The Gradescope root; tests point it at a temporary folder.

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from .status import Status
 from .subject import StudentError, Subject
 from .tolerances import Tolerances
 
@@ -32,7 +33,7 @@ class Failed(Exception):
 @dataclass
 class Result:
     function: str
-    status: str  # passed, failed, error, timeout or missing
+    status: Status  # passed, failed, error, timeout or missing
     message: str
     measured: dict = field(default_factory=dict)
 
@@ -42,7 +43,7 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
+        return self.status == Status.PASSED
 
 
 class CheckTable(dict):
@@ -77,8 +78,8 @@ def run_check(function: str, subject: Subject, tol: Tolerances | None = None,
     try:
         measured = table[function](subject, tol or Tolerances())
     except Failed as failure:
-        return Result(function, "failed", str(failure))
+        return Result(function, Status.FAILED, str(failure))
     except StudentError as err:
-        message = f"{function} raised an error: {err.message}" if err.status == "error" else err.message
+        message = f"{function} raised an error: {err.message}" if err.status == Status.ERROR else err.message
         return Result(function, err.status, message)
-    return Result(function, "passed", f"{function} passed all hidden checks", measured)
+    return Result(function, Status.PASSED, f"{function} passed all hidden checks", measured)

@@ -17,14 +17,16 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
+from .status import Status
+
 
 class StudentError(Exception):
     """The student's function raised, or returned something that is not plain data."""
 
-    def __init__(self, message: str, status: str = "error"):
+    def __init__(self, message: str, status: Status = Status.ERROR):
         super().__init__(message)
         self.message = message
-        self.status = status  # "error" or "timeout"
+        self.status = Status(status)  # error, timeout, missing or failed
 
 
 class Subject(Protocol):
@@ -131,19 +133,19 @@ class InProcessSubject:
         unchanged = dict(unchanged or {})
         before = {i: copy.deepcopy(args[i]) for i in unchanged if 0 <= i < len(args)}
         if not callable(target):
-            raise StudentError(f"`{function}` is not defined in the notebook", "missing")
+            raise StudentError(f"`{function}` is not defined in the notebook", Status.MISSING)
         replacements = {name: self.resolve(spec) for name, spec in (deps or {}).items()}
         with swapped(self.namespace, replacements), quiet():
             try:
                 result = target(*args)
             except NotImplementedError:
                 raise StudentError(f"`{function}` is not implemented yet (it raises NotImplementedError)",
-                                   "missing") from None
+                                   Status.MISSING) from None
             except Exception as exc:  # the student's exception is the verdict, not ours
                 raise StudentError(describe_exception(exc)) from None
         changed = [name for i, name in unchanged.items() if i in before and not same_data(before[i], args[i])]
         if changed:
-            raise StudentError(modified_message(function, changed), "failed")
+            raise StudentError(modified_message(function, changed), Status.FAILED)
         return to_plain(result)
 
 

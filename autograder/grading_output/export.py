@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import class_record, rows as class_rows
-from ..pipeline import reports
+from . import reports
 from .guard import is_kit_output
 
 
@@ -37,7 +37,7 @@ def write_csvs(out: Path, db_url: str | None = None) -> tuple[dict[str, list[rep
 def write_lms(out: Path, assignment: str, rows: list[reports.ExerciseRow], flavor: str,
               roster: Path | None, column: str) -> tuple[Path, list[str]]:
     """The assignment's LMS file, and the choice remembered in its record for `export`."""
-    from ..pipeline.lms_export import write_lms_grades
+    from .lms_export import write_lms_grades
     record = class_record.read(out, assignment)
     if record is not None:
         record.lms = {"flavor": flavor, "roster": str(Path(roster).resolve()) if roster else "", "column": column}

@@ -8,7 +8,7 @@ they stand and are flagged (the CSVs, `grade`'s summary, the feedback page) unti
 changes them in formgrader; `grade --clear-manual` clears them, so the judge's verdict stands."""
 from __future__ import annotations
 
-from ..pipeline import gradebook
+from ..pipeline.gradebook import store
 from .class_record import ClassRecord, StudentEntry
 
 
@@ -20,7 +20,7 @@ def still_earlier(entry: StudentEntry, name: str, manual) -> bool:
     return earlier.get("manual_score", earlier.get("manual_comment")) == manual
 
 
-def _current(submission: gradebook.Submission | None, name: str, kind: str):
+def _current(submission: store.Submission | None, name: str, kind: str):
     if submission is None:
         return None
     if kind == "manual_score":
@@ -37,7 +37,7 @@ def carry_over(previous: ClassRecord | None, db_url: str, assignment: str, sha25
     A student's entry: what the last run recorded and is still unchanged in the gradebook, plus what a
     grader gave to the notebook graded last when this one differs. With `clear`, those are cleared
     in the gradebook and the student's entry is empty."""
-    submissions = gradebook.submissions(db_url, assignment)
+    submissions = store.submissions(db_url, assignment)
     result, cleared = {}, set()
     for student, digest in sha256.items():
         before = previous.students.get(student) if previous else None
@@ -51,7 +51,7 @@ def carry_over(previous: ClassRecord | None, db_url: str, assignment: str, sha25
         earlier = {name: value for name, value in earlier.items()
                    if still_earlier(entry, name, _current(submission, name, next(iter(value))))}
         if clear and earlier:
-            gradebook.clear_manual(db_url, assignment, student, earlier)
+            store.clear_manual(db_url, assignment, student, earlier)
             earlier = {}
             cleared.add(student)
         result[student] = earlier

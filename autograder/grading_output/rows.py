@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 
 from . import class_record
-from ..pipeline import gradebook, intake
+from ..pipeline.gradebook import store
+from ..pipeline.intake import intake
 from .manual_review import still_earlier
-from ..pipeline.reports import RESUBMITTED, ExerciseRow
+from .reports import RESUBMITTED, ExerciseRow
 
 #: Statuses the score alone cannot tell: why an exercise below full marks got no verdict of failed.
 UNJUDGED = ("error", "timeout", "missing")
@@ -42,8 +43,8 @@ def rows(out: Path, assignment: str, db_url: str | None = None) -> list[Exercise
     if record is None:
         return []
     db_url = db_url or class_record.gradebook_url(out, record)
-    points = gradebook.cell_points(db_url, assignment)
-    submissions = gradebook.submissions(db_url, assignment)
+    points = store.cell_points(db_url, assignment)
+    submissions = store.submissions(db_url, assignment)
     sources = intake.read_sources(out, assignment)
     result = []
     for student, entry in sorted(record.students.items()):

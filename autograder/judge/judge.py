@@ -26,6 +26,7 @@ import nbformat
 
 from ..course.graders import check_arguments, checks_for, child_side_source, resolve
 from ..grading.results import Result, run_check
+from ..grading.status import Status
 from ..grading.subject import StudentError, modified_message
 from ..grading.tolerances import Tolerances
 from . import cgroup
@@ -297,7 +298,7 @@ class ChildGone(Exception):
     """The child exited, was killed, or broke the protocol. wall_bound: it ran out of wall time
     while its CPU use was within limits (the machine was slow, not the student's code)."""
 
-    def __init__(self, message: str, status: str = "error", wall_bound: bool = False):
+    def __init__(self, message: str, status: Status = Status.ERROR, wall_bound: bool = False):
         super().__init__(message)
         self.status, self.wall_bound = status, wall_bound
 
@@ -390,22 +391,22 @@ class Child:
         if used - start > budget:
             # the limit, not the reading, goes into the message: a rerun must give the same words
             raise ChildGone(f"it used {describe_cpu(budget, budget)}, the time limit of one step "
-                            "(an endless loop, or far too much work?)", "timeout")
+                            "(an endless loop, or far too much work?)", Status.TIMEOUT)
         if used > self.cpu_left:
             raise ChildGone(f"the submission used up its CPU time ({describe_cpu(self.cpu_left, self.cpu_left)} "
-                            "left for it)", "timeout")
+                            "left for it)", Status.TIMEOUT)
         now = time.monotonic()
         waited = self.waiting()
         step = self.step_budget()
         if charged_wall(now - self._step.wall, waited - self._step.waited) >= step.wall_seconds:
             raise ChildGone(f"it slept or waited through the wall time of one step ({describe_wall(step.wall_seconds)}: "
-                            "time.sleep, input() or a wait for something that never comes?)", "timeout")
+                            "time.sleep, input() or a wait for something that never comes?)", Status.TIMEOUT)
         if self.wall.charged(now, waited) >= self.wall.budget.wall_seconds:
             raise ChildGone("the submission slept or waited through its wall time "
-                            f"({describe_wall(self.wall.budget.wall_seconds)})", "timeout")
+                            f"({describe_wall(self.wall.budget.wall_seconds)})", Status.TIMEOUT)
         if now >= until:  # the backstop: only a child that waited for a CPU most of the time gets here
             raise ChildGone(f"it ran out of wall time after {describe_cpu(used - start, budget)} "
-                            "(the machine was busy)", "timeout", wall_bound=True)
+                            "(the machine was busy)", Status.TIMEOUT, wall_bound=True)
 
     def _read_exact(self, n: int, until: float) -> bytes:
         """n bytes from the child, reading ahead into a buffer (one read often holds a frame);
@@ -512,10 +513,10 @@ class Child:
                 changed = message.get("changed") or []
                 if isinstance(changed, list) and changed:
                     raise StudentError(modified_message(function, [unchanged.get(i, f"#{i}") for i in changed
-                                                                   if isinstance(i, int)]), "failed")
+                                                                   if isinstance(i, int)]), Status.FAILED)
                 return message.get("value")
             if kind == "error":
-                status = "missing" if message.get("kind") in ("undefined", "not_implemented") else "error"
+                status = Status.MISSING if message.get("kind") in ("undefined", "not_implemented") else Status.ERROR
                 raise StudentError(self._error_message(function, message), status)
             if kind == "dep":
                 started = time.thread_time()
@@ -655,15 +656,15 @@ class RemoteSubject:
         spent = self.cpu_spent + (self.child.cpu_used if self.child else 0.0)
         if spent >= self.limits.wall_seconds:
             raise StudentError("the submission used up its CPU time before this exercise "
-                               f"({describe_cpu(self.limits.wall_seconds, self.limits.wall_seconds)})", "timeout")
+                               f"({describe_cpu(self.limits.wall_seconds, self.limits.wall_seconds)})", Status.TIMEOUT)
         if time.monotonic() >= self.wall.backstop:
             self.wall_bound.add(function)
             raise StudentError("the judge ran out of wall time before this exercise, with "
                                f"{describe_cpu(spent, self.limits.wall_seconds)} used (the machine "
-                               "was busy)", "timeout")
+                               "was busy)", Status.TIMEOUT)
         if self.wall.used_up(self.child.waiting() if self.child else 0.0):
             raise StudentError("the submission slept or waited through its wall time before this exercise "
-                               f"({describe_wall(self.wall.budget.wall_seconds)})", "timeout")
+                               f"({describe_wall(self.wall.budget.wall_seconds)})", Status.TIMEOUT)
         try:
             if self.child is None:
                 self.child = self._start()
@@ -727,7 +728,7 @@ def judge_notebook(nb, assignment: str, helpers: Path | None, limits: Limits,
             subject.close()
             sweep(uid)
             cgroup.remove_pending()  # its children's groups, if they had not finished dying
-    wall_bound = [r.function for r in results if r.status == "timeout" and r.function in subject.wall_bound]
+    wall_bound = [r.function for r in results if r.status == Status.TIMEOUT and r.function in subject.wall_bound]
     wall_bound += sorted(w for w in subject.wall_bound if w.startswith("cell "))
     return Judgement(results, subject.cell_errors, subject.skipped, time.monotonic() - started,
                      subject.cell_outputs, wall_bound, subject.cpu_spent, subject.child_cpu)

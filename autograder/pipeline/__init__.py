@@ -1,1 +1,1 @@
-"""The grading pipeline: intake, nbgrader autograde with the judge, feedback, reports."""
+"""The grading pipeline, all on the trusted side, in rooms: intake, steps, feedback, gradebook, workers, run."""

@@ -17,10 +17,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..pipeline.intake import JUNK, Problem, take_in
-from ..pipeline.notebook_reader import read_notebook
-from ..pipeline.reports import EXERCISES_FILE
-from ..pipeline.untrusted_text import printable
+from ..pipeline.intake.intake import JUNK, Problem, take_in
+from ..pipeline.intake.notebook_reader import read_notebook
+from ..grading_output.reports import EXERCISES_FILE
+from ..untrusted_text import printable
 from .exercises import Assignment, Code, notebook_code
 from .fingerprints import Fingerprint, boilerplate, fingerprint
 

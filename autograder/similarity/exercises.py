@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..course import manifest as manifests
-from ..pipeline.notebook_reader import read_notebook
+from ..pipeline.intake.notebook_reader import read_notebook
 
 #: Builtin names are never a student's variable.
 BUILTINS = frozenset(dir(builtins))

@@ -10,7 +10,7 @@ import csv
 import html
 from pathlib import Path
 
-from ..pipeline.untrusted_text import csv_row, printable
+from ..untrusted_text import csv_row, printable
 from .compare import Comparison
 from .evidence import WHOLE_FACTOR, WHOLE_MIN_SHARE, WHOLE_OVERLAP, Pair
 from .exercises import Code, notebook_code

@@ -1,0 +1,1 @@
+"""Feedback pages (trusted side): the student's markup rendered inert, the judge's verdicts, bundles for the LMS."""

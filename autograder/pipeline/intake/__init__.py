@@ -1,0 +1,1 @@
+"""Intake (trusted side): what an instructor hands in, LMS downloads and rosters, read safely into submitted/."""

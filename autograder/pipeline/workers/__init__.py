@@ -1,0 +1,1 @@
+"""Grading workers (trusted side, each grading one untrusted notebook at a time): local pool or Dask."""

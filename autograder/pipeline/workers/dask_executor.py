@@ -1,0 +1,210 @@
+"""Grade a class on a Dask cluster: `autograder grade ... --cluster local|tls://HOST:PORT`.
+
+The process running `grade` sends each submission to the cluster as bytes (dask_worker.py grades
+it in a scratch course of the worker's own) and gets back the autograded notebook, the feedback,
+the judge's verdict record and the gradebook rows as data. It is the gradebook's one writer and
+writes each student's files and rows as soon as they arrive, so no shared file system is
+needed. Only a bounded window of submissions is in flight, so memory stays flat however large
+the class. A worker that dies mid-batch loses nothing: Dask runs its tasks again elsewhere and
+each result is written once, when it arrives. It speaks to the cluster over mutually
+authenticated TLS only (dask_security), and a local cluster opens no HTTP server (dask_nodes).
+Trusted side.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+from ...judge.sandbox import Limits
+from ..gradebook import assignment_cache, submission_rows
+from ..steps.config import COURSE_ID
+from .dask_security import ClusterError, ClusterSpec
+from .pool import WorkerOutcome
+from .worker import mark_complete
+
+
+#: Messages Dask keeps for debugging per connection and in the scheduler's transition log.
+LOW_LEVEL_LOG_LENGTH = 16
+
+
+class DaskCluster:
+    """A Dask client, started in the background so workers start while the course is set up."""
+
+    def __init__(self, spec: ClusterSpec, jobs: int):
+        self.spec = spec
+        self.jobs = jobs
+        self.client = None
+        self.cluster = None
+        self.security = None  # the run's credentials (None for an insecure tcp:// cluster)
+        self.folder: Path | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._connect, daemon=True)
+        self._thread.start()
+
+    def _connect(self):
+        import dask
+        from distributed import Client
+        # Dask keeps its last low-level messages for debugging (1,000 by default); here each one
+        # holds a submission or a result, which would keep megabytes in memory for no one.
+        dask.config.set({"distributed.admin.low-level-log-length": LOW_LEVEL_LOG_LENGTH})
+        try:
+            self.security = self.spec.security()
+            if self.spec.address == "local":
+                # Each worker makes its own folder under this one (dask-scratch-space/worker-*).
+                self.folder = Path(tempfile.mkdtemp(prefix="autograder-dask-"))
+                self.cluster = local_cluster(self.jobs, self.folder, self.security)
+                self.client = Client(self.cluster, security=self.security)
+            else:
+                self.client = Client(self.spec.address, timeout="30s", security=self.security)
+        except BaseException as exc:  # reported to the caller in ready()
+            self.error = exc
+
+    def ready(self):
+        self._thread.join()
+        if self.error is not None:
+            raise ClusterError(f"cannot use the Dask cluster {self.spec.address}: {self.error}") from self.error
+        return self.client
+
+    def close(self):
+        self._thread.join()
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def grade_all(self, out: Path, assignment: str, notebook: str, db_url: str, limits: Limits,
+                  tasks: list[dict], executor: str = "sandbox", on_done=None, hide=()
+                  ) -> dict[str, WorkerOutcome]:
+        """Grade every task ({"student", "sha256", "resume_key"}) on the cluster; {student: outcome}."""
+        from distributed import as_completed
+        from .dask_worker import CoursePlugin, grade_submission, outcome_of
+        client = self.ready()
+        if not tasks:
+            return {}
+        plugin = CoursePlugin(f"autograder-{uuid.uuid4().hex[:12]}", assignment, notebook,
+                              course_bundle(out, assignment), limits, executor,
+                              [str(Path(p).resolve()) for p in (*hide, out)])
+        client.register_plugin(plugin)
+        outcomes: dict[str, WorkerOutcome] = {}
+        pending = iter(tasks)
+        in_flight: dict[str, dict] = {}
+        window = as_completed()
+
+        def submit_next() -> bool:
+            task = next(pending, None)
+            if task is None:
+                return False
+            folder = out / "submitted" / task["student"] / assignment
+            stamp = folder / "timestamp.txt"
+            future = client.submit(grade_submission, plugin.name, task,
+                                   (folder / f"{notebook}.ipynb").read_bytes(),
+                                   stamp.read_text(encoding="utf-8") if stamp.is_file() else None,
+                                   key=f"grade-{plugin.name}-{task['student']}", pure=False)
+            in_flight[future.key] = task
+            window.add(future)
+            return True
+
+        try:
+            with Gradebook(db_url, COURSE_ID) as gb:
+                while len(in_flight) < _window_size(client) and submit_next():
+                    pass
+                for future in window:
+                    task = in_flight.pop(future.key)
+                    student = task["student"]
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # KilledWorker: the task took several workers down with it
+                        result = {"answer": {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"},
+                                  "seconds": 0.0, "files": {}, "rows": None}
+                    future.release()
+                    if result["answer"].get("ok"):
+                        try:
+                            store(out, gb, assignment, student, result)
+                        except (OSError, ValueError, KeyError) as exc:  # this student only; the batch goes on
+                            gb.db.rollback()
+                            result["answer"] = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"}
+                    outcome = outcome_of(student, result, limits)
+                    outcomes[student] = outcome
+                    if on_done:
+                        on_done(outcome)
+                    while len(in_flight) < _window_size(client) and submit_next():
+                        pass
+        finally:
+            try:
+                client.unregister_worker_plugin(plugin.name)
+            except Exception:  # a worker gone for good: nothing of the run is left on it to clean
+                pass
+        return outcomes
+
+
+def local_cluster(jobs: int, folder: Path, security):
+    """`jobs` single-threaded Dask workers on this machine, as LocalCluster makes them, but on TLS
+    with `security`, on 127.0.0.1 only and without HTTP servers (dask_nodes)."""
+    from distributed import Nanny, SpecCluster
+    from distributed.system import MEMORY_LIMIT
+    from . import dask_nodes
+    node = {"host": "127.0.0.1", "protocol": "tls://", "security": security, "dashboard_address": None,
+            "dashboard": False}
+    worker = {"cls": Nanny, "options": {**node, "nthreads": 1, "worker_class": dask_nodes.Worker,
+                                        "local_directory": str(folder), "memory_limit": MEMORY_LIMIT // jobs,
+                                        "silence_logs": logging.ERROR}}
+    scheduler = {"cls": dask_nodes.Scheduler, "options": {**node, "port": 0}}
+    return SpecCluster(scheduler=scheduler, workers={slot: worker for slot in range(jobs)}, worker=worker,
+                       security=security, silence_logs=logging.ERROR)
+
+
+def _window_size(client) -> int:
+    """Submissions in flight: two per worker thread, so no worker waits and memory stays flat."""
+    return max(4, 2 * sum(client.nthreads().values()))
+
+
+def course_bundle(out: Path, assignment: str) -> dict[str, bytes]:
+    """What a worker needs to grade, and nothing more: relative path -> bytes. The release, the
+    source folder's other files (nbgrader's autograde copies them over a submission's) and the
+    assignment's gradebook (see assignment_cache.template: the cells as released, the test cells,
+    no student); never the instructor's notebook with its solutions. The graders and the course
+    secret come from the worker's own installation of the kit."""
+    template = assignment_cache.template(out / "source" / assignment, assignment)
+    bundle = {assignment_cache.GRADEBOOK: (template / assignment_cache.GRADEBOOK).read_bytes()}
+    for kind in ("source", "release"):
+        folder = template / kind / assignment
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            if kind == "source" and path.suffix == ".ipynb":
+                continue
+            bundle[path.relative_to(template).as_posix()] = path.read_bytes()
+    return bundle
+
+
+def store(out: Path, gb: Gradebook, assignment: str, student: str, result: dict) -> None:
+    """Write one student's result: gradebook rows, then files, then the verdict record marked
+    complete last (so a run killed in between grades this student again, never half)."""
+    from .dask_worker import safe_parts
+    submission_rows.write(gb, assignment, student, result["rows"])
+    for kind in ("autograded", "feedback"):
+        shutil.rmtree(out / kind / student / assignment, ignore_errors=True)  # an earlier run's files
+    record = None
+    for relative, data in result["files"].items():
+        parts = safe_parts(relative)
+        if parts[0] not in ("autograded", "feedback", "verdicts") or len(parts) < 3 or parts[1] != student:
+            raise ValueError(f"a grading result for {student} names a file outside its folders: {relative}")
+        target = out.joinpath(*parts)
+        if parts[0] == "verdicts":
+            record = (target, data)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    if record is not None:
+        target, data = record
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+        mark_complete(target)
