@@ -114,7 +114,7 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
                  executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
                  cluster=None, clear_manual: bool = False):
     from .pipeline.run.grade import GradingError, check_arguments
-    from .pipeline.intake.intake import IntakeError
+    from .pipeline.intake.problems import IntakeError
     from .pipeline.workers.pool import zygote_for_run
     from .untrusted_text import printable
     try:
@@ -129,7 +129,7 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
 def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster, regrade,
                       cluster, zygote, clear_manual):
     from .pipeline.run.grade import GradingError, grade
-    from .pipeline.intake.intake import IntakeError
+    from .pipeline.intake.problems import IntakeError
     from .pipeline.gradebook.store import GradebookError, redacted
     from .untrusted_text import printable
     root = course_root()
@@ -313,7 +313,7 @@ def export_(out, assignment, db, lms_export, roster, lms_column):
 def similarity(source, assignment, known, out):
     """Which students share more code than the assignment makes them share: pairs and groups ranked by
     evidence, for the instructor (see docs/similarity.md). Student code is parsed, never run."""
-    from .pipeline.intake.intake import IntakeError
+    from .pipeline.intake.problems import IntakeError
     from .pipeline.workers.pool import job_count
     from .similarity.compare import compare
     from .similarity.corpus import graded_folder
