@@ -102,7 +102,7 @@ def new(name, title):
         click.echo(f"created {path.relative_to(root)}")
     click.echo(f"released {name} -> {target.relative_to(root)}; samples -> {built.relative_to(root)}")
     click.echo(f"Next: edit source/{name}/{name}.ipynb and assignments/{name}/grader/, then ./kit release {name} "
-               f"and ./kit test tests/test_assignments.py -k {name} (docs/new-assignment.md).")
+               f"and ./kit test tests/course/test_assignments.py -k {name} (docs/new-assignment.md).")
 
 
 def _limits(manifest, time_limit, memory_mb):
@@ -417,7 +417,7 @@ def nbgrader(args):
 @main.command(**PASS_THROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def test(args):
-    """Run the kit's test suite (pytest ARGS in the course root), e.g. `test tests/test_lms.py -x -q`."""
+    """Run the kit's test suite (pytest ARGS in the course root), e.g. `test tests/intake/test_lms.py -x -q`."""
     import subprocess
     from .nbgrader_env import with_python_bin
     sys.exit(subprocess.call([sys.executable, "-m", "pytest", "-n", "auto", "--dist", "loadfile", *args], cwd=course_root(), env=with_python_bin()))

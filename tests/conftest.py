@@ -2,22 +2,17 @@
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads only add noise on shared runners
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+# tests/ on sys.path whatever the import mode, so every test folder imports the `support` package.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _sample_limits():
-    from autograder.judge.sandbox import Limits
-    return Limits(wall_seconds=60, memory_mb=1024)
-
-
-#: The limits the session's sample grading runs under (a rerun under the same ones may resume).
-SAMPLE_LIMITS = _sample_limits()
-SOURCE = ROOT / "source" / "gradient_checking"
+from support import ROOT, SAMPLE_LIMITS, SOURCE  # noqa: E402,F401 (the paths are support's; re-exported)
 
 
 @pytest.fixture
