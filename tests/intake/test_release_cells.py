@@ -22,9 +22,9 @@ def gradebook(tmp_path):
     template = assignment_cache.template(ROOT / "source" / ASSIGNMENT, ASSIGNMENT)
     path = tmp_path / "gradebook.db"
     shutil.copyfile(template / assignment_cache.GRADEBOOK, path)
-    release_cells._READ.clear()
+    release_cells.forget()
     yield sqlite_url(path)
-    release_cells._READ.clear()
+    release_cells.forget()
 
 
 def _tampered() -> nbformat.NotebookNode:
