@@ -108,7 +108,7 @@ def _solution_code(nb, spec) -> str:
 
 
 def truth_class() -> None:
-    """The kit's ranking and copydetect's on the test's generated class (tests/similarity_class.py)."""
+    """The kit's ranking and copydetect's on the test's generated class (tests/support/similarity_class.py)."""
     from autograder.similarity.exercises import load
     spec = load(ASSIGNMENT, ROOT)
     made = generated.generate()

@@ -1,4 +1,5 @@
 """Shared fixtures: paths, the solved sample notebook, and the demo samples graded once a session."""
+import contextlib
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads only add noise on shared runners
@@ -53,13 +54,14 @@ def _drop_cached_draws() -> None:
 
 
 @pytest.fixture
-def pin_secret(monkeypatch):
+def pin_secret():
     """pin_secret(hex): this test's hidden cases come from that course secret (one a sweep found
     a fault with); cached draws are dropped before and after, so no other test sees them."""
     from autograder.grading import secret as secrets
 
-    def pin(secret: str) -> None:
-        monkeypatch.setitem(secrets._LOADED, secrets._root(None), secret.encode())
-        _drop_cached_draws()
-    yield pin
+    with contextlib.ExitStack() as pins:
+        def pin(secret: str) -> None:
+            pins.enter_context(secrets.pinned(secret.encode()))
+            _drop_cached_draws()
+        yield pin
     _drop_cached_draws()

@@ -6,7 +6,7 @@
 
 What every assignment must do (release in sync, the judge's full marks and `missing`, samples,
 planted bugs and other correct implementations from assignments/gradient_checking_lab/
-planted_bugs.toml) is tested in tests/test_assignments.py.
+planted_bugs.toml) is tested in tests/course/test_assignments.py.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 In a course of its own (a copy of this one's nbgrader config and assignments), the test does what
 an instructor does: `autograder new`, edits inside assignments/<name>/ and source/<name>/ only
 (a point value changed, a planted bug added), `autograder release`; then every check of
-tests/test_assignments.py passes on it, `autograder grade` grades its samples as recorded, and
+tests/course/test_assignments.py passes on it, `autograder grade` grades its samples as recorded, and
 its Gradescope zip carries it alone.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The submissions and the grades they must get are a table, assignments/gradient_checking/
 planted_bugs.toml. Here the whole table is graded by plain nbgrader in one course, as an
-instructor would (one autograde run); tests/test_assignments.py grades every assignment's table
+instructor would (one autograde run); tests/course/test_assignments.py grades every assignment's table
 with the hidden checks called directly on the notebook's functions (fast).
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ runs no code, the judge's message reads whole, math renders offline, the URL is 
 and manual grading still saves in the gradebook (given back to its owner afterwards).
 
 The instructor's own path through the formgrader (the judge's scores listed, a manual grade
-carried into nbgrader's export) is tests/test_instructor_path.py."""
+carried into nbgrader's export) is tests/end_to_end/test_instructor_path.py."""
 from __future__ import annotations
 
 import os
@@ -22,7 +22,7 @@ from nbgrader.api import Gradebook
 
 from autograder.formgrader import csp
 from autograder.formgrader.mathml import to_mathml
-from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
 from support import ROOT
 from support.browser import RequestLog, chromium, formgrader_grading_page_ready, formgrader_server, save_in_formgrader
 

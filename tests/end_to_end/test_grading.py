@@ -86,7 +86,7 @@ def test_feedback_carries_the_judges_message_and_no_hidden_test(graded):
 
 def test_gradebook_and_nbgrader_export_carry_the_judges_verdict(graded):
     from autograder.pipeline.gradebook.store import scores
-    from autograder.pipeline.steps.config import sqlite_url
+    from autograder.pipeline.gradebook.store import sqlite_url
     got = scores(sqlite_url(graded.out / "gradebook.db"), "gradient_checking")
     points = POINTS["test_backward_propagation_n"]
     assert got["bug_backprop_dW2"]["test_backward_propagation_n"] == (0.0, points)
@@ -98,7 +98,7 @@ def test_scores_read_back_what_nbgraders_own_objects_say_a_manual_grade_included
     """The one-query read-back equals walking nbgrader's ORM, after a grader's manual score and
     extra credit (nbgrader's rule: a manual score replaces the judge's, extra credit adds)."""
     from nbgrader.api import Gradebook
-    from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+    from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
     from autograder.pipeline.gradebook.store import scores
     shutil.copy(graded.out / "gradebook.db", tmp_path / "gradebook.db")
     url = sqlite_url(tmp_path / "gradebook.db")
@@ -287,7 +287,7 @@ def test_the_cli_never_echoes_a_control_character(tmp_path):
 
 def test_a_worker_that_fails_is_replaced_and_the_next_student_keeps_full_marks(graded, tmp_path):
     """nbgrader fails on the first student (no such submission): the next one gets a fresh worker."""
-    from autograder.pipeline.steps.config import sqlite_url
+    from autograder.pipeline.gradebook.store import sqlite_url
     from autograder.pipeline.workers.pool import grade_all
     out = tmp_path / "course"
     shutil.copytree(graded.out, out)

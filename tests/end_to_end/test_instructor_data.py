@@ -25,7 +25,7 @@ from autograder.cli import KIT_COURSE_ENV, main
 from autograder.course import manifest
 from autograder.grading_output import class_record, guard
 from autograder.nbgrader_env import with_python_bin
-from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
 
 from support import ROOT, SAMPLE_LIMITS
 from support.submissions import copy_course

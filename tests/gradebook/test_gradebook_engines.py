@@ -15,7 +15,7 @@ def shared(monkeypatch):
     monkeypatch.setattr(nbgrader.api.Base.metadata, "create_all", nbgrader.api.Base.metadata.create_all)
     engines.install()
     engines.install()  # twice is once
-    assert nbgrader.api.create_engine is engines._shared_engine
+    assert engines.installed()
 
 
 def test_gradebooks_of_one_url_share_an_engine_and_its_compiled_queries(shared, tmp_path):
@@ -59,6 +59,6 @@ def test_tables_are_made_for_each_new_gradebook_and_checked_once_per_engine(shar
             engine = gb.engine
         with Gradebook(url) as gb:
             assert [s.id for s in gb.students] == [name]
-        assert engine in engines._CHECKED
+        assert engines.tables_checked(engine)
     tables = nbgrader.api.inspect(engine).get_table_names()
     assert {"student", "assignment", "grade"} <= set(tables)

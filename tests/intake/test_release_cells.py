@@ -9,7 +9,7 @@ from nbgrader.preprocessors import OverwriteCells
 
 from autograder.pipeline.gradebook import assignment_cache
 from autograder.pipeline.steps import release_cells
-from autograder.pipeline.steps.config import sqlite_url
+from autograder.pipeline.gradebook.store import sqlite_url
 
 from support import ROOT
 from support.submissions import load_source, solution_cell
@@ -22,9 +22,9 @@ def gradebook(tmp_path):
     template = assignment_cache.template(ROOT / "source" / ASSIGNMENT, ASSIGNMENT)
     path = tmp_path / "gradebook.db"
     shutil.copyfile(template / assignment_cache.GRADEBOOK, path)
-    release_cells._READ.clear()
+    release_cells.forget()
     yield sqlite_url(path)
-    release_cells._READ.clear()
+    release_cells.forget()
 
 
 def _tampered() -> nbformat.NotebookNode:

@@ -1,6 +1,6 @@
 """Nothing gained by cheating: the tamper attacks of tests/data/attacks.toml, graded as one batch.
 
-Each attack is a demo sample with one change (tests/attack_corpus.py builds it). The batch holds
+Each attack is a demo sample with one change (tests/support/attack_corpus.py builds it). The batch holds
 every attack and the two honest bases as neighbours (`perfect`, full marks, and `bug_backprop_dW2`,
 all but backprop's points), graded by `grade()` exactly as `autograder grade` would. An attack must get exactly its
 row's statuses and never more points on any exercise than its honest base gets in the same

@@ -1,13 +1,13 @@
 """The sandbox boundary at the two weaker isolation levels, and under Gradescope's runner.
 
-tests/test_attacks.py grades the whole corpus as root, the strongest level. Here one attack per
+tests/judge/test_attacks.py grades the whole corpus as root, the strongest level. Here one attack per
 `class` of tests/data/attacks.toml is graded again beside the honest neighbours by the real
 command line (`python -m autograder grade`), at:
-  - "user": as an ordinary uid (tests/as_user.py), where unprivileged user namespaces work;
+  - "user": as an ordinary uid (tests/support/as_user.py), where unprivileged user namespaces work;
   - "refused": as root with unshare/setns/clone of namespaces refused by a seccomp filter
-    (tests/refuse_namespaces.py), as under Docker's default profile: rlimits, a uid of its own,
+    (tests/support/refuse_namespaces.py), as under Docker's default profile: rlimits, a uid of its own,
     no_new_privs and no capabilities are all the child gets, and `grade` must say so.
-Every row asserts what tests/test_attacks.py asserts: the attacker gains nothing (rows marked
+Every row asserts what tests/judge/test_attacks.py asserts: the attacker gains nothing (rows marked
 `weak_xfail` are the documented limits of the "refused" level), the neighbours keep full marks,
 the batch finishes, and the canary, the kit, the venv and the course are unchanged.
 """

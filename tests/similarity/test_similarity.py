@@ -1,4 +1,4 @@
-"""The similarity report on a generated class with known truth (tests/similarity_class.py).
+"""The similarity report on a generated class with known truth (tests/support/similarity_class.py).
 
 Copies disguised the ways copiers do must rank first; independently written correct solutions and
 students who handed in the skeleton must not be flagged; a shared planted mistake must weigh more

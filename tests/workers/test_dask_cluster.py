@@ -27,7 +27,7 @@ from nbgrader.api import Gradebook
 from autograder.course.manifest import load as load_manifest
 from autograder.judge.sandbox import Limits
 from autograder.pipeline.run import resume
-from autograder.pipeline.steps.config import COURSE_ID
+from autograder.pipeline.gradebook.store import COURSE_ID
 from autograder.pipeline.workers.dask_executor import DaskCluster, course_bundle
 from autograder.pipeline.workers.dask_security import ClusterError, ClusterSpec, parse_cluster
 from autograder.pipeline.run.grade import GradingError, grade

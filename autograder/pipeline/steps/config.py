@@ -13,12 +13,13 @@ from traitlets.config import Config
 from ...judge.sandbox import Limits
 from .cell_metadata import CheckCellMetadataCompiled
 from ..feedback.exporter import FeedbackExporter
+# sqlite_url's home is the store; run/grade.py and workers/dask_executor.py import these two from
+# here until their rewrite (issue 22) lands.
+from ..gradebook.store import COURSE_ID, sqlite_url  # noqa: F401
 from .grades_at_once import GetGradesAtOnce, SaveAutoGradesAtOnce
 from .judge_verdicts import JudgeVerdicts
 from .kernel import LimitedKernelManager
 from .release_cells import OverwriteCellsFromRelease
-
-COURSE_ID = "gradient-checking"
 
 #: nbgrader's default autograde steps, with the judge right after Execute (executor "kernel"),
 #: its SaveAutoGrades the one that reads and commits a submission's rows once (grades_at_once.py).
@@ -33,11 +34,6 @@ EXECUTORS = {"sandbox": SANDBOX_STEPS, "kernel": KERNEL_STEPS}
 #: once and its OverwriteCells for the one that reads the release's cells once per worker.
 _FASTER = {CheckCellMetadata: CheckCellMetadataCompiled, OverwriteCells: OverwriteCellsFromRelease}
 SANITIZE_STEPS = [_FASTER.get(step, step) for step in Autograde.class_traits()["sanitize_preprocessors"].default()]
-
-
-def sqlite_url(path: Path) -> str:
-    """SQLite gradebook URL with a generous busy timeout, so parallel writers wait, never fail."""
-    return f"sqlite:///{Path(path).resolve()}?timeout=300"
 
 
 def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 from nbformat.v4 import new_output
@@ -40,7 +41,7 @@ def _output(item) -> nbformat.NotebookNode | None:
     return nbformat.from_dict({"output_type": kind, **fields})
 
 
-def _valid(outputs: list) -> bool:
+def valid_outputs(outputs: list) -> bool:
     """Whether a code cell with these outputs is valid nbformat (checked with the whole-notebook
     schema, which nbformat compiles once; new_code_cell would check each cell the slow way)."""
     cell = nbformat.from_dict({"cell_type": "code", "id": "judged", "execution_count": None, "metadata": {},
@@ -52,10 +53,11 @@ def _valid(outputs: list) -> bool:
         return False
 
 
-def cell_outputs(raw: list) -> list:
+def cell_outputs(raw: list, valid: Callable[[list], bool] = valid_outputs) -> list:
     """nbformat outputs from the child's plain dicts; anything malformed is dropped.
 
-    All of a cell's outputs are validated at once; only when that fails, one by one."""
+    All of a cell's outputs are validated at once (`valid`, nbformat's schema unless told
+    otherwise); only when that fails, one by one."""
     outputs = []
     for item in raw if isinstance(raw, list) else []:
         try:
@@ -64,7 +66,7 @@ def cell_outputs(raw: list) -> list:
             continue
         if output is not None:
             outputs.append(output)
-    return outputs if _valid(outputs) else [o for o in outputs if _valid([o])]
+    return outputs if valid(outputs) else [o for o in outputs if valid([o])]
 
 
 def _release_notebook(helpers: Path, name) -> Path | None:

@@ -21,7 +21,8 @@ from distributed import WorkerPlugin, get_worker
 
 from ...judge.sandbox import Limits
 from ..gradebook import engines, store, submission_rows
-from ..steps.config import sqlite_url, write_course_config
+from ..gradebook.store import sqlite_url
+from ..steps.config import write_course_config
 from .pool import GradingWorker, budget_for, outcome_for, worker_command
 
 #: Folders of the scratch course whose <student>/ part goes back to the process running `grade`.

@@ -210,7 +210,7 @@ def main(argv=None) -> int:
     return serve(args)
 
 
-def _leave(code: int) -> None:
+def leave(code: int) -> None:
     """End the worker at once (its grades and files are written and closed), its warm zygote first."""
     from ...process_exit import exit_now
     for helper in _HELPERS.values():
@@ -221,4 +221,4 @@ def _leave(code: int) -> None:
 
 
 if __name__ == "__main__":
-    _leave(main())
+    leave(main())
