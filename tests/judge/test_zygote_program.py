@@ -6,6 +6,7 @@ import ast
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,8 +67,10 @@ def test_the_zygote_runs_the_assembled_program_from_a_file_ps_can_name():
     launcher = judge.ZygoteLauncher()
     try:
         launcher.start()
-        argv = Path(f"/proc/{launcher._proc.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-        argv = [arg.decode() for arg in argv]
+        deadline = time.monotonic() + 30  # exec closes our pipe before it sets the new arguments
+        while not (raw := Path(f"/proc/{launcher._proc.pid}/cmdline").read_bytes()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        argv = [arg.decode() for arg in raw.rstrip(b"\0").split(b"\0")]
         program = Path(argv[2])
         assert argv[:2] == [sys.executable, "-I"] and all(arg.isdigit() for arg in argv[3:]), argv
         assert program == launcher._home / judge.ZYGOTE_FILE
