@@ -11,7 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+from support import ROOT
+
 PACKAGE = ROOT / "autograder"
 
 #: The rooms, lowest first. A module may import from its own room and from rooms of an earlier
@@ -179,7 +180,7 @@ def test_no_import_cycles_between_modules():
 def test_every_room_has_a_place_in_the_order():
     rooms = {room_of(name) for name in MODULES} - {"pipeline"}
     unplaced = sorted(rooms - set(_layer_of()))
-    assert not unplaced, f"rooms missing from LAYERS in tests/test_layout.py: {unplaced}"
+    assert not unplaced, f"rooms missing from LAYERS in tests/architecture/test_layout.py: {unplaced}"
     assert sum(len(rooms) for rooms in LAYERS) == len(_layer_of()), "a room is on two lines of LAYERS"
 
 
