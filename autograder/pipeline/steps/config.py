@@ -40,7 +40,7 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{Path(path).resolve()}?timeout=300"
 
 
-def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path | None = None,
+def grading_config(course: Path, db_url: str, limits: Limits,
                    submission_sha256: str = "", executor: str = "sandbox", hide=()) -> Config:
     c = Config()
     c.CourseDirectory.root = str(course)
@@ -59,7 +59,7 @@ def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path 
     c.LimitedKernelManager.cpu_seconds = 2 * limits.wall_seconds + 30
     c.JudgeVerdicts.wall_seconds = limits.wall_seconds
     c.JudgeVerdicts.memory_mb = limits.memory_mb
-    c.JudgeVerdicts.results_directory = str(results_dir or course / "verdicts")
+    c.JudgeVerdicts.course_directory = str(course)  # its verdicts/ holds the records (run/verdicts.py)
     c.JudgeVerdicts.submission_sha256 = submission_sha256
     c.JudgeVerdicts.hide_paths = [str(p) for p in hide]
     # Feedback shows the student's code, outputs and the judge's verdicts, never the hidden tests.
