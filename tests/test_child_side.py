@@ -205,3 +205,22 @@ def test_a_fast_path_kept_by_a_checker_cannot_pass_the_exercise_it_holds(order):
     status = {r.function: r.status for r in judged.results}
     assert status["forward_propagation_n"] == "error", judged.results
     assert status["gradient_check_n"] == "failed", judged.results
+
+
+def test_a_trusted_function_failing_on_its_arguments_echoes_nothing_of_them(monkeypatch):
+    """Arguments the grader's check lets through may still make a trusted function fail; its
+    message (numpy's "shapes (4,7) and (1234567,)") could carry numbers the student's code chose
+    from a hidden case's inputs, so the judge names only the exception's type."""
+    from autograder.judge import judge
+    from test_assignments import LIMITS
+    from submissions import load_source
+
+    def fail(*args, **kwargs):
+        raise ValueError("shapes (4,7) and (1234567,) not aligned")
+
+    monkeypatch.setattr(judge, "resolve", lambda qualified: fail)
+    judged = judge.judge_notebook(load_source(), "gradient_checking", ROOT / "source" / "gradient_checking", LIMITS,
+                                  tolerances_for("gradient_checking", ROOT), functions=["gradient_check_n"])
+    (result,) = judged.results
+    assert "(...) was refused: it raised ValueError on these arguments" in result.message, result.message
+    assert "1234567" not in result.message and "(4,7)" not in result.message

@@ -546,15 +546,24 @@ class Child:
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise ValueError("malformed call")
             check_arguments(deps[name], args, kwargs)
+        except Exception as exc:  # noqa: BLE001 - the grader's argument check: its own fixed words
+            self._refuse(name, str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__)
+            return
+        try:
             value = resolve(deps[name])(*args, **kwargs)
             self.send({"type": "dep_result", "value": value})
         except ChildGone:
             raise
-        except Exception as exc:  # the student's arguments made the trusted function fail
-            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            # The judge's own words, shown if the student's function fails because of it.
-            self.refusal = f"the call {name}(...) was refused: {reason}"
-            self.send({"type": "dep_error", "message": reason})
+        except Exception as exc:  # noqa: BLE001 - arguments the check let through made it fail
+            # Never its message: numpy's words ("shapes (5,4) and (17,3)") would carry back numbers
+            # the student's code chose, computed from a hidden case's inputs.
+            self._refuse(name, f"it raised {type(exc).__name__} on these arguments")
+
+    def _refuse(self, name: str, reason: str) -> None:
+        """Tell the child a trusted function refused its call; the judge's own words are shown if
+        the student's function fails because of it."""
+        self.refusal = f"the call {name}(...) was refused: {reason}"
+        self.send({"type": "dep_error", "message": reason})
 
     def close(self) -> None:
         self.launched.kill()
