@@ -102,7 +102,7 @@ def new(name, title):
         click.echo(f"created {path.relative_to(root)}")
     click.echo(f"released {name} -> {target.relative_to(root)}; samples -> {built.relative_to(root)}")
     click.echo(f"Next: edit source/{name}/{name}.ipynb and assignments/{name}/grader/, then ./kit release {name} "
-               f"and ./kit test tests/test_assignments.py -k {name} (docs/new-assignment.md).")
+               f"and ./kit test tests/course/test_assignments.py -k {name} (docs/new-assignment.md).")
 
 
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
@@ -110,7 +110,7 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
                  cluster=None, clear_manual: bool = False):
     """Grade, the run's settings read once (run.settings.RunSettings) before anything starts or is made."""
     from .pipeline.run.grade import GradingError, settings_for
-    from .pipeline.intake.intake import IntakeError
+    from .pipeline.intake.problems import IntakeError
     from .pipeline.gradebook.store import GradebookError
     from .pipeline.workers.pool import zygote_for_run
     from .untrusted_text import printable
@@ -129,7 +129,7 @@ def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_l
 
 def _grade_and_report(settings, zygote, db):
     from .pipeline.run.grade import GradingError, run as run_grading
-    from .pipeline.intake.intake import IntakeError
+    from .pipeline.intake.problems import IntakeError
     from .pipeline.gradebook.store import GradebookError, redacted
     from .grading.status import Status
     from .untrusted_text import printable
@@ -311,7 +311,7 @@ def export_(out, assignment, db, lms_export, roster, lms_column):
 def similarity(source, assignment, known, out):
     """Which students share more code than the assignment makes them share: pairs and groups ranked by
     evidence, for the instructor (see docs/similarity.md). Student code is parsed, never run."""
-    from .pipeline.intake.intake import IntakeError
+    from .pipeline.intake.problems import IntakeError
     from .pipeline.workers.pool import job_count
     from .similarity.compare import compare
     from .similarity.corpus import graded_folder
@@ -415,7 +415,7 @@ def nbgrader(args):
 @main.command(**PASS_THROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def test(args):
-    """Run the kit's test suite (pytest ARGS in the course root), e.g. `test tests/test_lms.py -x -q`."""
+    """Run the kit's test suite (pytest ARGS in the course root), e.g. `test tests/intake/test_lms.py -x -q`."""
     import subprocess
     from .nbgrader_env import with_python_bin
     sys.exit(subprocess.call([sys.executable, "-m", "pytest", "-n", "auto", "--dist", "loadfile", *args], cwd=course_root(), env=with_python_bin()))

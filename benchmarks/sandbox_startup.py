@@ -9,7 +9,7 @@ done (fully confined: namespaces, allowlisted root, its own uid), in a control g
 `python -I`; bubblewrap starting python and importing numpy and matplotlib, as a child without
 a warm zygote would have to; nsjail (the binary named by $NSJAIL, or `nsjail` on PATH) doing the
 same in memory and pids groups of its own; the same imports without any sandbox. Run it again
-with tests/refuse_namespaces.py in front to see a zygote child without namespaces.
+with tests/support/refuse_namespaces.py in front to see a zygote child without namespaces.
 """
 import os
 import shutil

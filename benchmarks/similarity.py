@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-import similarity_class as generated  # noqa: E402
+from support import similarity_class as generated  # noqa: E402
 from autograder.similarity.compare import compare  # noqa: E402
 from autograder.similarity.exercises import notebook_code  # noqa: E402
 from autograder.similarity.report import write_report  # noqa: E402
@@ -108,7 +108,7 @@ def _solution_code(nb, spec) -> str:
 
 
 def truth_class() -> None:
-    """The kit's ranking and copydetect's on the test's generated class (tests/similarity_class.py)."""
+    """The kit's ranking and copydetect's on the test's generated class (tests/support/similarity_class.py)."""
     from autograder.similarity.exercises import load
     spec = load(ASSIGNMENT, ROOT)
     made = generated.generate()

@@ -1,23 +1,19 @@
 """Shared fixtures: paths, the solved sample notebook, and the demo samples graded once a session."""
+import contextlib
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads only add noise on shared runners
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+# tests/ on sys.path whatever the import mode, so every test folder imports the `support` package.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _sample_limits():
-    from autograder.judge.sandbox import Limits
-    return Limits(wall_seconds=60, memory_mb=1024)
-
-
-#: The limits the session's sample grading runs under (a rerun under the same ones may resume).
-SAMPLE_LIMITS = _sample_limits()
-SOURCE = ROOT / "source" / "gradient_checking"
+from support import ROOT, SAMPLE_LIMITS, SOURCE  # noqa: E402,F401 (the paths are support's; re-exported)
 
 
 @pytest.fixture
@@ -58,13 +54,14 @@ def _drop_cached_draws() -> None:
 
 
 @pytest.fixture
-def pin_secret(monkeypatch):
+def pin_secret():
     """pin_secret(hex): this test's hidden cases come from that course secret (one a sweep found
     a fault with); cached draws are dropped before and after, so no other test sees them."""
     from autograder.grading import secret as secrets
 
-    def pin(secret: str) -> None:
-        monkeypatch.setitem(secrets._LOADED, secrets._root(None), secret.encode())
-        _drop_cached_draws()
-    yield pin
+    with contextlib.ExitStack() as pins:
+        def pin(secret: str) -> None:
+            pins.enter_context(secrets.pinned(secret.encode()))
+            _drop_cached_draws()
+        yield pin
     _drop_cached_draws()

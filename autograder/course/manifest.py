@@ -113,8 +113,27 @@ def is_course(folder: Path) -> bool:
         return False
     if (folder / ASSIGNMENTS).is_dir():
         return True
-    from ..grading_output.guard import is_kit_output
     return not is_kit_output(folder)
+
+
+#: The kit's own folder in a grading output folder (OUT): its presence marks OUT as a kit output.
+KIT_FOLDER = ".autograder"
+#: What an OUT written before the marker existed holds: the kit's nbgrader_config.py names its exporter
+#: (by its module path of that time).
+LEGACY_OUTPUT_SIGN = (COURSE_CONFIG, "autograder.pipeline.feedback_exporter.FeedbackExporter")
+
+
+def is_kit_output(out: Path) -> bool:
+    """True when `grade` made this folder (its marker, or the kit's nbgrader_config.py of an older kit).
+    Here, beside is_course, because an output folder is never a course; grading_output/guard.py
+    guards OUT with it."""
+    if (out / KIT_FOLDER).is_dir():
+        return True
+    config = out / LEGACY_OUTPUT_SIGN[0]
+    try:
+        return config.is_file() and LEGACY_OUTPUT_SIGN[1] in config.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
 def find_course(start: Path) -> Path | None:

@@ -38,7 +38,7 @@ def refresh_shared_helpers(folder: Path) -> list[Path]:
 
 #: What a student installs to practise offline (pip install -r requirements.txt): the packages a
 #: released notebook and its helper modules import, and Jupyter to run it; nothing of the grader.
-#: tests/test_student_release.py holds every release to it.
+#: tests/course/test_student_release.py holds every release to it.
 STUDENT_REQUIREMENTS = ("numpy>=1.24", "matplotlib>=3.7", "jupyter>=1.0")
 STUDENT_REQUIREMENTS_FILE = "requirements.txt"
 

@@ -158,7 +158,7 @@ from = "release"
 expect = {{ all = "missing" }}
 '''
 
-PLANTED = f'''# Planted bugs and the exercise each must lose (tests/test_assignments.py); the keys are described
+PLANTED = f'''# Planted bugs and the exercise each must lose (tests/course/test_assignments.py); the keys are described
 # in assignments/gradient_checking/planted_bugs.toml.
 
 [[submission]]

@@ -14,7 +14,7 @@ from . import class_record
 from ..grading.status import UNJUDGED, Status
 from ..pipeline.gradebook import store
 from ..pipeline.intake import intake
-from ..pipeline.run import verdicts as verdict_records
+from ..pipeline.gradebook import verdicts as verdict_records
 from .manual_review import still_earlier
 from .reports import RESUBMITTED, ExerciseRow
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..grading.status import FAILING  # a verdict status that means the exercise's function is wrong
-from ..pipeline.intake.intake import JUNK, Problem, take_in
+from ..pipeline.intake.intake import JUNK, take_in
+from ..pipeline.intake.problems import Problem
 from ..pipeline.intake.notebook_reader import read_notebook
 from ..grading_output.reports import EXERCISES_FILE
 from ..untrusted_text import printable

@@ -161,7 +161,7 @@ def fast_path(args, kwargs):
 #: Trusted functions the judge's child runs itself in the common case, instead of a round trip to
 #: the judge each call (a checker calls them 94 times a case); anything else goes to the judge as
 #: before, so refusals and their words are unchanged. Each holds an exercise's code, so it is sent
-#: once that exercise is judged (`after`). tests/test_child_side.py holds each to the judge.
+#: once that exercise is judged (`after`). tests/judge/test_child_side.py holds each to the judge.
 CHILD_SIDE = {
     "reference.vector_to_dictionary": (_child_side([reference.vector_to_dictionary], """
 def fast_path(args, kwargs):

@@ -31,7 +31,7 @@ from traitlets import Bool
 
 from ...grading.status import Status
 from ...grading_output import class_record
-from ..run import verdicts as verdict_records
+from ..gradebook import verdicts as verdict_records
 from . import policy
 from .math import latex_output_to_html, markdown_to_html
 from .memo import remembered

@@ -45,9 +45,19 @@ def _after_fork_in_child() -> None:
         engine.dispose(close=False)  # the parent's connections are the parent's
 
 
+def installed() -> bool:
+    """Whether nbgrader's Gradebook reuses one engine per URL in this process (install())."""
+    return nbgrader.api.create_engine is _shared_engine
+
+
+def tables_checked(engine) -> bool:
+    """Whether a Gradebook on engine has made sure of its tables: later ones skip the dozen queries."""
+    return engine in _CHECKED
+
+
 def install() -> None:
     """Make nbgrader's Gradebook reuse one engine per URL in this process (idempotent)."""
-    if nbgrader.api.create_engine is not _shared_engine:
+    if not installed():
         nbgrader.api.create_engine = _shared_engine
         metadata = nbgrader.api.Base.metadata
         if not getattr(metadata.create_all, "checks_once", False):

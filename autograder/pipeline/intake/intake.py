@@ -19,7 +19,9 @@ from pathlib import Path
 
 import nbformat
 
+from .lms import normalize  # a Canvas or Moodle download becomes <student_id>/ folders (roster)
 from .notebook_reader import MAX_NOTEBOOK_BYTES, read_notebook  # noqa: F401 - read_notebook is this module's API too
+from .problems import IntakeError, Problem
 from .repair import repair_metadata
 from .submission_names import STUDENT_ID, kind_of, student_of_file, student_of_folder, upload_number
 from .unpack import Unpacked, UnpackError, copy_file, copy_folder, extract_zip
@@ -29,18 +31,6 @@ from ...untrusted_text import printable
 
 #: Files that zip tools and Jupyter leave behind; never submissions.
 JUNK = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db"}
-
-
-class IntakeError(Exception):
-    """The submissions as a whole cannot be read (a missing path, a corrupt zip)."""
-
-
-@dataclass
-class Problem:
-    student_id: str  # as the download names it, with control characters escaped (untrusted_text.printable)
-    status: Status  # error or missing
-    message: str
-    source: str = ""  # what was handed in: the file or folder name(s), escaped
 
 
 @dataclass
@@ -247,7 +237,6 @@ def take_in(submissions: Path, assignment: str, notebook: str, course: Path, ros
             intake.problems.append(Problem(printable(stem), Status.ERROR, f"{printable(submissions.name)}: member "
                                            f"{printable(member)!r} {why} and was not unpacked; rebuild the zip from "
                                            "the submissions folder", printable(member)))
-        from .lms import normalize  # a Canvas or Moodle download becomes <student_id>/ folders (roster)
         lms = normalize(staged, notebook, roster, Path(tmp), unpacked)
         if lms:
             intake.problems += lms.problems

@@ -37,7 +37,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .intake import STUDENT_ID, IntakeError, Problem
+from .problems import IntakeError, Problem
+from .submission_names import STUDENT_ID
 from .unpack import Unpacked
 from ...grading.status import Status
 from ...untrusted_text import printable

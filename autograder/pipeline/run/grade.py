@@ -32,13 +32,13 @@ from ...judge.sandbox import Limits
 from ...nbgrader_env import with_python_bin
 from ...untrusted_text import printable
 from ..feedback import problem_page
-from ..gradebook import assignment_cache, store
+from ..gradebook import assignment_cache, store, verdicts
 from ..intake import intake
-from ..steps.config import COURSE_ID, grading_config, write_course_config
+from ..steps.config import grading_config, write_course_config
 from ..workers.executor import Executor, ExecutorError
 from ..workers.messages import Outcome, Task
 from ..workers.pool import LocalPool, zygote_for_run
-from . import resume, verdicts
+from . import resume
 from .settings import RunSettings
 
 
@@ -207,7 +207,7 @@ def _prepare_course(settings: RunSettings) -> dict[str, float]:
         result = api.generate_assignment(assignment, force=True, create=True)
         if not result.get("success"):
             raise GradingError(f"nbgrader generate_assignment {assignment} failed:\n{result.get('error') or result.get('log')}")
-    with Gradebook(db_url, COURSE_ID) as gb:
+    with Gradebook(db_url, store.COURSE_ID) as gb:
         return {cell.name: float(cell.max_score) for notebook in gb.find_assignment(assignment).notebooks
                 for cell in notebook.grade_cells}
 
@@ -256,7 +256,7 @@ def _grade_students(settings: RunSettings, executor: Executor, tasks: list[Task]
 
     graded = executor.grade_all(tasks, on_done=(lambda outcome: bar.update(1)) if bar else None,
                                 still_running=still_running if settings.progress else None)
-    again = [t for t in tasks if _slowed_by_load(settings.out, settings.assignment, graded.get(t.student))]
+    again = [t for t in tasks if slowed_by_load(settings.out, settings.assignment, graded.get(t.student))]
     if again:  # a grade must not depend on what else the machine was doing: once more, alone
         say(f"Grading {len(again)} notebook{'s' if len(again) > 1 else ''} again, alone: the machine was too busy "
             "for the time limit")
@@ -266,7 +266,7 @@ def _grade_students(settings: RunSettings, executor: Executor, tasks: list[Task]
     return graded
 
 
-def _slowed_by_load(out: Path, assignment: str, outcome: Outcome | None) -> bool:
+def slowed_by_load(out: Path, assignment: str, outcome: Outcome | None) -> bool:
     """True when a submission timed out on wall time while its CPU use was within limits."""
     if outcome is None:
         return False

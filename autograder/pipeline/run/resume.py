@@ -14,8 +14,8 @@ from importlib import metadata
 from pathlib import Path
 
 from ...judge.sandbox import Limits
-from . import verdicts
-from .verdicts import VerdictRecord
+from ..gradebook import verdicts
+from ..gradebook.verdicts import VerdictRecord
 
 #: Files that never change a verdict.
 _IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints"}

@@ -64,8 +64,7 @@ class RunSettings:
         """The settings of a run: the manifest read once; limits from `limits`, else --time-limit and
         --memory-mb over the manifest's; the gradebook's URL, else SQLite in OUT (its password moved
         to the environment); `out` as given (run/grade.py checks and resolves it first)."""
-        from ..steps.config import sqlite_url
-        from ..gradebook.store import password_to_environment
+        from ..gradebook.store import password_to_environment, sqlite_url
         manifest = manifests.load(assignment, root)
         limits = limits or Limits(wall_seconds=time_limit or manifest.time_seconds,
                                   memory_mb=memory_mb or manifest.memory_mb)

@@ -13,12 +13,11 @@ from traitlets.config import Config
 from ...judge.sandbox import Limits
 from .cell_metadata import CheckCellMetadataCompiled
 from ..feedback.exporter import FeedbackExporter
+from ..gradebook.store import COURSE_ID
 from .grades_at_once import GetGradesAtOnce, SaveAutoGradesAtOnce
 from .judge_verdicts import JudgeVerdicts
 from .kernel import LimitedKernelManager
 from .release_cells import OverwriteCellsFromRelease
-
-COURSE_ID = "gradient-checking"
 
 #: nbgrader's default autograde steps, with the judge right after Execute (executor "kernel"),
 #: its SaveAutoGrades the one that reads and commits a submission's rows once (grades_at_once.py).
@@ -33,11 +32,6 @@ EXECUTORS = {"sandbox": SANDBOX_STEPS, "kernel": KERNEL_STEPS}
 #: once and its OverwriteCells for the one that reads the release's cells once per worker.
 _FASTER = {CheckCellMetadata: CheckCellMetadataCompiled, OverwriteCells: OverwriteCellsFromRelease}
 SANITIZE_STEPS = [_FASTER.get(step, step) for step in Autograde.class_traits()["sanitize_preprocessors"].default()]
-
-
-def sqlite_url(path: Path) -> str:
-    """SQLite gradebook URL with a generous busy timeout, so parallel writers wait, never fail."""
-    return f"sqlite:///{Path(path).resolve()}?timeout=300"
 
 
 def grading_config(course: Path, db_url: str, limits: Limits,
@@ -59,7 +53,7 @@ def grading_config(course: Path, db_url: str, limits: Limits,
     c.LimitedKernelManager.cpu_seconds = 2 * limits.wall_seconds + 30
     c.JudgeVerdicts.wall_seconds = limits.wall_seconds
     c.JudgeVerdicts.memory_mb = limits.memory_mb
-    c.JudgeVerdicts.course_directory = str(course)  # its verdicts/ holds the records (run/verdicts.py)
+    c.JudgeVerdicts.course_directory = str(course)  # its verdicts/ holds the records (gradebook/verdicts.py)
     c.JudgeVerdicts.submission_sha256 = submission_sha256
     c.JudgeVerdicts.hide_paths = [str(p) for p in hide]
     # Feedback shows the student's code, outputs and the judge's verdicts, never the hidden tests.

@@ -7,6 +7,7 @@ the student's kernel printed into a test cell can change a grade.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 from nbformat.v4 import new_output
@@ -19,7 +20,7 @@ from ...grading.results import Result
 from ...grading.status import Status
 from ...judge.judge import judge_notebook
 from ...judge.sandbox import Limits
-from ..run.verdicts import ExerciseVerdict, VerdictRecord
+from ..gradebook.verdicts import ExerciseVerdict, VerdictRecord
 
 TITLES = {status: status.title() for status in Status}  # an error output's name: "Timeout", ...
 
@@ -41,7 +42,7 @@ def _output(item) -> nbformat.NotebookNode | None:
     return nbformat.from_dict({"output_type": kind, **fields})
 
 
-def _valid(outputs: list) -> bool:
+def valid_outputs(outputs: list) -> bool:
     """Whether a code cell with these outputs is valid nbformat (checked with the whole-notebook
     schema, which nbformat compiles once; new_code_cell would check each cell the slow way)."""
     cell = nbformat.from_dict({"cell_type": "code", "id": "judged", "execution_count": None, "metadata": {},
@@ -53,10 +54,11 @@ def _valid(outputs: list) -> bool:
         return False
 
 
-def cell_outputs(raw: list) -> list:
+def cell_outputs(raw: list, valid: Callable[[list], bool] = valid_outputs) -> list:
     """nbformat outputs from the child's plain dicts; anything malformed is dropped.
 
-    All of a cell's outputs are validated at once; only when that fails, one by one."""
+    All of a cell's outputs are validated at once (`valid`, nbformat's schema unless told
+    otherwise); only when that fails, one by one."""
     outputs = []
     for item in raw if isinstance(raw, list) else []:
         try:
@@ -65,7 +67,7 @@ def cell_outputs(raw: list) -> list:
             continue
         if output is not None:
             outputs.append(output)
-    return outputs if _valid(outputs) else [o for o in outputs if _valid([o])]
+    return outputs if valid(outputs) else [o for o in outputs if valid([o])]
 
 
 def _release_notebook(helpers: Path, name) -> Path | None:
@@ -91,7 +93,7 @@ class JudgeVerdicts(NbGraderPreprocessor):
 
     wall_seconds = Float(120.0, help="Wall time the judge may spend on one notebook.").tag(config=True)
     memory_mb = Integer(1024, help="Memory limit of the judge's child process, in MiB.").tag(config=True)
-    course_directory = Unicode("", help="The course folder whose verdicts/ gets the verdict records (run/verdicts.py); "
+    course_directory = Unicode("", help="The course folder whose verdicts/ gets the verdict records (gradebook/verdicts.py); "
                                         "none written without it.").tag(config=True)
     submission_sha256 = Unicode("", help="Hash of the submitted file, stored with the verdicts.").tag(config=True)
     resume_key = Unicode("", help="Hash of the limits, manifest, release and kit (resume.resume_key), stored "

@@ -30,6 +30,12 @@ def _release(db_url: str, notebook: str, assignment: str) -> tuple[dict, dict]:
     return _READ[key]
 
 
+def forget() -> None:
+    """Drop the release records read so far in this process, so the next step reads its gradebook
+    again (a worker never needs to: a registered release does not change while it grades)."""
+    _READ.clear()
+
+
 class _ReleaseRecord:
     """The two Gradebook lookups OverwriteCells.preprocess_cell makes, answered from memory."""
 

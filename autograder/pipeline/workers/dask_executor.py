@@ -25,8 +25,8 @@ from typing import Sequence
 from nbgrader.api import Gradebook
 
 from ..gradebook import assignment_cache, submission_rows
-from ..run import verdicts
-from ..steps.config import COURSE_ID
+from ..gradebook.store import COURSE_ID
+from ..gradebook import verdicts
 from .dask_security import ClusterError, ClusterSpec
 from .executor import OnDone, StillRunning, budget
 from .messages import Answer, Graded, Outcome, Stage, Task, WorkerSettings, outcome_for

@@ -21,8 +21,9 @@ from pathlib import Path, PurePosixPath
 from distributed import WorkerPlugin, get_worker
 
 from ..gradebook import engines, store, submission_rows
-from ..run import verdicts
-from ..steps.config import sqlite_url, write_course_config
+from ..gradebook.store import sqlite_url
+from ..gradebook import verdicts
+from ..steps.config import write_course_config
 from .executor import budget, worker_command
 from .messages import Answer, Graded, Stage, Task, WorkerSettings
 from .pool import GradingWorker

@@ -65,7 +65,7 @@ def _become_worker(argv: list[str], tasks: int, results: int, log: int, zygote: 
         except (OSError, AttributeError):
             pass
         from . import worker
-        worker._leave(worker.main(argv))
+        worker.leave(worker.main(argv))
     except BaseException:  # noqa: B902 - whatever happens, never return into the caller's code
         import traceback
         traceback.print_exc()

@@ -23,7 +23,7 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-from ..run import verdicts
+from ..gradebook import verdicts
 from .messages import Answer, Stage, Task, WorkerSettings
 
 # nbgrader, nbconvert and the gradebook are imported where they are used: a serving worker starts
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     return serve(args.settings)
 
 
-def _leave(code: int) -> None:
+def leave(code: int) -> None:
     """End the worker at once (its grades and files are written and closed), its warm zygote first."""
     from ...process_exit import exit_now
     for helper in _HELPERS.values():
@@ -203,4 +203,4 @@ def _leave(code: int) -> None:
 
 
 if __name__ == "__main__":
-    _leave(main())
+    leave(main())

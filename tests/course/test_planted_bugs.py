@@ -1,0 +1,48 @@
+"""Planted bugs cost exactly the exercise they are in, with plain nbgrader too.
+
+The submissions and the grades they must get are a table, assignments/gradient_checking/
+planted_bugs.toml. Here the whole table is graded by plain nbgrader in one course, as an
+instructor would (one autograde run); tests/course/test_assignments.py grades every assignment's table
+with the hidden checks called directly on the notebook's functions (fast).
+"""
+from __future__ import annotations
+
+import pytest
+
+from autograder.course import graders
+
+from support.submissions import build, copy_course, expected_lost, grade_with_nbgrader, planted_rows, write_submissions
+
+ASSIGNMENT = "gradient_checking"
+EXERCISES = tuple(graders.checks_for(ASSIGNMENT))
+ROWS = planted_rows(ASSIGNMENT)
+
+
+def rows_marked(xfail_key: str):
+    """The rows as pytest params, with an xfail mark where the table names a known failure."""
+    return [pytest.param(row, id=row["id"], marks=pytest.mark.xfail(reason=row[xfail_key]) if xfail_key in row else ())
+            for row in ROWS]
+
+
+@pytest.fixture(scope="module")
+def nbgrader_grades(tmp_path_factory):
+    """Every row as a student of one temporary course, autograded by plain nbgrader in one run."""
+    course = copy_course(tmp_path_factory.mktemp("course"), ASSIGNMENT)
+    write_submissions(course, {row["id"]: build(row, ASSIGNMENT) for row in ROWS}, ASSIGNMENT)
+    return grade_with_nbgrader(course, ASSIGNMENT)
+
+
+@pytest.mark.parametrize("row", rows_marked("xfail_nbgrader"))
+def test_nbgrader_takes_points_only_from_the_buggy_exercise(row, nbgrader_grades):
+    grades = nbgrader_grades[row["id"]]
+    lost = expected_lost(row)
+    expected = {f"test_{f}": 0.0 if f in lost else grades[f"test_{f}"][1] for f in EXERCISES}
+    assert {name: score for name, (score, _) in grades.items()} == expected, row["why"]
+
+
+def test_table_plants_a_bug_in_every_exercise():
+    lost = [expected_lost(row) for row in ROWS]
+    assert set().union(*lost) == set(EXERCISES), "every exercise needs at least one planted bug"
+    assert sum(not l for l in lost) >= 3, "at least three correct implementations that differ"
+    for row in ROWS:
+        build(row, ASSIGNMENT)  # every edit applies (plant raises when `old` is not found exactly once)
