@@ -10,6 +10,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IgnorePattern, LimitOutput, OverwriteCells)
 from traitlets.config import Config
 
+from ...course.manifest import KIT_EXPORTERS
 from ...judge.sandbox import Limits
 from .cell_metadata import CheckCellMetadataCompiled
 from ..feedback.exporter import FeedbackExporter
@@ -66,7 +67,7 @@ def grading_config(course: Path, db_url: str, limits: Limits,
 
 FEEDBACK_STEPS = ["nbgrader.preprocessors.GetGrades", "nbgrader.preprocessors.ClearHiddenTests",
                   "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
-FEEDBACK_EXPORTER = "autograder.pipeline.feedback.exporter.FeedbackExporter"
+FEEDBACK_EXPORTER = KIT_EXPORTERS[0]  # what tells the folder it is written in from a course
 
 
 def write_course_config(course: Path, db_url: str) -> None:
