@@ -34,7 +34,8 @@ from .assembly import load_part, program_source
 from .budget import Budget, backstop_seconds, charged_wall, describe_wall, step_budget, submission_budget
 from .cpu_clock import RunDelay, clock_for, describe_cpu, thread_run_delay
 from .prelude import release_prelude
-from .sandbox import Limits, Scratch, clean_env, hidden_paths, limits_spec, python_command, submission_uid, sweep
+from .sandbox import (Limits, Scratch, clean_env, hidden_paths, limits_spec, named_for_this_process, python_command,
+                      remove_orphan_folders, submission_uid, sweep)
 
 codec = load_part("codec")  # program/codec.py: the wire format, read here as the child writes it
 #: The warm zygote's program (program/README.md), as it was when the kit was imported.
@@ -152,7 +153,8 @@ class ZygoteLauncher:
     def _start(self, shares: int = 0) -> None:
         pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(1 + shares)]
         theirs = [pair[1].fileno() for pair in pairs]
-        self._home = Path(tempfile.mkdtemp(prefix=ZYGOTE_FOLDER_PREFIX))
+        remove_orphan_folders(ZYGOTE_FOLDER_PREFIX)  # of launchers killed before their zygote started
+        self._home = Path(tempfile.mkdtemp(prefix=named_for_this_process(ZYGOTE_FOLDER_PREFIX)))
         program = _write_program(self._home)
         self._proc = subprocess.Popen(python_command(str(program), *map(str, theirs)),
                                       env=clean_env(self._home), cwd=self._home, stdin=subprocess.DEVNULL,

@@ -80,12 +80,16 @@ def clean_env(home: Path) -> dict:
 #: A scratch's outer folder is named SCRATCH_PREFIX + the pid of the grading process that made it,
 #: so that a later process can tell one whose maker was killed before it could remove it.
 SCRATCH_PREFIX = "judge-"
-_STALE = re.compile(re.escape(SCRATCH_PREFIX) + r"(\d+)-[^/]+")
 _SWEPT: list = []  # whether this process has swept (once, before its first scratch)
 
 
-def _maker_gone(name: str) -> bool:
-    match = _STALE.fullmatch(name)
+def named_for_this_process(prefix: str) -> str:
+    """A temporary folder's name prefix carrying this process's pid (see remove_orphan_folders)."""
+    return f"{prefix}{os.getpid()}-"
+
+
+def _maker_gone(name: str, prefix: str) -> bool:
+    match = re.fullmatch(re.escape(prefix) + r"(\d+)-[^/]+", name)
     return bool(match) and int(match.group(1)) != os.getpid() and not os.path.exists(f"/proc/{match.group(1)}")
 
 
@@ -94,11 +98,37 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
+def remove_orphan_folders(prefix: str, folder: str | None = None) -> list[str]:
+    """Remove the folders named `prefix<pid>-*` (named_for_this_process) in the temporary folder
+    that a process now gone made and could not remove (SIGKILL gives no chance to): only folders,
+    never through a link, only those this uid owns. The names removed."""
+    removed = []
+    try:
+        parent = os.open(folder or tempfile.gettempdir(), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return removed
+    try:
+        for name in os.listdir(parent):
+            try:
+                info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except OSError:
+                continue
+            if _maker_gone(name, prefix) and stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+                try:
+                    remove_tree(parent, name)
+                    removed.append(name)
+                except OSError:
+                    pass
+    finally:
+        os.close(parent)
+    return removed
+
+
 def remove_stale_scratches(folder: str | None = None) -> list[str]:
     """Unmount and remove the scratches that grading processes killed mid-submission left in the
-    temporary folder (a capped tmpfs stays mounted on the host otherwise): each of ours, named for
-    a process that is gone. Only tmpfs mounts at `<folder>/judge-<pid>-*/work`, unmounted never
-    through a link, and only folders this uid owns. The outer folders removed."""
+    temporary folder (a capped tmpfs stays mounted on the host otherwise): only tmpfs mounts at
+    `<folder>/judge-<pid>-*/work` whose maker is gone, unmounted never through a link, then
+    remove_orphan_folders. The outer folders removed."""
     folder = os.path.realpath(folder or tempfile.gettempdir())
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as table:
@@ -110,31 +140,12 @@ def remove_stale_scratches(folder: str | None = None) -> list[str]:
         point = _unescape(fields.split(" ")[4]) if len(fields.split(" ")) > 4 else ""
         outer, leaf = os.path.split(point)
         if rest.split(" ")[0] == "tmpfs" and leaf == "work" and os.path.dirname(outer) == folder \
-                and _maker_gone(os.path.basename(outer)):
+                and _maker_gone(os.path.basename(outer), SCRATCH_PREFIX):
             try:
                 detach(point)
             except OSError:
                 pass
-    removed = []
-    try:
-        parent = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        return removed
-    try:
-        for name in os.listdir(parent):
-            try:
-                info = os.stat(name, dir_fd=parent, follow_symlinks=False)
-            except OSError:
-                continue
-            if _maker_gone(name) and stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
-                try:
-                    remove_tree(parent, name)
-                    removed.append(name)
-                except OSError:
-                    pass
-    finally:
-        os.close(parent)
-    return removed
+    return remove_orphan_folders(SCRATCH_PREFIX, folder)
 
 
 def remove_orphans() -> None:
@@ -156,7 +167,7 @@ class Scratch:
     def __init__(self, helpers: Path | None = None, owner: int | None = None, limits: Limits | None = None):
         if not _SWEPT:
             _SWEPT.append(remove_stale_scratches())
-        self.outer = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+        self.outer = Path(tempfile.mkdtemp(prefix=named_for_this_process(SCRATCH_PREFIX)))
         self.outer.chmod(0o711)
         self.path = self.outer / "work"
         self.path.mkdir(mode=0o700)

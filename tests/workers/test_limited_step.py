@@ -114,7 +114,8 @@ def test_a_worker_leaves_at_once_and_takes_its_warm_interpreter_with_it(tmp_path
 
 def test_a_killed_worker_leaves_no_warm_interpreter_folder(tmp_path):
     """SIGKILL gives a worker no chance to clean up: its zygote sees the control socket close,
-    removes its own folder and exits."""
+    removes its own folder and exits; killed before its zygote started, the next launcher to start
+    removes the folder, which is named for the dead worker."""
     import signal
     import subprocess
     import sys
@@ -138,6 +139,12 @@ def test_a_killed_worker_leaves_no_warm_interpreter_folder(tmp_path):
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
+    orphan = tmp / f"gradcheck-zygote-{worker.pid}-killed-before-its-zygote-started"
+    orphan.mkdir(exist_ok=True)  # what the worker leaves when killed in that window
+    (orphan / "zygote.py").write_text("")
+    subprocess.run([sys.executable, "-c", "from autograder.judge.judge import ZygoteLauncher as L; "
+                    "launcher = L(); launcher.start(); launcher.close()"],
+                   env={**os.environ, "TMPDIR": str(tmp)}, cwd=ROOT, check=True)
     deadline = time.monotonic() + 120  # its own bound: a slow start on a busy machine leaves it whole
     while list(tmp.glob("gradcheck-zygote-*")) and time.monotonic() < deadline:
         time.sleep(0.05)
