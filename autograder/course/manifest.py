@@ -118,22 +118,25 @@ def is_course(folder: Path) -> bool:
 
 #: The kit's own folder in a grading output folder (OUT): its presence marks OUT as a kit output.
 KIT_FOLDER = ".autograder"
-#: What an OUT written before the marker existed holds: the kit's nbgrader_config.py names its exporter
-#: (by its module path of that time).
-LEGACY_OUTPUT_SIGN = (COURSE_CONFIG, "autograder.pipeline.feedback_exporter.FeedbackExporter")
+#: The feedback exporter that the nbgrader_config.py `grade` writes (pipeline/steps/config.py) names:
+#: a folder whose config names it is the kit's (an OUT made before the marker existed, a Dask
+#: worker's scratch course). The first is the exporter's path now, the second before issue 22.
+KIT_EXPORTERS = ("autograder.pipeline.feedback.exporter.FeedbackExporter",
+                 "autograder.pipeline.feedback_exporter.FeedbackExporter")
 
 
 def is_kit_output(out: Path) -> bool:
-    """True when `grade` made this folder (its marker, or the kit's nbgrader_config.py of an older kit).
-    Here, beside is_course, because an output folder is never a course; grading_output/guard.py
-    guards OUT with it."""
+    """True when the kit made this folder (its marker, or an nbgrader_config.py that names the kit's
+    exporter). Here, beside is_course, because an output folder is never a course;
+    grading_output/guard.py guards OUT with it."""
     if (out / KIT_FOLDER).is_dir():
         return True
-    config = out / LEGACY_OUTPUT_SIGN[0]
+    config = out / COURSE_CONFIG
     try:
-        return config.is_file() and LEGACY_OUTPUT_SIGN[1] in config.read_text(encoding="utf-8", errors="replace")
+        text = config.read_text(encoding="utf-8", errors="replace") if config.is_file() else ""
     except OSError:
         return False
+    return any(exporter in text for exporter in KIT_EXPORTERS)
 
 
 def find_course(start: Path) -> Path | None:

@@ -36,10 +36,12 @@ from .prelude import release_prelude
 from .sandbox import Limits, Scratch, clean_env, hidden_paths, limits_spec, python_command, submission_uid, sweep
 
 _HERE = Path(__file__).parent
-_PARTS = {name: (_HERE / f"{name}.py").read_text() for name in ("codec", "confine", "child", "zygote")}
+#: The sources the zygote's program is made of, by module name: one program, so no name may be
+#: defined in two of them (tests/judge/test_codec.py holds them to it).
+ZYGOTE_PARTS = {name: (_HERE / f"{name}.py").read_text() for name in ("codec", "confine", "child", "zygote")}
 #: The warm zygote's program: codec, confinement and the child loop, then the fork loop.
-ZYGOTE_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"],
-                            _PARTS["child"].split('if __name__ == "__main__"')[0], _PARTS["zygote"]])
+ZYGOTE_PROGRAM = "\n".join([ZYGOTE_PARTS["codec"], ZYGOTE_PARTS["confine"],
+                            ZYGOTE_PARTS["child"].split('if __name__ == "__main__"')[0], ZYGOTE_PARTS["zygote"]])
 #: How often the child's CPU clock is read while the judge waits for an answer.
 POLL_SECONDS = 0.5
 #: Exception types from outside builtins whose names a verdict may show (numpy's).

@@ -36,13 +36,6 @@ ROOM_FOLDERS = ["pipeline", "pipeline/intake", "pipeline/steps", "pipeline/feedb
 
 MAX_MODULES_PER_FOLDER = 15
 MAX_FUNCTION_LINES = 60
-#: TEMPORARY, for the function-length rule only: being rewritten (issue 22: run settings, typed
-#: task and answer messages). Remove an entry once its function is short; a stale one fails.
-LONG_FUNCTIONS_BEING_REWRITTEN = {
-    "autograder/pipeline/run/grade.py::_grade",
-    "autograder/pipeline/workers/pool.py::grade_all",
-    "autograder/pipeline/workers/dask_executor.py::DaskCluster.grade_all",
-}
 
 
 @dataclass
@@ -274,18 +267,12 @@ def _functions(tree: ast.AST, prefix: str = ""):
 
 
 def test_no_function_is_longer_than_60_lines():
-    violations, allowed = [], set()
+    violations = []
     for module in MODULES.values():
         for name, node in _functions(module.tree):
             length = node.end_lineno - node.lineno + 1
-            key = f"{module.where}::{name}"
             if length > MAX_FUNCTION_LINES:
-                if key in LONG_FUNCTIONS_BEING_REWRITTEN:
-                    allowed.add(key)
-                else:
-                    violations.append(f"{module.where}:{node.lineno}: {name} is {length} lines")
-    violations += [f"{key}: no longer over {MAX_FUNCTION_LINES} lines (or gone); remove it from "
-                   "LONG_FUNCTIONS_BEING_REWRITTEN" for key in sorted(LONG_FUNCTIONS_BEING_REWRITTEN - allowed)]
+                violations.append(f"{module.where}:{node.lineno}: {name} is {length} lines")
     assert not violations, _report(violations, f"functions over {MAX_FUNCTION_LINES} lines (split them "
                                                "into well-named helpers)")
 

@@ -288,13 +288,15 @@ def test_the_cli_never_echoes_a_control_character(tmp_path):
 def test_a_worker_that_fails_is_replaced_and_the_next_student_keeps_full_marks(graded, tmp_path):
     """nbgrader fails on the first student (no such submission): the next one gets a fresh worker."""
     from autograder.pipeline.gradebook.store import sqlite_url
-    from autograder.pipeline.workers.pool import grade_all
+    from autograder.pipeline.workers.messages import Task, WorkerSettings
+    from autograder.pipeline.workers.pool import LocalPool
     out = tmp_path / "course"
     shutil.copytree(graded.out, out)
-    tasks = [{"student": "ghost", "sha256": ""}, {"student": "perfect", "sha256": ""}]
-    outcomes = grade_all(out, "gradient_checking", sqlite_url(out / "gradebook.db"), LIMITS, tasks, jobs=1)
+    pool = LocalPool(WorkerSettings(out, "gradient_checking", sqlite_url(out / "gradebook.db"), LIMITS), 1,
+                     prestart=False)
+    outcomes = pool.grade_all([Task("ghost"), Task("perfect")])
     assert not outcomes["ghost"].ok and outcomes["ghost"].status == "error"
     assert outcomes["perfect"].ok, outcomes["perfect"].message
-    assert outcomes["ghost"].stats["worker_pid"] != outcomes["perfect"].stats["worker_pid"]
+    assert outcomes["ghost"].answer.worker_pid != outcomes["perfect"].answer.worker_pid
     verdicts = json.loads((out / "verdicts" / "perfect" / "gradient_checking.json").read_text())
     assert {e["status"] for e in verdicts["exercises"]} == {"passed"}

@@ -84,7 +84,7 @@ def worker_processes(out: Path) -> dict[int, list[str]]:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "autograder.pipeline.workers.worker" in argv and str(out) in argv:
+        if "autograder.pipeline.workers.worker" in argv and any(str(out) in a for a in argv):
             found[int(entry.name)] = argv
     return found
 

@@ -111,7 +111,7 @@ def test_the_zygote_program_parts_never_define_a_name_twice():
                     yield from module_level(getattr(node, field, []))
 
     owners: dict[str, str] = {}
-    for part, source in judge._PARTS.items():
+    for part, source in judge.ZYGOTE_PARTS.items():
         for node in module_level(ast.parse(source).body):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
                 names = [node.name]

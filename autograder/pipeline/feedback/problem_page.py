@@ -52,7 +52,7 @@ def page(assignment: str, student: str, message: str, cells: dict[str, float]) -
 def write_problem_pages(out: Path, assignment: str, notebook: str, problems, outcomes: dict,
                         cells: dict[str, float]) -> list[Path]:
     """feedback/<student>/<assignment>/<notebook>.html for each intake problem (problems.Problem) and
-    each student whose grading failed (a WorkerOutcome that is not ok)."""
+    each student whose grading failed (a messages.Outcome that is not ok)."""
     messages = {s: o.message for s, o in outcomes.items() if not o.ok}
     messages.update({p.student_id: p.message for p in problems})
     written = []

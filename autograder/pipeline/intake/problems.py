@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...grading.status import Status
+
 
 class IntakeError(Exception):
     """The submissions as a whole cannot be read (a missing path, a corrupt zip)."""
@@ -12,6 +14,6 @@ class IntakeError(Exception):
 @dataclass
 class Problem:
     student_id: str  # as the download names it, with control characters escaped (untrusted_text.printable)
-    status: str  # "error" or "missing"
+    status: Status  # error or missing
     message: str
     source: str = ""  # what was handed in: the file or folder name(s), escaped
