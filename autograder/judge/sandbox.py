@@ -1,5 +1,5 @@
 """How untrusted code is started: a fresh scratch folder, a clean environment, its uid, what it
-must not see, and the sweep after it. Trusted side; the child confines itself with confine.py.
+must not see, and the sweep after it. Trusted side; the child confines itself with program/confine.py.
 
 Every place the trusted side touches a scratch folder, all of them tested with planted symlinks,
 hard links and FIFOs (tests/data/attacks.toml, rows `scratch_*`):
@@ -32,9 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cgroup
-from .confine import detach, scratch_tmpfs
+from .assembly import load_part, program_source
 from .removal import remove_tree
 
+#: program/confine.py's scratch mounts: the trusted side mounts and detaches the same tmpfs where
+#: a child gets no mount namespace of its own.
+detach, scratch_tmpfs = load_part("confine").detach, load_part("confine").scratch_tmpfs
 _NOBODY = 65534
 #: Environment variables passed through to untrusted code (OpenBLAS needs these on some CPUs).
 PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TZ")
@@ -60,7 +63,7 @@ class Limits:
 
 
 def limits_spec(limits: Limits) -> dict:
-    """The limits as confine.py reads them (plain data for the child)."""
+    """The limits as program/confine.py reads them (plain data for the child)."""
     return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds, "file_size_mb": limits.file_size_mb,
             "open_files": limits.open_files, "processes": limits.processes, "scratch_mb": limits.scratch_mb,
             "scratch_files": limits.scratch_files}
@@ -147,8 +150,8 @@ class Scratch:
     `path` is a folder `work` inside a fresh folder of our own (mode 0711): the child owns `work`
     but cannot rename or replace it, so the path keeps meaning the folder we made. As root, `work`
     is a capped tmpfs (nosuid, nodev, noexec) where the machine allows mounting, so even a child
-    without a mount namespace of its own writes nothing to the host's disk (confine.py gives the
-    others a tmpfs of their own at this path). Removal never fails half-way (removal.py)."""
+    without a mount namespace of its own writes nothing to the host's disk (program/confine.py
+    gives the others a tmpfs of their own at this path). Removal never fails half-way (removal.py)."""
 
     def __init__(self, helpers: Path | None = None, owner: int | None = None, limits: Limits | None = None):
         if not _SWEPT:
@@ -324,10 +327,9 @@ def isolation_in_force(limits: Limits | None = None) -> list[str]:
     """The confinement measures a child actually gets on this machine (confine a probe and ask it)."""
     import json
     import subprocess
-    confine_source = (Path(__file__).parent / "confine.py").read_text()
     limits = limits or Limits()
     spec = limits_spec(limits)
-    program = confine_source + (
+    program = program_source(("confine",)) + (
         "\nimport json, sys\nimport numpy\nspec = json.loads(sys.argv[1])\nspec['allow'] = allowlist()\n"
         "print(json.dumps(confine(spec)), flush=True)\n")
     owner = submission_uid()

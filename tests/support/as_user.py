@@ -14,7 +14,9 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run by path: no `support`
 sys.path.insert(0, ROOT)
-from autograder.judge import confine as C  # noqa: E402
+from autograder.judge.assembly import load_part  # noqa: E402
+
+C = load_part("confine")
 
 
 def _closed_ancestor(path: str) -> str | None:

@@ -104,7 +104,7 @@ def test_a_worker_leaves_at_once_and_takes_its_warm_interpreter_with_it(tmp_path
                           input="", capture_output=True, text=True, env=env, timeout=120,
                           cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert not list(tmp.glob("zygote-*")), "the warm interpreter's folder is left behind"
+    assert not list(tmp.glob("gradcheck-zygote-*")), "the warm interpreter's folder is left behind"
     for proc in Path("/proc").iterdir():
         try:
             assert not os.readlink(proc / "cwd").startswith(str(tmp)), f"process {proc.name} is still running"
@@ -132,16 +132,16 @@ def test_a_killed_worker_leaves_no_warm_interpreter_folder(tmp_path):
                               env={**os.environ, "TMPDIR": str(tmp)}, cwd=ROOT)
     try:
         deadline = time.monotonic() + 120  # a bound for a stuck run, not a speed assertion
-        while not list(tmp.glob("zygote-*")) and time.monotonic() < deadline:
+        while not list(tmp.glob("gradcheck-zygote-*")) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert list(tmp.glob("zygote-*")), "the worker never started its warm interpreter"
+        assert list(tmp.glob("gradcheck-zygote-*")), "the worker never started its warm interpreter"
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
     deadline = time.monotonic() + 120  # its own bound: a slow start on a busy machine leaves it whole
-    while list(tmp.glob("zygote-*")) and time.monotonic() < deadline:
+    while list(tmp.glob("gradcheck-zygote-*")) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not list(tmp.glob("zygote-*")), "the warm interpreter's folder outlived its killed worker"
+    assert not list(tmp.glob("gradcheck-zygote-*")), "the warm interpreter's folder outlived its killed worker"
 
 
 def test_forked_workers_each_see_their_own_end_of_the_batch(tmp_path):

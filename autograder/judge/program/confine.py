@@ -1,8 +1,9 @@
 """Confinement of untrusted code, applied by a freshly forked process to itself before it runs any.
 
-Trusted code, self-contained (no kit imports): the zygote runs it in each child it forks, and
-`sandbox.isolation_in_force` runs it in a probe. What it can do depends on the machine, strongest
-first; whatever fails, the later steps still run:
+Trusted code, a part of the zygote's program (README.md), so self-contained (no kit imports): the
+zygote runs it in each child it forks, `sandbox.isolation_in_force` runs it in a probe, and the
+trusted side mounts and detaches scratch with it (assembly.load_part). What it can do depends on
+the machine, strongest first; whatever fails, the later steps still run:
   1. namespaces (as root, or inside a user namespace for an ordinary user): mount, network,
      process id, SysV IPC and host name. No network, no other process visible, shared memory
      and semaphores die with the child;
