@@ -105,53 +105,51 @@ def new(name, title):
                f"and ./kit test tests/course/test_assignments.py -k {name} (docs/new-assignment.md).")
 
 
-def _limits(manifest, time_limit, memory_mb):
-    from .judge.sandbox import Limits
-    return Limits(wall_seconds=time_limit or manifest.time_seconds, memory_mb=memory_mb or manifest.memory_mb)
-
-
 def _run_grading(submissions: Path, assignment: str, out: Path, jobs, db, time_limit, memory_mb,
                  executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
                  cluster=None, clear_manual: bool = False):
-    from .pipeline.run.grade import GradingError, check_arguments
-    from .pipeline.intake.intake import IntakeError
+    """Grade, the run's settings read once (run.settings.RunSettings) before anything starts or is made."""
+    from .pipeline.run.grade import GradingError, settings_for
+    from .pipeline.intake.problems import IntakeError
+    from .pipeline.gradebook.store import GradebookError
     from .pipeline.workers.pool import zygote_for_run
     from .untrusted_text import printable
     try:
-        check_arguments(submissions, out, course_root())  # before anything starts or is made
+        settings = settings_for(submissions, assignment, out, course_root(), jobs=jobs, db_url=db,
+                                time_limit=time_limit, memory_mb=memory_mb, executor=executor, roster=roster,
+                                regrade=regrade, cluster=cluster, clear_manual=clear_manual)
     except (GradingError, IntakeError) as exc:
         raise click.ClickException(printable(str(exc)))
-    with zygote_for_run(jobs, executor, cluster) as zygote:  # it loads numpy and matplotlib while this imports nbgrader
-        return _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster,
-                                 regrade, cluster, zygote, clear_manual)
+    except (manifests.ManifestError, GradebookError) as exc:
+        raise click.ClickException(printable(str(exc), keep_newlines=True))
+    # The zygote loads numpy and matplotlib while this process imports nbgrader.
+    with zygote_for_run(settings.jobs, settings.executor, settings.cluster) as zygote:
+        return _grade_and_report(settings, zygote, db)
 
 
-def _grade_and_report(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster, regrade,
-                      cluster, zygote, clear_manual):
-    from .pipeline.run.grade import GradingError, grade
-    from .pipeline.intake.intake import IntakeError
+def _grade_and_report(settings, zygote, db):
+    from .pipeline.run.grade import GradingError, run as run_grading
+    from .pipeline.intake.problems import IntakeError
     from .pipeline.gradebook.store import GradebookError, redacted
+    from .grading.status import Status
     from .untrusted_text import printable
-    root = course_root()
     try:
-        manifest = manifests.load(assignment, root)
-        run = grade(submissions, assignment, out, jobs=jobs, db_url=db,
-                    limits=_limits(manifest, time_limit, memory_mb), root=root, executor=executor,
-                    roster=roster, regrade=regrade, cluster=cluster, zygote=zygote, clear_manual=clear_manual)
+        run = run_grading(settings, zygote)
     except (manifests.ManifestError, GradingError, IntakeError, GradebookError) as exc:
         raise click.ClickException(printable(str(exc), keep_newlines=True))
     click.echo("")
     click.echo(printable(run.summary(), keep_newlines=True))
     from .judge.sandbox import isolation_in_force
-    if executor == "sandbox":
+    if settings.executor == "sandbox":
         click.echo("Isolation of student code: " + "; ".join(isolation_in_force()))
     for student, note in sorted(run.notes.items()):
         click.echo(f"note: {printable(student)}: {printable(note)}")
-    problems = sorted({printable(r.student_id) for r in run.rows if r.status in ("error", "timeout") and r.message})
+    problems = sorted({printable(r.student_id) for r in run.rows
+                       if r.status in (Status.ERROR, Status.TIMEOUT) and r.message})
     click.echo(f"\nDone in {run.seconds:.1f} s: {run.counts()}.")
     click.echo(f"  scores:       {run.grades_csv}")
     click.echo(f"  by exercise:  {run.exercises_csv}")
-    click.echo(f"  feedback:     {run.out / 'feedback'}/<student>/{assignment}/")
+    click.echo(f"  feedback:     {run.out / 'feedback'}/<student>/{settings.assignment}/")
     click.echo(f"  gradebook:    {redacted(db) if db else run.out / 'gradebook.db'}  (nbgrader's own commands: "
                f"cd {run.out} && {course_root() / 'kit'} nbgrader export, ...)")
     if problems:
@@ -220,7 +218,7 @@ def grade(submissions, assignment, out, jobs, db, time_limit, memory_mb, executo
     run = _run_grading(submissions, assignment, out, jobs, db, time_limit, memory_mb, executor, roster=roster,
                        regrade=regrade, cluster=cluster, clear_manual=clear_manual)
     if flavor:
-        _write_lms(run, flavor, roster, lms_column or manifests.load(assignment, course_root()).title)
+        _write_lms(run, flavor, roster, lms_column or run.settings.manifest.title)
 
 
 def _cluster_spec(cluster, ca_file, cert, key, insecure):
@@ -313,7 +311,7 @@ def export_(out, assignment, db, lms_export, roster, lms_column):
 def similarity(source, assignment, known, out):
     """Which students share more code than the assignment makes them share: pairs and groups ranked by
     evidence, for the instructor (see docs/similarity.md). Student code is parsed, never run."""
-    from .pipeline.intake.intake import IntakeError
+    from .pipeline.intake.problems import IntakeError
     from .pipeline.workers.pool import job_count
     from .similarity.compare import compare
     from .similarity.corpus import graded_folder

@@ -326,8 +326,9 @@ def role_of(cmdline: list[str], parent_role: str | None, name: str = "") -> str:
         return "dask worker"
     if parent_role in ("worker", "sandbox"):
         return "sandbox"
-    if parent_role == "orchestrator" and cmdline[1:3] == ["-I", "-c"]:
-        return "sandbox"  # the warm zygote `grade` starts for its workers to share
+    if parent_role == "orchestrator" and cmdline[1:2] == ["-I"] and len(cmdline) > 2 and (
+            cmdline[2] == "-c" or os.path.basename(cmdline[2]) == "zygote.py"):
+        return "sandbox"  # the warm zygote `grade` starts for its workers to share; the isolation probe
     return "other"
 
 

@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autograder.judge.confine import allowlist  # noqa: E402
+from autograder.judge.assembly import load_part  # noqa: E402
 from autograder.judge import cgroup  # noqa: E402
 from autograder.judge.budget import submission_budget  # noqa: E402
 from autograder.judge.judge import Child, WallClock, ZygoteLauncher  # noqa: E402
 from autograder.judge.sandbox import Limits, Scratch, submission_uid  # noqa: E402
+
+allowlist = load_part("confine").allowlist
 
 IMPORTS = "import numpy, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot"
 

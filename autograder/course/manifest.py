@@ -113,8 +113,30 @@ def is_course(folder: Path) -> bool:
         return False
     if (folder / ASSIGNMENTS).is_dir():
         return True
-    from ..grading_output.guard import is_kit_output
     return not is_kit_output(folder)
+
+
+#: The kit's own folder in a grading output folder (OUT): its presence marks OUT as a kit output.
+KIT_FOLDER = ".autograder"
+#: The feedback exporter that the nbgrader_config.py `grade` writes (pipeline/steps/config.py) names:
+#: a folder whose config names it is the kit's (an OUT made before the marker existed, a Dask
+#: worker's scratch course). The first is the exporter's path now, the second before issue 22.
+KIT_EXPORTERS = ("autograder.pipeline.feedback.exporter.FeedbackExporter",
+                 "autograder.pipeline.feedback_exporter.FeedbackExporter")
+
+
+def is_kit_output(out: Path) -> bool:
+    """True when the kit made this folder (its marker, or an nbgrader_config.py that names the kit's
+    exporter). Here, beside is_course, because an output folder is never a course;
+    grading_output/guard.py guards OUT with it."""
+    if (out / KIT_FOLDER).is_dir():
+        return True
+    config = out / COURSE_CONFIG
+    try:
+        text = config.read_text(encoding="utf-8", errors="replace") if config.is_file() else ""
+    except OSError:
+        return False
+    return any(exporter in text for exporter in KIT_EXPORTERS)
 
 
 def find_course(start: Path) -> Path | None:

@@ -9,12 +9,15 @@ every group and becomes the uid. Nothing changes for any other process.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import stat
 import sys
 from pathlib import Path
+
+from ..judge.assembly import load_part
+
+confine = load_part("confine")  # the sandbox's libc calls: one copy, the program's own
 
 _CLONE_NEWNS = 0x00020000
 _MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
@@ -41,44 +44,25 @@ def closed_folders(paths: list[Path]) -> dict[Path, set[Path]]:
     return closed
 
 
-def _libc():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    return libc
-
-
-def _call(result: int, what: str) -> None:
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-
-def _mount(libc, source, target, fstype, flags, data=None):
-    enc = lambda s: None if s is None else str(s).encode()  # noqa: E731
-    _call(libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
-
-
 def open_closed_folders(closed: dict[Path, set[Path]], staging: Path) -> None:
     """In a new mount namespace, replace each closed folder by a tmpfs (0755) holding only its needed
     children, outer folders first (sorted paths: a folder comes before what is inside it)."""
-    libc = _libc()
-    _call(libc.unshare(_CLONE_NEWNS), "unshare")
-    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+    libc = confine.system_calls()
+    confine.checked(libc.unshare(_CLONE_NEWNS), "unshare")
+    confine.mount_on(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
     staging.mkdir(exist_ok=True)
     for n, (folder, children) in enumerate(sorted(closed.items())):
         kept = []
         for m, child in enumerate(sorted(children)):
             hold = staging / f"{n}-{m}"
             hold.mkdir() if child.is_dir() else hold.touch()
-            _mount(libc, child, hold, None, _MS_BIND | _MS_REC)
+            confine.mount_on(libc, child, hold, None, _MS_BIND | _MS_REC)
             kept.append((child, hold))
-        _mount(libc, "tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=64k")
+        confine.mount_on(libc, "tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=64k")
         for child, hold in kept:
             child.mkdir() if hold.is_dir() else child.touch()
-            _mount(libc, hold, child, None, _MS_BIND | _MS_REC)
-            _call(libc.umount2(str(hold).encode(), _MNT_DETACH), f"umount {hold}")
+            confine.mount_on(libc, hold, child, None, _MS_BIND | _MS_REC)
+            confine.checked(libc.umount2(str(hold).encode(), _MNT_DETACH), f"umount {hold}")
 
 
 def become(uid: int | None, gid: int, closed: dict[Path, set[Path]], staging: Path, cwd: Path):
@@ -93,5 +77,5 @@ def become(uid: int | None, gid: int, closed: dict[Path, set[Path]], staging: Pa
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
         # After the uid change, which clears it: SIGTERM when the launcher is gone, however it went.
-        _call(_libc().prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0), "prctl")
+        confine.checked(confine.system_calls().prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0), "prctl")
     return preexec

@@ -82,6 +82,7 @@ Float64 throughout, and required: θ, g and the cost must be float64 (float32's 
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -246,6 +247,39 @@ def _float64(value, what: str) -> np.ndarray:
     return array
 
 
+def _batch_costs(cost: Callable, thetas: np.ndarray, batched: bool) -> np.ndarray:
+    """The costs at the columns of thetas, (N, K) -> K: in one call if batched, else column by column."""
+    if batched:
+        out = _float64(cost(thetas), "the cost").reshape(-1)
+        if out.size != thetas.shape[1]:
+            raise ValueError(f"a batched cost returned {out.size} values for {thetas.shape[1]} columns")
+        return out
+    return np.array([_float64(cost(column), "the cost").item() for column in thetas.T])
+
+
+def _batch_pieces(piece: Callable, thetas: np.ndarray, batched: bool) -> np.ndarray:
+    """The smooth-piece signatures at the columns of thetas, (N, K) -> K rows."""
+    if batched:
+        return np.asarray(piece(thetas)).reshape(thetas.shape[1], -1)
+    return np.stack([np.asarray(piece(column)).reshape(-1) for column in thetas.T])
+
+
+def _both_sides(f: Callable, plus: np.ndarray, minus: np.ndarray, batched: bool):
+    """f at the columns of plus and of minus: one batch if batched."""
+    if not batched:
+        return f(plus), f(minus)
+    out = f(np.hstack([plus, minus]))
+    return out[:plus.shape[1]], out[plus.shape[1]:]
+
+
+def _scaled_differences(grad: np.ndarray, analytic: np.ndarray, numerical: np.ndarray) -> np.ndarray:
+    """|gᵀu − numerical| per direction, scaled so that it estimates the relative difference."""
+    scale = 2 * np.linalg.norm(grad)
+    if scale > 0:
+        return math.sqrt(grad.size) * np.abs(analytic - numerical) / scale
+    return np.where(numerical == 0, 0.0, np.inf)  # an all-zero gradient is right only if the cost does not move at all
+
+
 def directional_check(cost: Callable, theta, grad, *, directions: int = DIRECTIONS,
                       epsilon: float = EPSILON, threshold: float = THRESHOLD, seed: int = SEED,
                       batched: bool = False, piece: Callable | None = None,
@@ -265,26 +299,8 @@ def directional_check(cost: Callable, theta, grad, *, directions: int = DIRECTIO
     if grad.size != n:
         raise ValueError(f"grad has {grad.size} elements, theta {n}")
     rng = np.random.default_rng(seed)
-
-    def costs(thetas):  # (n, K) -> K costs
-        if batched:
-            out = _float64(cost(thetas), "the cost").reshape(-1)
-            if out.size != thetas.shape[1]:
-                raise ValueError(f"a batched cost returned {out.size} values for {thetas.shape[1]} columns")
-            return out
-        return np.array([_float64(cost(column), "the cost").item() for column in thetas.T])
-
-    def pieces(thetas):  # (n, K) -> K signatures, one row each
-        if batched:
-            return np.asarray(piece(thetas)).reshape(thetas.shape[1], -1)
-        return np.stack([np.asarray(piece(column)).reshape(-1) for column in thetas.T])
-
-    def both_sides(f, plus, minus):  # f at the columns of plus and of minus: one batch if batched
-        if not batched:
-            return f(plus), f(minus)
-        out = f(np.hstack([plus, minus]))
-        return out[:plus.shape[1]], out[plus.shape[1]:]
-
+    costs = functools.partial(_batch_costs, cost, batched=batched)
+    pieces = functools.partial(_batch_pieces, piece, batched=batched)
     base = pieces(theta[:, None])[0] if piece is not None else None
     analytic, numerical, redrawn = [], [], 0
     while len(analytic) < directions and redrawn <= REDRAWS_PER_DIRECTION * directions:
@@ -293,7 +309,7 @@ def directional_check(cost: Callable, theta, grad, *, directions: int = DIRECTIO
         u = random_directions(n, directions - len(analytic) if batched else 1, rng)
         plus, minus = theta[:, None] + epsilon * u, theta[:, None] - epsilon * u
         if piece is not None:
-            piece_plus, piece_minus = both_sides(pieces, plus, minus)
+            piece_plus, piece_minus = _both_sides(pieces, plus, minus, batched)
             smooth = (piece_plus == base).all(axis=1) & (piece_minus == base).all(axis=1)
             redrawn += int(smooth.size - smooth.sum())
             if not smooth.any():
@@ -301,16 +317,11 @@ def directional_check(cost: Callable, theta, grad, *, directions: int = DIRECTIO
             plus, minus = plus[:, smooth], minus[:, smooth]
         # The realised step (θ + εu) − (θ − εu) differs from 2εu by rounding; use it exactly.
         analytic.extend(grad @ (plus - minus) / (2 * epsilon))
-        cost_plus, cost_minus = both_sides(costs, plus, minus)
+        cost_plus, cost_minus = _both_sides(costs, plus, minus, batched)
         numerical.extend((cost_plus - cost_minus) / (2 * epsilon))
     analytic, numerical = np.array(analytic), np.array(numerical)
-    scale = 2 * np.linalg.norm(grad)
-    if scale > 0:
-        differences = math.sqrt(n) * np.abs(analytic - numerical) / scale
-    else:  # an all-zero gradient is right only if the cost does not move at all
-        differences = np.where(numerical == 0, 0.0, np.inf)
-    return DirectionalResult(differences, analytic, numerical, n, epsilon, threshold,
-                             directions, redrawn, name)
+    return DirectionalResult(_scaled_differences(grad, analytic, numerical), analytic, numerical, n, epsilon,
+                             threshold, directions, redrawn, name)
 
 
 def blockwise_check(cost: Callable, theta, grad, blocks: dict[str, slice], **options) -> dict[str, DirectionalResult]:

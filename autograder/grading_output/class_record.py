@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .guard import KIT_FOLDER
+from ..course.manifest import KIT_FOLDER
 
 
 @dataclass
@@ -35,13 +35,13 @@ class ClassRecord:
 
 def gradebook_url(out: Path, record: ClassRecord) -> str:
     """The gradebook the record's grades are in: its URL, or OUT's own SQLite file (OUT may have moved)."""
-    from ..pipeline.steps.config import sqlite_url
+    from ..pipeline.gradebook.store import sqlite_url
     return record.db_url or sqlite_url(Path(out) / "gradebook.db")
 
 
 def stored_url(out: Path, db_url: str) -> str:
     """What the record keeps of a run's gradebook URL: "" for OUT's own SQLite file."""
-    from ..pipeline.steps.config import sqlite_url
+    from ..pipeline.gradebook.store import sqlite_url
     return "" if db_url == sqlite_url(Path(out) / "gradebook.db") else db_url
 
 

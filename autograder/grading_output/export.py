@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..course import manifest
 from . import class_record, rows as class_rows
 from . import reports
-from .guard import is_kit_output
 
 
 class ExportError(Exception):
@@ -47,7 +47,6 @@ def write_lms(out: Path, assignment: str, rows: list[reports.ExerciseRow], flavo
 
 def _title(assignment: str) -> str:
     """The assignment's title from its manifest, when the course is at hand; else its name."""
-    from ..course import manifest
     try:
         return manifest.load(assignment).title
     except Exception:  # noqa: BLE001 - export works on OUT alone, wherever it is run
@@ -58,7 +57,7 @@ def export(out: Path, assignment: str | None = None, db_url: str | None = None, 
     """Write every CSV again from the gradebook; `assignment` limits the LMS files written to its own.
     `lms` ({"flavor", "roster", "column"}): write that assignment's LMS file so (and remember it)."""
     out = Path(out).resolve()
-    if not out.is_dir() or not is_kit_output(out):
+    if not out.is_dir() or not manifest.is_kit_output(out):
         raise ExportError(f"{out} is not a folder `autograder grade` wrote; pass the --out folder of a grading run")
     known = class_record.assignments(out)
     if not known:

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The kit's own folder in OUT: its presence marks OUT as a kit output.
-KIT_FOLDER = ".autograder"
-#: What an OUT written before the marker existed holds: the kit's nbgrader_config.py names its exporter.
-_LEGACY_SIGN = ("nbgrader_config.py", "autograder.pipeline.feedback_exporter.FeedbackExporter")
+from ..course.manifest import KIT_FOLDER, is_kit_output
 
 
 class OutputFolderError(Exception):
@@ -25,17 +22,6 @@ def _overlap(a: Path, b: Path) -> str | None:
     if a in b.parents:
         return "contains"
     return None
-
-
-def is_kit_output(out: Path) -> bool:
-    """True when `grade` made this folder (its marker, or the kit's nbgrader_config.py of an older kit)."""
-    if (out / KIT_FOLDER).is_dir():
-        return True
-    config = out / _LEGACY_SIGN[0]
-    try:
-        return config.is_file() and _LEGACY_SIGN[1] in config.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
 
 
 def check(out: Path, guarded: dict[str, Path]) -> Path:

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..grading.status import Status
 from ..untrusted_text import csv_row
 
 #: source_file: the file or folder the student handed in, as named (the id may be its normal form:
@@ -44,14 +45,14 @@ class ExerciseRow:
 def overall_status(rows: list[ExerciseRow]) -> str:
     """passed when every exercise passed, missing when none was attempted, else the worst status."""
     statuses = {r.status for r in rows}
-    if statuses <= {"passed"}:
-        return "passed"
-    if statuses == {"missing"}:
-        return "missing"
-    for status in ("timeout", "error"):
+    if statuses <= {Status.PASSED}:
+        return Status.PASSED
+    if statuses == {Status.MISSING}:
+        return Status.MISSING
+    for status in (Status.TIMEOUT, Status.ERROR):
         if status in statuses:
             return status
-    return "failed"
+    return Status.FAILED
 
 
 def write_csvs(out: Path, rows: list[ExerciseRow]) -> tuple[Path, Path]:
@@ -151,7 +152,7 @@ def summary(rows: list[ExerciseRow]) -> str:
                      "the grader's score stands, "
                      "flagged in the CSVs; review it in formgrader, or grade with --clear-manual):")
         lines += [f"  {student}: {exercise}" for student, exercise in flagged]
-    failed = Counter(r.exercise for r in rows if r.status != "passed")
+    failed = Counter(r.exercise for r in rows if r.status != Status.PASSED)
     if failed:
         lines.append("Exercises most often not passed:")
         for exercise, count in failed.most_common(5):

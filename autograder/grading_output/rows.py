@@ -8,33 +8,28 @@ judged); `graded_by` says whose the score is, and a flag marks a grader's score 
 to an earlier notebook than the one graded last (manual_review.py)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from . import class_record
+from ..grading.status import UNJUDGED, Status
 from ..pipeline.gradebook import store
 from ..pipeline.intake import intake
+from ..pipeline.gradebook import verdicts as verdict_records
 from .manual_review import still_earlier
 from .reports import RESUBMITTED, ExerciseRow
 
-#: Statuses the score alone cannot tell: why an exercise below full marks got no verdict of failed.
-UNJUDGED = ("error", "timeout", "missing")
 
-
-def exercise_status(score: float, max_score: float, said: str) -> str:
+def exercise_status(score: float, max_score: float, said: str) -> Status:
     """passed at full marks; below them the verdict's error, timeout or missing, else failed."""
     if score >= max_score:
-        return "passed"
-    return said if said in UNJUDGED else "failed"
+        return Status.PASSED
+    return Status(said) if said in UNJUDGED else Status.FAILED
 
 
-def _verdicts(out: Path, student: str, assignment: str) -> dict[str, dict]:
-    """The judge's record of the notebook graded last: {grade id: {function, status, message}}."""
-    try:
-        record = json.loads((out / "verdicts" / student / f"{assignment}.json").read_text(encoding="utf-8"))
-        return {e["exercise"]: e for e in record["exercises"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+def _verdicts(out: Path, student: str, assignment: str) -> dict[str, verdict_records.ExerciseVerdict]:
+    """The judge's record of the notebook graded last: {grade id: its verdict}."""
+    record = verdict_records.read(out, student, assignment)
+    return record.by_exercise() if record else {}
 
 
 def rows(out: Path, assignment: str, db_url: str | None = None) -> list[ExerciseRow]:
@@ -57,10 +52,10 @@ def rows(out: Path, assignment: str, db_url: str | None = None) -> list[Exercise
             if entry.status:
                 said, message = entry.status, entry.message
             elif verdict:
-                said, message = verdict["status"], verdict["message"]
+                said, message = verdict.status, verdict.message
             else:
                 said, message = "", "graded by nbgrader"
-            function = (verdict or {}).get("function") or exercise.removeprefix("test_")
+            function = (verdict.function if verdict else "") or exercise.removeprefix("test_")
             comment = submission.comments.get(function, "") if submission else ""
             manual = cell is not None and cell.manual_score is not None
             flagged = still_earlier(entry, exercise, cell.manual_score if cell else None) or \

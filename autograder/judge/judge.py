@@ -29,17 +29,20 @@ from ..grading.results import Result, run_check
 from ..grading.status import Status
 from ..grading.subject import StudentError, modified_message
 from ..grading.tolerances import Tolerances
-from . import cgroup, codec
+from . import cgroup
+from .assembly import load_part, program_source
 from .budget import Budget, backstop_seconds, charged_wall, describe_wall, step_budget, submission_budget
 from .cpu_clock import RunDelay, clock_for, describe_cpu, thread_run_delay
 from .prelude import release_prelude
-from .sandbox import Limits, Scratch, clean_env, hidden_paths, limits_spec, python_command, submission_uid, sweep
+from .sandbox import (Limits, Scratch, clean_env, hidden_paths, limits_spec, named_for_this_process, python_command,
+                      remove_orphan_folders, submission_uid, sweep)
 
-_HERE = Path(__file__).parent
-_PARTS = {name: (_HERE / f"{name}.py").read_text() for name in ("codec", "confine", "child", "zygote")}
-#: The warm zygote's program: codec, confinement and the child loop, then the fork loop.
-ZYGOTE_PROGRAM = "\n".join([_PARTS["codec"], _PARTS["confine"],
-                            _PARTS["child"].split('if __name__ == "__main__"')[0], _PARTS["zygote"]])
+codec = load_part("codec")  # program/codec.py: the wire format, read here as the child writes it
+#: The warm zygote's program (program/README.md), as it was when the kit was imported.
+ZYGOTE_PROGRAM = program_source()
+#: What the zygote's folder (its cwd and HOME, a mkdtemp of ours) is called, and its program file:
+#: `ps` shows `python -I /tmp/gradcheck-zygote-XXXX/zygote.py FD ...`.
+ZYGOTE_FOLDER_PREFIX, ZYGOTE_FILE = "gradcheck-zygote-", "zygote.py"
 #: How often the child's CPU clock is read while the judge waits for an answer.
 POLL_SECONDS = 0.5
 #: Exception types from outside builtins whose names a verdict may show (numpy's).
@@ -113,6 +116,22 @@ class Launched:
 PRELUDE_SECONDS = 60.0
 
 
+def _write_program(home: Path) -> Path:
+    """Write ZYGOTE_PROGRAM to ZYGOTE_FILE in home (a fresh mkdtemp folder of ours, mode 0700:
+    nobody else can write or name a file there), created and never through a link (O_EXCL |
+    O_NOFOLLOW, relative to the folder's descriptor), mode 0600; the zygote reads it once, at
+    start, and removes the folder when it ends."""
+    folder = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        fd = os.open(ZYGOTE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=folder)
+    finally:
+        os.close(folder)
+    with open(fd, "w", encoding="utf-8") as program:
+        program.write(ZYGOTE_PROGRAM)
+    return home / ZYGOTE_FILE
+
+
 class ZygoteLauncher:
     """Forks each child from a warm interpreter that has numpy and matplotlib imported.
 
@@ -134,8 +153,10 @@ class ZygoteLauncher:
     def _start(self, shares: int = 0) -> None:
         pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(1 + shares)]
         theirs = [pair[1].fileno() for pair in pairs]
-        self._home = Path(tempfile.mkdtemp(prefix="zygote-"))
-        self._proc = subprocess.Popen(python_command("-c", ZYGOTE_PROGRAM, *map(str, theirs)),
+        remove_orphan_folders(ZYGOTE_FOLDER_PREFIX)  # of launchers killed before their zygote started
+        self._home = Path(tempfile.mkdtemp(prefix=named_for_this_process(ZYGOTE_FOLDER_PREFIX)))
+        program = _write_program(self._home)
+        self._proc = subprocess.Popen(python_command(str(program), *map(str, theirs)),
                                       env=clean_env(self._home), cwd=self._home, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       pass_fds=theirs, start_new_session=True)

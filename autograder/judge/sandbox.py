@@ -1,5 +1,5 @@
 """How untrusted code is started: a fresh scratch folder, a clean environment, its uid, what it
-must not see, and the sweep after it. Trusted side; the child confines itself with confine.py.
+must not see, and the sweep after it. Trusted side; the child confines itself with program/confine.py.
 
 Every place the trusted side touches a scratch folder, all of them tested with planted symlinks,
 hard links and FIFOs (tests/data/attacks.toml, rows `scratch_*`):
@@ -32,9 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cgroup
-from .confine import detach, scratch_tmpfs
+from .assembly import load_part, program_source
 from .removal import remove_tree
 
+#: program/confine.py's scratch mounts: the trusted side mounts and detaches the same tmpfs where
+#: a child gets no mount namespace of its own.
+detach, scratch_tmpfs = load_part("confine").detach, load_part("confine").scratch_tmpfs
 _NOBODY = 65534
 #: Environment variables passed through to untrusted code (OpenBLAS needs these on some CPUs).
 PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TZ")
@@ -60,7 +63,7 @@ class Limits:
 
 
 def limits_spec(limits: Limits) -> dict:
-    """The limits as confine.py reads them (plain data for the child)."""
+    """The limits as program/confine.py reads them (plain data for the child)."""
     return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds, "file_size_mb": limits.file_size_mb,
             "open_files": limits.open_files, "processes": limits.processes, "scratch_mb": limits.scratch_mb,
             "scratch_files": limits.scratch_files}
@@ -77,12 +80,16 @@ def clean_env(home: Path) -> dict:
 #: A scratch's outer folder is named SCRATCH_PREFIX + the pid of the grading process that made it,
 #: so that a later process can tell one whose maker was killed before it could remove it.
 SCRATCH_PREFIX = "judge-"
-_STALE = re.compile(re.escape(SCRATCH_PREFIX) + r"(\d+)-[^/]+")
 _SWEPT: list = []  # whether this process has swept (once, before its first scratch)
 
 
-def _maker_gone(name: str) -> bool:
-    match = _STALE.fullmatch(name)
+def named_for_this_process(prefix: str) -> str:
+    """A temporary folder's name prefix carrying this process's pid (see remove_orphan_folders)."""
+    return f"{prefix}{os.getpid()}-"
+
+
+def _maker_gone(name: str, prefix: str) -> bool:
+    match = re.fullmatch(re.escape(prefix) + r"(\d+)-[^/]+", name)
     return bool(match) and int(match.group(1)) != os.getpid() and not os.path.exists(f"/proc/{match.group(1)}")
 
 
@@ -91,11 +98,37 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
+def remove_orphan_folders(prefix: str, folder: str | None = None) -> list[str]:
+    """Remove the folders named `prefix<pid>-*` (named_for_this_process) in the temporary folder
+    that a process now gone made and could not remove (SIGKILL gives no chance to): only folders,
+    never through a link, only those this uid owns. The names removed."""
+    removed = []
+    try:
+        parent = os.open(folder or tempfile.gettempdir(), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return removed
+    try:
+        for name in os.listdir(parent):
+            try:
+                info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except OSError:
+                continue
+            if _maker_gone(name, prefix) and stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+                try:
+                    remove_tree(parent, name)
+                    removed.append(name)
+                except OSError:
+                    pass
+    finally:
+        os.close(parent)
+    return removed
+
+
 def remove_stale_scratches(folder: str | None = None) -> list[str]:
     """Unmount and remove the scratches that grading processes killed mid-submission left in the
-    temporary folder (a capped tmpfs stays mounted on the host otherwise): each of ours, named for
-    a process that is gone. Only tmpfs mounts at `<folder>/judge-<pid>-*/work`, unmounted never
-    through a link, and only folders this uid owns. The outer folders removed."""
+    temporary folder (a capped tmpfs stays mounted on the host otherwise): only tmpfs mounts at
+    `<folder>/judge-<pid>-*/work` whose maker is gone, unmounted never through a link, then
+    remove_orphan_folders. The outer folders removed."""
     folder = os.path.realpath(folder or tempfile.gettempdir())
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as table:
@@ -107,31 +140,12 @@ def remove_stale_scratches(folder: str | None = None) -> list[str]:
         point = _unescape(fields.split(" ")[4]) if len(fields.split(" ")) > 4 else ""
         outer, leaf = os.path.split(point)
         if rest.split(" ")[0] == "tmpfs" and leaf == "work" and os.path.dirname(outer) == folder \
-                and _maker_gone(os.path.basename(outer)):
+                and _maker_gone(os.path.basename(outer), SCRATCH_PREFIX):
             try:
                 detach(point)
             except OSError:
                 pass
-    removed = []
-    try:
-        parent = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        return removed
-    try:
-        for name in os.listdir(parent):
-            try:
-                info = os.stat(name, dir_fd=parent, follow_symlinks=False)
-            except OSError:
-                continue
-            if _maker_gone(name) and stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
-                try:
-                    remove_tree(parent, name)
-                    removed.append(name)
-                except OSError:
-                    pass
-    finally:
-        os.close(parent)
-    return removed
+    return remove_orphan_folders(SCRATCH_PREFIX, folder)
 
 
 def remove_orphans() -> None:
@@ -147,13 +161,13 @@ class Scratch:
     `path` is a folder `work` inside a fresh folder of our own (mode 0711): the child owns `work`
     but cannot rename or replace it, so the path keeps meaning the folder we made. As root, `work`
     is a capped tmpfs (nosuid, nodev, noexec) where the machine allows mounting, so even a child
-    without a mount namespace of its own writes nothing to the host's disk (confine.py gives the
-    others a tmpfs of their own at this path). Removal never fails half-way (removal.py)."""
+    without a mount namespace of its own writes nothing to the host's disk (program/confine.py
+    gives the others a tmpfs of their own at this path). Removal never fails half-way (removal.py)."""
 
     def __init__(self, helpers: Path | None = None, owner: int | None = None, limits: Limits | None = None):
         if not _SWEPT:
             _SWEPT.append(remove_stale_scratches())
-        self.outer = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+        self.outer = Path(tempfile.mkdtemp(prefix=named_for_this_process(SCRATCH_PREFIX)))
         self.outer.chmod(0o711)
         self.path = self.outer / "work"
         self.path.mkdir(mode=0o700)
@@ -324,10 +338,9 @@ def isolation_in_force(limits: Limits | None = None) -> list[str]:
     """The confinement measures a child actually gets on this machine (confine a probe and ask it)."""
     import json
     import subprocess
-    confine_source = (Path(__file__).parent / "confine.py").read_text()
     limits = limits or Limits()
     spec = limits_spec(limits)
-    program = confine_source + (
+    program = program_source(("confine",)) + (
         "\nimport json, sys\nimport numpy\nspec = json.loads(sys.argv[1])\nspec['allow'] = allowlist()\n"
         "print(json.dumps(confine(spec)), flush=True)\n")
     owner = submission_uid()

@@ -17,15 +17,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..pipeline.intake.intake import JUNK, Problem, take_in
+from ..grading.status import FAILING  # a verdict status that means the exercise's function is wrong
+from ..pipeline.intake.intake import JUNK, take_in
+from ..pipeline.intake.problems import Problem
 from ..pipeline.intake.notebook_reader import read_notebook
 from ..grading_output.reports import EXERCISES_FILE
 from ..untrusted_text import printable
 from .exercises import Assignment, Code, notebook_code
 from .fingerprints import Fingerprint, boilerplate, fingerprint
 
-#: A verdict status that means the exercise's function is wrong (grades_by_exercise.csv's status).
-FAILING = frozenset({"failed", "error", "timeout"})
 #: More known notebooks than this below --known is not a corpus someone collected; the rest are left out.
 MAX_KNOWN = 5_000
 #: A class at least this large is fingerprinted by one process per core (below, starting them costs more).

@@ -118,6 +118,14 @@ class _Writer:
 
     def _expr(self, node, inline: bool, keep_str: bool) -> tuple[str, int]:
         e = lambda n, k=False: self.expr(n, inline, k)  # noqa: E731
+        for write in (self._atom, self._operation, self._access, self._display, self._other):
+            written = write(node, e, inline, keep_str)
+            if written is not None:
+                return written
+        return type(node).__name__, 1
+
+    def _atom(self, node, e, inline: bool, keep_str: bool) -> tuple[str, int] | None:
+        """A name (a local one as v, or its definition when inlining) or a constant."""
         if isinstance(node, ast.Name):
             if node.id in self.local:
                 if inline and node.id in self.env:
@@ -133,6 +141,11 @@ class _Writer:
             if isinstance(value, str):
                 return (repr(value) if keep_str else "S"), 1
             return type(value).__name__, 1
+        return None
+
+    @staticmethod
+    def _operation(node, e, inline: bool, keep_str: bool) -> tuple[str, int] | None:
+        """Arithmetic, logic and comparisons; a commutative operation's operands in one order."""
         if isinstance(node, ast.BinOp):
             (a, na), (b, nb) = e(node.left), e(node.right)
             if isinstance(node.op, COMMUTATIVE) and b < a:
@@ -149,6 +162,11 @@ class _Writer:
             ops = [type(o).__name__ for o in node.ops]
             text = parts[0][0] + "".join(f" {o} {p}" for o, (p, _) in zip(ops, parts[1:]))
             return f"({text})", 1 + sum(n for _, n in parts)
+        return None
+
+    @staticmethod
+    def _access(node, e, inline: bool, keep_str: bool) -> tuple[str, int] | None:
+        """Calls, attributes, subscripts and slices."""
         if isinstance(node, ast.Call):
             func, n = e(node.func)
             args = [e(a) for a in node.args] + [e(k.value) for k in node.keywords]
@@ -164,6 +182,10 @@ class _Writer:
         if isinstance(node, ast.Slice):
             parts = [e(p) if p is not None else ("", 0) for p in (node.lower, node.upper, node.step)]
             return ":".join(p for p, _ in parts), 1 + sum(n for _, n in parts)
+        return None
+
+    def _display(self, node, e, inline: bool, keep_str: bool) -> tuple[str, int] | None:
+        """Tuples, lists, sets and dicts (a dict's items sorted), and comprehensions."""
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
             parts = [e(x, keep_str) for x in node.elts]
             return f"{type(node).__name__}({', '.join(p for p, _ in parts)})", 1 + sum(n for _, n in parts)
@@ -181,6 +203,11 @@ class _Writer:
                 body = [e(node.elt)]
             text = f"comp({', '.join(p for p, _ in body)}; {'; '.join(loops)}; {'; '.join(c for c, _ in conds)})"
             return text, 1 + sum(n for _, n in body + conds) + len(loops)
+        return None
+
+    @staticmethod
+    def _other(node, e, inline: bool, keep_str: bool) -> tuple[str, int] | None:
+        """Conditional expressions, starred values, lambdas, f-strings and walrus assignments."""
         if isinstance(node, ast.IfExp):
             parts = [e(node.test), e(node.body), e(node.orelse)]
             return f"ifexp({', '.join(p for p, _ in parts)})", 1 + sum(n for _, n in parts)
@@ -195,7 +222,7 @@ class _Writer:
         if isinstance(node, ast.NamedExpr):
             a, n = e(node.value)
             return f"(v := {a})", n + 1
-        return type(node).__name__, 1
+        return None
 
     def loop_header(self, iterable, inline: bool = False) -> str:
         """`loop(n)` for range(n) or range(0, n); `loop(over X)` for any other iterable."""
@@ -233,76 +260,98 @@ def _is_counter(targets: list, value) -> bool:
             and value.left.id == targets[0].id and isinstance(value.right, ast.Constant) and value.right.value == 1)
 
 
+def _as_assign(stmt: ast.AugAssign) -> ast.Assign:
+    """x += e is x = x + e."""
+    target = stmt.target
+    load = ast.copy_location(type(target)(**{**{f: getattr(target, f) for f in target._fields},
+                                            "ctx": ast.Load()}), target)
+    value = ast.copy_location(ast.BinOp(left=load, op=stmt.op, right=stmt.value), stmt)
+    return ast.copy_location(ast.Assign(targets=[target], value=value), stmt)
+
+
+def _assignment(stmt: ast.Assign | ast.AnnAssign, writer: _Writer, local: set[str]) -> None:
+    """An assignment's value, as written and as it flows (local names inlined), under each target."""
+    if stmt.value is None:
+        return
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    if _is_counter(targets, stmt.value):
+        return
+    value, _ = writer.expr(stmt.value)
+    flow, size = writer.inlined(stmt.value)
+    for target in targets:
+        if isinstance(target, ast.Name):
+            writer.emit(f"= {flow}")
+            if target.id in local and target.id not in writer.varying:
+                writer.env[target.id] = (flow, size)
+        else:
+            shape, _ = writer.expr(target)
+            writer.emit(f"{shape} = {value}")
+            writer.emit(f"{shape} = {flow}")
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store):
+                    writer.env.pop(name.id, None)
+
+
+def _block(stmt: ast.stmt, writer: _Writer, local: set[str]) -> bool:
+    """A loop, branch, with, try or nested function: its header, then its bodies. False for any other stmt."""
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):
+        writer.emit(writer.loop_header(stmt.iter))
+        bodies = [stmt.body, stmt.orelse]
+    elif isinstance(stmt, ast.While):
+        bound = _while_bound(stmt.test, local)
+        writer.emit(f"loop({writer.expr(bound)[0]})" if bound is not None
+                    else f"while {writer.expr(stmt.test)[0]}")
+        bodies = [stmt.body, stmt.orelse]
+    elif isinstance(stmt, ast.If):
+        writer.emit(f"if {writer.expr(stmt.test)[0]}")
+        bodies = [stmt.body, stmt.orelse]
+    elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+        for item in stmt.items:
+            writer.expr(item.context_expr)
+        bodies = [stmt.body]
+    elif isinstance(stmt, ast.Try):
+        bodies = [stmt.body, *[h.body for h in stmt.handlers], stmt.orelse, stmt.finalbody]
+    elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        inner = local | local_names(stmt)
+        writer.local = inner
+        _statements(stmt.body, writer, inner)
+        writer.local = local
+        return True
+    else:
+        return False
+    for body in bodies:
+        _statements(body, writer, local)
+    return True
+
+
+def _simple(stmt: ast.stmt, writer: _Writer) -> None:
+    """A return, an expression statement, a raise, an assert, or any other statement by its kind."""
+    if isinstance(stmt, ast.Return):
+        if stmt.value is not None:
+            writer.expr(stmt.value)
+            writer.emit(f"return {writer.inlined(stmt.value)[0]}")
+    elif isinstance(stmt, ast.Expr):
+        text, _ = writer.expr(stmt.value)
+        writer.emit(f"do {text}")
+    elif isinstance(stmt, ast.Raise):
+        writer.emit("raise")
+    elif isinstance(stmt, ast.Assert):
+        writer.emit(f"assert {writer.expr(stmt.test)[0]}")
+    else:
+        writer.emit(type(stmt).__name__)
+
+
 def _statements(body: list[ast.stmt], writer: _Writer, local: set[str]) -> None:
     for stmt in body:
         if _is_print(stmt) or _is_docstring_or_noop(stmt):
             continue
         writer.span = (getattr(stmt, "lineno", 0), getattr(stmt, "end_lineno", 0) or getattr(stmt, "lineno", 0))
-        if isinstance(stmt, ast.AugAssign):  # x += e is x = x + e
-            target = stmt.target
-            load = ast.copy_location(type(target)(**{**{f: getattr(target, f) for f in target._fields},
-                                                    "ctx": ast.Load()}), target)
-            value = ast.copy_location(ast.BinOp(left=load, op=stmt.op, right=stmt.value), stmt)
-            stmt = ast.copy_location(ast.Assign(targets=[target], value=value), stmt)
+        if isinstance(stmt, ast.AugAssign):
+            stmt = _as_assign(stmt)
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
-            if stmt.value is None:
-                continue
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            if _is_counter(targets, stmt.value):
-                continue
-            value, _ = writer.expr(stmt.value)
-            flow, size = writer.inlined(stmt.value)
-            for target in targets:
-                if isinstance(target, ast.Name):
-                    writer.emit(f"= {flow}")
-                    if target.id in local and target.id not in writer.varying:
-                        writer.env[target.id] = (flow, size)
-                else:
-                    shape, _ = writer.expr(target)
-                    writer.emit(f"{shape} = {value}")
-                    writer.emit(f"{shape} = {flow}")
-                    for name in ast.walk(target):
-                        if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store):
-                            writer.env.pop(name.id, None)
-        elif isinstance(stmt, ast.Return):
-            if stmt.value is not None:
-                writer.expr(stmt.value)
-                writer.emit(f"return {writer.inlined(stmt.value)[0]}")
-        elif isinstance(stmt, ast.Expr):
-            text, _ = writer.expr(stmt.value)
-            writer.emit(f"do {text}")
-        elif isinstance(stmt, (ast.For, ast.AsyncFor)):
-            writer.emit(writer.loop_header(stmt.iter))
-            _statements(stmt.body, writer, local)
-            _statements(stmt.orelse, writer, local)
-        elif isinstance(stmt, ast.While):
-            bound = _while_bound(stmt.test, local)
-            writer.emit(f"loop({writer.expr(bound)[0]})" if bound is not None
-                        else f"while {writer.expr(stmt.test)[0]}")
-            _statements(stmt.body, writer, local)
-            _statements(stmt.orelse, writer, local)
-        elif isinstance(stmt, ast.If):
-            writer.emit(f"if {writer.expr(stmt.test)[0]}")
-            _statements(stmt.body, writer, local)
-            _statements(stmt.orelse, writer, local)
-        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
-            for item in stmt.items:
-                writer.expr(item.context_expr)
-            _statements(stmt.body, writer, local)
-        elif isinstance(stmt, ast.Try):
-            for part in (stmt.body, *[h.body for h in stmt.handlers], stmt.orelse, stmt.finalbody):
-                _statements(part, writer, local)
-        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            inner = local | local_names(stmt)
-            writer.local = inner
-            _statements(stmt.body, writer, inner)
-            writer.local = local
-        elif isinstance(stmt, ast.Raise):
-            writer.emit("raise")
-        elif isinstance(stmt, ast.Assert):
-            writer.emit(f"assert {writer.expr(stmt.test)[0]}")
-        else:
-            writer.emit(type(stmt).__name__)
+            _assignment(stmt, writer, local)
+        elif not _block(stmt, writer, local):
+            _simple(stmt, writer)
 
 
 def fragments(func: ast.FunctionDef, known: frozenset[str] = frozenset()) -> list[Fragment]:

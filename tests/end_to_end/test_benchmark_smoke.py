@@ -33,11 +33,12 @@ def test_the_benchmark_class_is_seeded_and_its_edits_still_apply_to_the_source()
 
 
 def test_the_time_split_knows_each_process_of_a_grading_run():
-    from autograder.judge.judge import ZYGOTE_PROGRAM
+    from autograder.judge.judge import ZYGOTE_FILE, ZYGOTE_FOLDER_PREFIX
     from autograder.judge.sandbox import python_command
     role = load_benchmark().role_of
-    zygote = python_command("-c", ZYGOTE_PROGRAM, "5", "7")
+    zygote = python_command(f"/tmp/{ZYGOTE_FOLDER_PREFIX}k2j3/{ZYGOTE_FILE}", "5", "7")
     assert role(zygote, "orchestrator") == "sandbox"  # the zygote grade shares with its workers
+    assert role(python_command("-c", "print(1)"), "orchestrator") == "sandbox"  # the isolation probe
     assert role(zygote, "worker") == "sandbox" and role(["x"], "sandbox") == "sandbox"  # a worker's own, children
     assert role([sys.executable, "-m", "autograder", "grade"], "orchestrator", "grading-worker") == "worker"
     assert role([sys.executable, "-m", "autograder", "grade"], "worker", "grading-worker") == "feedback helper"

@@ -22,7 +22,7 @@ from nbgrader.api import Gradebook
 
 from autograder.formgrader import csp
 from autograder.formgrader.mathml import to_mathml
-from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
 from support import ROOT
 from support.browser import RequestLog, chromium, formgrader_grading_page_ready, formgrader_server, save_in_formgrader
 

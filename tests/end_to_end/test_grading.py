@@ -86,7 +86,7 @@ def test_feedback_carries_the_judges_message_and_no_hidden_test(graded):
 
 def test_gradebook_and_nbgrader_export_carry_the_judges_verdict(graded):
     from autograder.pipeline.gradebook.store import scores
-    from autograder.pipeline.steps.config import sqlite_url
+    from autograder.pipeline.gradebook.store import sqlite_url
     got = scores(sqlite_url(graded.out / "gradebook.db"), "gradient_checking")
     points = POINTS["test_backward_propagation_n"]
     assert got["bug_backprop_dW2"]["test_backward_propagation_n"] == (0.0, points)
@@ -98,7 +98,7 @@ def test_scores_read_back_what_nbgraders_own_objects_say_a_manual_grade_included
     """The one-query read-back equals walking nbgrader's ORM, after a grader's manual score and
     extra credit (nbgrader's rule: a manual score replaces the judge's, extra credit adds)."""
     from nbgrader.api import Gradebook
-    from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+    from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
     from autograder.pipeline.gradebook.store import scores
     shutil.copy(graded.out / "gradebook.db", tmp_path / "gradebook.db")
     url = sqlite_url(tmp_path / "gradebook.db")
@@ -287,14 +287,16 @@ def test_the_cli_never_echoes_a_control_character(tmp_path):
 
 def test_a_worker_that_fails_is_replaced_and_the_next_student_keeps_full_marks(graded, tmp_path):
     """nbgrader fails on the first student (no such submission): the next one gets a fresh worker."""
-    from autograder.pipeline.steps.config import sqlite_url
-    from autograder.pipeline.workers.pool import grade_all
+    from autograder.pipeline.gradebook.store import sqlite_url
+    from autograder.pipeline.workers.messages import Task, WorkerSettings
+    from autograder.pipeline.workers.pool import LocalPool
     out = tmp_path / "course"
     shutil.copytree(graded.out, out)
-    tasks = [{"student": "ghost", "sha256": ""}, {"student": "perfect", "sha256": ""}]
-    outcomes = grade_all(out, "gradient_checking", sqlite_url(out / "gradebook.db"), LIMITS, tasks, jobs=1)
+    pool = LocalPool(WorkerSettings(out, "gradient_checking", sqlite_url(out / "gradebook.db"), LIMITS), 1,
+                     prestart=False)
+    outcomes = pool.grade_all([Task("ghost"), Task("perfect")])
     assert not outcomes["ghost"].ok and outcomes["ghost"].status == "error"
     assert outcomes["perfect"].ok, outcomes["perfect"].message
-    assert outcomes["ghost"].stats["worker_pid"] != outcomes["perfect"].stats["worker_pid"]
+    assert outcomes["ghost"].answer.worker_pid != outcomes["perfect"].answer.worker_pid
     verdicts = json.loads((out / "verdicts" / "perfect" / "gradient_checking.json").read_text())
     assert {e["status"] for e in verdicts["exercises"]} == {"passed"}

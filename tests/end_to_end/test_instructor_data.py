@@ -25,7 +25,7 @@ from autograder.cli import KIT_COURSE_ENV, main
 from autograder.course import manifest
 from autograder.grading_output import class_record, guard
 from autograder.nbgrader_env import with_python_bin
-from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
 
 from support import ROOT, SAMPLE_LIMITS
 from support.submissions import copy_course
@@ -228,6 +228,15 @@ def test_a_folder_an_earlier_kit_wrote_is_still_a_kit_output(tmp_path):
     assert guard.check(tmp_path, {"SUBMISSIONS": SAMPLES}) == tmp_path.resolve()
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
     assert not guard.is_kit_output(tmp_path)
+
+
+def test_the_config_grade_writes_names_the_kits_exporter_so_the_folder_is_no_course(tmp_path):
+    """A Dask worker's scratch course has only this config to tell it from a course (no marker)."""
+    from autograder.pipeline.feedback.exporter import FeedbackExporter
+    from autograder.pipeline.steps.config import FEEDBACK_EXPORTER, write_course_config
+    assert FEEDBACK_EXPORTER == f"{FeedbackExporter.__module__}.{FeedbackExporter.__qualname__}"
+    write_course_config(tmp_path, sqlite_url(tmp_path / "gradebook.db"))
+    assert guard.is_kit_output(tmp_path) and not manifest.is_course(tmp_path)
 
 
 def test_export_names_what_it_needs(tmp_path, out):

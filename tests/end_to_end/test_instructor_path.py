@@ -31,7 +31,7 @@ from nbgrader.api import Gradebook
 
 from autograder.course import manifest, notebook, samples
 from autograder.nbgrader_env import with_python_bin
-from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
 
 from support.browser import (chromium, file_url, formgrader_grading_page_ready, formgrader_server, formgrader_submissions,
                      offline_page, save_in_formgrader)

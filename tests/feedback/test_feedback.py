@@ -98,6 +98,21 @@ def hidden_test_lines() -> set[str]:
     return lines
 
 
+def any_standing_alone(numbers: set[str], text: str) -> bool:
+    """Whether one of numbers occurs in text with no digit or point before it and no digit after.
+
+    Exactly when the pattern below finds anything, but a str.find per number: the regular
+    expression tries its 1,400 alternatives at every character (seconds a page, 40 pages)."""
+    for number in numbers:
+        start = text.find(number)
+        while start != -1:
+            before, end = text[start - 1:start], start + len(number)
+            if not (before.isdecimal() or before == ".") and not text[end:end + 1].isdecimal():
+                return True
+            start = text.find(number, start + 1)
+    return False
+
+
 def test_feedback_shows_no_hidden_test_and_no_hidden_reference_value(graded):
     public = public_text()
     secrets = {s for s in hidden_reference_strings() if _significant_digits(s) >= 4 and s not in public}
@@ -112,7 +127,7 @@ def test_feedback_shows_no_hidden_test_and_no_hidden_reference_value(graded):
         text = re.sub(r"<[^>]+>", " ", html)
         for line in lines:
             assert line not in text and line not in html, f"{path}: hidden test line {line!r}"
-        leaked = sorted(set(hidden.findall(text)))
+        leaked = sorted(set(hidden.findall(text))) if any_standing_alone(secrets, text) else []
         assert not leaked, f"{path.parent.parent.name}: hidden values {leaked[:5]} in its feedback"
 
 

@@ -19,7 +19,8 @@ from nbgrader.coursedir import CourseDirectory
 
 from autograder.judge.sandbox import Limits
 from autograder.nbgrader_env import with_python_bin
-from autograder.pipeline.steps.config import grading_config, sqlite_url
+from autograder.pipeline.gradebook.store import sqlite_url
+from autograder.pipeline.steps.config import grading_config
 from autograder.pipeline.run.grade import grade
 
 from support.browser import RequestLog, chromium, file_url, offline_page

@@ -10,7 +10,7 @@ from nbgrader.preprocessors import GetGrades, SaveAutoGrades
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
 from autograder.pipeline.steps.grades_at_once import GetGradesAtOnce, SaveAutoGradesAtOnce
 
 ASSIGNMENT = "gradient_checking"

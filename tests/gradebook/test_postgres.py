@@ -21,7 +21,7 @@ from nbgrader.api import Gradebook
 from autograder.course import manifest as manifests
 from autograder.judge.sandbox import Limits
 from autograder.pipeline.gradebook import store
-from autograder.pipeline.steps.config import COURSE_ID, sqlite_url
+from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
 from autograder.pipeline.run.grade import grade
 from support import ROOT
 from support.postgres import postgres_server  # noqa: F401 (the fixture)
@@ -84,7 +84,7 @@ def worker_processes(out: Path) -> dict[int, list[str]]:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "autograder.pipeline.workers.worker" in argv and str(out) in argv:
+        if "autograder.pipeline.workers.worker" in argv and any(str(out) in a for a in argv):
             found[int(entry.name)] = argv
     return found
 

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from autograder.pipeline.intake.intake import IntakeError, check_submissions, take_in
+from autograder.pipeline.intake.intake import check_submissions, take_in
+from autograder.pipeline.intake.problems import IntakeError
 from autograder.pipeline.intake.submission_names import kind_of, student_of_file
 
 from support import ROOT

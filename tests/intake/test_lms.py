@@ -11,7 +11,7 @@ from autograder.cli import main
 from autograder.judge.sandbox import Limits
 from autograder.pipeline.intake import intake
 from autograder.pipeline.run.grade import grade
-from autograder.pipeline.intake.intake import STUDENT_ID as STUDENT_ID_RE
+from autograder.pipeline.intake.submission_names import STUDENT_ID as STUDENT_ID_RE
 from autograder.pipeline.intake.lms import RosterError, layout_of, name_keys, read_roster, scan
 from autograder.grading_output.lms_export import CANVAS_COLUMNS, MOODLE_COLUMNS, choose_flavor, write_lms_grades
 from autograder.grading_output.reports import ExerciseRow

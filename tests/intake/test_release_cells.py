@@ -9,7 +9,7 @@ from nbgrader.preprocessors import OverwriteCells
 
 from autograder.pipeline.gradebook import assignment_cache
 from autograder.pipeline.steps import release_cells
-from autograder.pipeline.steps.config import sqlite_url
+from autograder.pipeline.gradebook.store import sqlite_url
 
 from support import ROOT
 from support.submissions import load_source, solution_cell

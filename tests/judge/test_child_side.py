@@ -10,9 +10,11 @@ import pytest
 
 from autograder.course import graders
 from autograder.course.manifest import available, tolerances_for
-from autograder.judge import codec
+from autograder.judge.assembly import load_part
 
 from support import ROOT
+
+codec = load_part("codec")
 
 ENTRIES = [(a, name) for a in available(ROOT) for name in graders.load(a, ROOT).child_side]
 

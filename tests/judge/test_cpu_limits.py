@@ -91,8 +91,9 @@ def test_an_endless_loop_is_a_timeout_that_names_its_cpu_seconds():
 
 
 def test_a_timeout_the_machine_caused_is_graded_again_and_never_resumed(tmp_path):
-    from autograder.pipeline.run.grade import _previous_verdict, _slowed_by_load
-    from autograder.pipeline.workers.pool import WorkerOutcome
+    from autograder.pipeline.run.grade import slowed_by_load
+    from autograder.pipeline.run.resume import previous_verdict
+    from autograder.pipeline.workers.messages import Outcome
     record = tmp_path / "verdicts" / "ann" / f"{LAB}.json"
     record.parent.mkdir(parents=True)
     feedback = tmp_path / "feedback" / "ann" / LAB / "lab.html"
@@ -101,10 +102,10 @@ def test_a_timeout_the_machine_caused_is_graded_again_and_never_resumed(tmp_path
     for wall_bound, again in (([], False), (["locate_bug"], True)):
         record.write_text(json.dumps({"submission_sha256": "x", "resume_key": "k", "complete": True,
                                       "exercises": [], "wall_bound": wall_bound}))
-        assert _slowed_by_load(tmp_path, LAB, WorkerOutcome("ann", True)) is again
-        assert (_previous_verdict(tmp_path, LAB, "lab", "ann", "x", "k") is None) is again
-    assert _slowed_by_load(tmp_path, LAB, WorkerOutcome("ann", False, "timeout"))
-    assert not _slowed_by_load(tmp_path, LAB, WorkerOutcome("ann", False, "error"))
+        assert slowed_by_load(tmp_path, LAB, Outcome("ann", True)) is again
+        assert (previous_verdict(tmp_path, LAB, "lab", "ann", "x", "k") is None) is again
+    assert slowed_by_load(tmp_path, LAB, Outcome("ann", False, "timeout"))
+    assert not slowed_by_load(tmp_path, LAB, Outcome("ann", False, "error"))
 
 
 def test_a_flood_of_calls_to_a_trusted_function_is_charged_and_stopped_on_cpu_time():

@@ -25,7 +25,7 @@ import pytest
 
 from autograder.judge.sandbox import Limits
 from autograder.pipeline.run.grade import GradingRun, grade
-from autograder.pipeline.intake.intake import IntakeError
+from autograder.pipeline.intake.problems import IntakeError
 
 from support.attack_corpus import (EXERCISES, FAULT_BYTES, HONEST_TOTALS, ROOT, SAMPLES, alive, descendants, expected_statuses,
                            load_sample, load_table, write_fault)

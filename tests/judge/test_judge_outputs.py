@@ -35,10 +35,10 @@ def test_malformed_outputs_are_dropped_and_the_rest_kept():
     assert cell_outputs("not a list") == []
 
 
-def test_when_the_cell_fails_validation_only_the_invalid_outputs_go(monkeypatch):
-    from autograder.pipeline.steps import judge_verdicts
-    real = judge_verdicts._valid
-    monkeypatch.setattr(judge_verdicts, "_valid",
-                        lambda outputs: real(outputs) and not any(o.get("name") == "forged" for o in outputs))
+def test_when_the_cell_fails_validation_only_the_invalid_outputs_go():
+    from autograder.pipeline.steps.judge_verdicts import valid_outputs
+
+    def strict(outputs):
+        return valid_outputs(outputs) and not any(o.get("name") == "forged" for o in outputs)
     forged = {"output_type": "stream", "name": "forged", "text": "x"}
-    assert [o.output_type for o in cell_outputs([GOOD[0], forged, GOOD[3]])] == ["stream", "error"]
+    assert [o.output_type for o in cell_outputs([GOOD[0], forged, GOOD[3]], valid=strict)] == ["stream", "error"]

@@ -107,7 +107,7 @@ def test_a_20000_deep_tree_with_locked_folders_and_links_is_removed(canary, as_o
 def test_a_removal_never_follows_a_link_nor_leaves_its_file_system(tmp_path, canary):
     """A link to a folder outside is unlinked, not followed; another file system mounted inside
     the tree is left alone, and the removal says it could not finish."""
-    from autograder.judge.confine import detach, scratch_tmpfs
+    from autograder.judge.sandbox import detach, scratch_tmpfs
     tree = tmp_path / "tree"
     (tree / "inner" / "mounted").mkdir(parents=True)
     os.symlink(tmp_path, tree / "inner" / "up")

@@ -2,7 +2,6 @@
 gets the verdicts an own zygote gives, and goes on with an own zygote when the shared one has
 gone; only the process that started it stops it. Its children read matplotlib's fonts through
 files of their own (a closed or shared font file broke or could garble a student's plot)."""
-import ast
 import json
 import os
 import signal
@@ -11,7 +10,6 @@ import time
 import nbformat
 import pytest
 
-from autograder.judge import judge
 from autograder.judge.judge import ZygoteLauncher, judge_notebook
 from autograder.course.manifest import tolerances_for
 
@@ -22,7 +20,6 @@ from support import SAMPLE_LIMITS as LIMITS
 RELEASE = ROOT / "release" / "gradient_checking"
 RELEASE_NB = RELEASE / "gradient_checking.ipynb"
 TOL = tolerances_for("gradient_checking", ROOT)
-ZYGOTE_PARTS = ["codec", "confine", "child", "zygote"]
 
 
 def _judge(nb, launcher, functions=("forward_propagation", "gradient_check_n"), release=RELEASE_NB):
@@ -40,18 +37,6 @@ def shared():
     for launcher in adopted:
         launcher.close()
     owner.close()
-
-
-def test_the_zygote_programs_parts_never_define_a_name_twice():
-    """They are joined into one program: a second definition silently replaces the first."""
-    seen = {}
-    for part in ZYGOTE_PARTS:
-        source = (ROOT / "autograder" / "judge" / f"{part}.py").read_text()
-        source = source.split('if __name__ == "__main__"')[0]
-        for node in ast.parse(source).body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                assert node.name not in seen, f"{part}.py redefines {node.name} of {seen[node.name]}.py"
-                seen[node.name] = part
 
 
 def test_two_judges_share_one_zygote_and_get_the_verdicts_of_an_own_one(shared):

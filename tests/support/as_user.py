@@ -14,7 +14,9 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run by path: no `support`
 sys.path.insert(0, ROOT)
-from autograder.judge import confine as C  # noqa: E402
+from autograder.judge.assembly import load_part  # noqa: E402
+
+C = load_part("confine")
 
 
 def _closed_ancestor(path: str) -> str | None:
@@ -31,8 +33,8 @@ _PRIVATE_MOUNTS = []
 
 def _own_mounts(libc) -> None:
     if not _PRIVATE_MOUNTS:
-        C._check(libc.unshare(C._CLONE_NEWNS), "unshare")
-        C._mount(libc, None, "/", None, C._MS_REC | C._MS_PRIVATE)
+        C.checked(libc.unshare(C._CLONE_NEWNS), "unshare")
+        C.mount_on(libc, None, "/", None, C._MS_REC | C._MS_PRIVATE)
         _PRIVATE_MOUNTS.append(True)
 
 
@@ -45,9 +47,9 @@ def lend_course_secret(uid: int) -> None:
     os.write(fd, secret + b"\n")
     os.fchown(fd, uid, uid)
     os.close(fd)
-    libc = C._libc()
+    libc = C.system_calls()
     _own_mounts(libc)
-    C._mount(libc, copy, os.path.join(root, SECRET_FILE), None, C._MS_BIND)
+    C.mount_on(libc, copy, os.path.join(root, SECRET_FILE), None, C._MS_BIND)
 
 
 def reveal_interpreter() -> None:
@@ -55,12 +57,12 @@ def reveal_interpreter() -> None:
     closed = _closed_ancestor(prefix)
     if closed is None:
         return
-    libc = C._libc()
+    libc = C.system_calls()
     _own_mounts(libc)
     held = os.open(prefix, os.O_RDONLY | os.O_DIRECTORY)
-    C._mount(libc, "tmpfs", closed, "tmpfs", C._MS_NOSUID | C._MS_NODEV, "size=64k,mode=0755")
+    C.mount_on(libc, "tmpfs", closed, "tmpfs", C._MS_NOSUID | C._MS_NODEV, "size=64k,mode=0755")
     os.makedirs(prefix, mode=0o755, exist_ok=True)
-    C._mount(libc, f"/proc/self/fd/{held}", prefix, None, C._MS_BIND | C._MS_REC)
+    C.mount_on(libc, f"/proc/self/fd/{held}", prefix, None, C._MS_BIND | C._MS_REC)
     os.close(held)
 
 

@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -370,23 +371,24 @@ def plant_targets(base: Path, name: str) -> dict:
         root_canary.chmod(0o644)
     return {"CANARY": canary, "KITCOPY": copy, "SRVCANARY": srv, "ROOTCANARY": root_canary,
             "SHMKEY": shm_key(name), "LISTENPORT": listeners[0].getsockname()[1], "LISTENUNIX": unix_name,
-            "listeners": listeners, "tmp_free": disk_free("/tmp")}
+            "listeners": listeners}
 
 
 def remove_targets(context: dict) -> None:
     Path(context["ROOTCANARY"]).unlink(missing_ok=True)
 
 
-def disk_free(path: str) -> int:
-    """Bytes free on the file system of path."""
-    info = os.statvfs(path)
-    return info.f_bavail * info.f_frsize
-
-
-#: How much less free space /tmp may have after a batch than before. Other programs write there
-#: too: on a machine shared by several test runs a batch saw 200 MB go meanwhile. The disk-filling
-#: attack writes up to 2 GB where its scratch is not capped, which shows even if removal fails.
-TMP_FREE_TOLERANCE = 1024 * 2**20
+def fill_left_behind(prefix: str = "gc-attack-fill-") -> list[str]:
+    """Files the disk-filling attack wrote that are still anywhere below the scratch folder of a
+    grading process that has ended (at any depth, through folders made mode 000; links never
+    followed; a batch running alongside is still alive). Free space itself is no measure on a
+    machine where other programs write to /tmp meanwhile."""
+    tops = [str(p) for p in Path("/tmp").glob("judge-*") if p.is_dir() and not p.is_symlink()
+            and not Path(f"/proc/{p.name.split('-')[1]}").exists()]
+    if not tops:
+        return []
+    found = subprocess.run(["find", *tops, "-name", f"{prefix}*", "-print"], capture_output=True, text=True)
+    return found.stdout.split()
 
 
 def _attack_connected(listener: socket.socket) -> bool:
@@ -446,7 +448,7 @@ def boundary_breaches(context: dict, before: dict, after: dict, out: Path) -> li
         if _attack_connected(listener):
             breaches.append(f"a child connected to the test's socket {listener.getsockname()!r}")
         listener.close()
-    lost = context["tmp_free"] - disk_free("/tmp")
-    if lost > TMP_FREE_TOLERANCE:
-        breaches.append(f"/tmp has {lost / 2**20:.0f} MB less free space than before the batch")
+    filled = fill_left_behind()
+    if filled:
+        breaches.append(f"the disk-filling attack's files outlived the batch: {filled[:5]}")
     return breaches

@@ -27,7 +27,7 @@ from nbgrader.api import Gradebook
 from autograder.course.manifest import load as load_manifest
 from autograder.judge.sandbox import Limits
 from autograder.pipeline.run import resume
-from autograder.pipeline.steps.config import COURSE_ID
+from autograder.pipeline.gradebook.store import COURSE_ID
 from autograder.pipeline.workers.dask_executor import DaskCluster, course_bundle
 from autograder.pipeline.workers.dask_security import ClusterError, ClusterSpec, parse_cluster
 from autograder.pipeline.run.grade import GradingError, grade
@@ -298,8 +298,8 @@ def test_the_workers_get_no_solutions_gradebook_or_secret(pool_run):
 def test_a_local_cluster_of_two_workers_grades_like_the_pool(klass, pool_run, tmp_path):
     run = grade(klass, "gradient_checking", tmp_path / "out", jobs=2, limits=LIMITS, progress=False, cluster="local")
     assert_same_as_pool(run, pool_run)
-    graded = [o.stats for o in run.outcomes.values() if o.ok]
-    workers = {stats["worker"]: stats["scratch"] for stats in graded}
+    graded = [o.answer for o in run.outcomes.values() if o.ok]
+    workers = {answer.worker: answer.scratch for answer in graded}
     assert len(workers) == 2, "both worker processes should have graded"
     scratch = [Path(s) for s in workers.values()]
     assert len(set(scratch)) == 2 and not any(s.is_relative_to(tmp_path) for s in scratch)
@@ -310,7 +310,7 @@ def test_a_scheduler_and_workers_started_as_processes_grade_like_the_pool(klass,
     run = grade(klass, "gradient_checking", tmp_path / "out", jobs=2, limits=LIMITS, progress=False,
                 cluster=instructor(scheduler["address"], scheduler["certificates"]))
     assert_same_as_pool(run, pool_run)
-    scratch = {Path(o.stats["scratch"]) for o in run.outcomes.values() if o.ok}
+    scratch = {Path(o.answer.scratch) for o in run.outcomes.values() if o.ok}
     homes = [scheduler["folder"] / f"worker-{slot}" for slot in range(2)]
     assert all(any(s.is_relative_to(home) for home in homes) for s in scratch), scratch
     # The same resume behaviour as the pool's: what a rerun keeps is what it keeps after the pool.
@@ -399,7 +399,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(klass, pool_run, scheduler, tmp
     assert seen, "the victim worker never got a submission"
     assert seen["course mode"] == 0o700, "a worker's scratch course is open to other users"
     assert run.outcomes[seen["student"]].ok
-    assert not run.outcomes[seen["student"]].stats["scratch"].startswith(str(local))
+    assert not run.outcomes[seen["student"]].answer.scratch.startswith(str(local))
     assert_same_as_pool(run, pool_run)
 
 
@@ -419,17 +419,33 @@ class _Stuck:
 
 def test_both_executors_give_a_submission_the_same_time_budget(tmp_path):
     """A notebook the local pool lets finish must not time out on a cluster: the pool and the Dask
-    worker both take their budget from pool.budget_for, i.e. the judge's budget.task_seconds."""
+    executor both take their budget from executor.budget, i.e. the judge's budget.task_seconds."""
     from autograder.judge.budget import task_seconds
-    from autograder.pipeline.workers import dask_worker, pool
+    from autograder.pipeline.workers.dask_executor import DaskCluster
+    from autograder.pipeline.workers.messages import Answer, Graded, Task, WorkerSettings
+    from autograder.pipeline.workers.pool import LocalPool
     limits = Limits(wall_seconds=20, memory_mb=1024)
+    settings = WorkerSettings(tmp_path, "gradient_checking", "sqlite://", limits)
     stuck = _Stuck()
-    (tmp_path / "logs").mkdir()
-    on_pool = pool.grade_all(tmp_path, "gradient_checking", "sqlite://", limits,
-                             [{"student": "s", "sha256": "", "resume_key": "k"}], 1, prestarted=[stuck])["s"]
-    on_dask = dask_worker.outcome_of("s", {"answer": {"ok": False, "stage": "timeout"}, "seconds": 0.0}, limits)
+    local = LocalPool(settings, 1, prestart=False)
+    local.idle = [stuck]
+    on_pool = local.grade_all([Task("s", "", "k")])["s"]
+
+    class TimedOut:
+        """A finished Dask future whose grading worker did not answer in time."""
+        key = "grade-s"
+
+        def result(self):
+            return Graded(Answer.timed_out()).to_dict()
+
+        def release(self):
+            pass
+
+    on_dask = DaskCluster.__new__(DaskCluster)
+    on_dask.settings = settings
+    on_dask = on_dask.receive(None, Task("s"), TimedOut())
     assert on_pool.status == on_dask.status == "timeout"
-    assert on_pool.message == on_dask.message, "the Dask worker restates another budget than the pool's"
+    assert on_pool.message == on_dask.message, "the Dask executor restates another budget than the pool's"
     assert stuck.budgets == [task_seconds(limits.wall_seconds)]
     assert f"within {task_seconds(limits.wall_seconds):.0f} s" in on_dask.message
 

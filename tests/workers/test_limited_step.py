@@ -98,12 +98,13 @@ def test_a_worker_leaves_at_once_and_takes_its_warm_interpreter_with_it(tmp_path
     course = tmp_path / "course"
     course.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp)}
-    done = subprocess.run([sys.executable, "-m", "autograder.pipeline.workers.worker", "--serve", "--course", str(course),
-                           "--assignment", "gradient_checking", "--db", f"sqlite:///{tmp_path / 'g.db'}"],
+    from autograder.pipeline.workers.messages import WorkerSettings
+    done = subprocess.run([sys.executable, "-m", "autograder.pipeline.workers.worker", "--serve",
+                           "--settings", WorkerSettings(course, "gradient_checking", f"sqlite:///{tmp_path / 'g.db'}").to_json()],
                           input="", capture_output=True, text=True, env=env, timeout=120,
                           cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert not list(tmp.glob("zygote-*")), "the warm interpreter's folder is left behind"
+    assert not list(tmp.glob("gradcheck-zygote-*")), "the warm interpreter's folder is left behind"
     for proc in Path("/proc").iterdir():
         try:
             assert not os.readlink(proc / "cwd").startswith(str(tmp)), f"process {proc.name} is still running"
@@ -113,7 +114,8 @@ def test_a_worker_leaves_at_once_and_takes_its_warm_interpreter_with_it(tmp_path
 
 def test_a_killed_worker_leaves_no_warm_interpreter_folder(tmp_path):
     """SIGKILL gives a worker no chance to clean up: its zygote sees the control socket close,
-    removes its own folder and exits."""
+    removes its own folder and exits; killed before its zygote started, the next launcher to start
+    removes the folder, which is named for the dead worker."""
     import signal
     import subprocess
     import sys
@@ -124,22 +126,29 @@ def test_a_killed_worker_leaves_no_warm_interpreter_folder(tmp_path):
     tmp.mkdir()
     course = tmp_path / "course"
     course.mkdir()
-    worker = subprocess.Popen([sys.executable, "-m", "autograder.pipeline.workers.worker", "--serve", "--course", str(course),
-                               "--assignment", "gradient_checking", "--db", f"sqlite:///{tmp_path / 'g.db'}"],
+    from autograder.pipeline.workers.messages import WorkerSettings
+    worker = subprocess.Popen([sys.executable, "-m", "autograder.pipeline.workers.worker", "--serve",
+                               "--settings", WorkerSettings(course, "gradient_checking", f"sqlite:///{tmp_path / 'g.db'}").to_json()],
                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env={**os.environ, "TMPDIR": str(tmp)}, cwd=ROOT)
     try:
         deadline = time.monotonic() + 120  # a bound for a stuck run, not a speed assertion
-        while not list(tmp.glob("zygote-*")) and time.monotonic() < deadline:
+        while not list(tmp.glob("gradcheck-zygote-*")) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert list(tmp.glob("zygote-*")), "the worker never started its warm interpreter"
+        assert list(tmp.glob("gradcheck-zygote-*")), "the worker never started its warm interpreter"
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
+    orphan = tmp / f"gradcheck-zygote-{worker.pid}-killed-before-its-zygote-started"
+    orphan.mkdir(exist_ok=True)  # what the worker leaves when killed in that window
+    (orphan / "zygote.py").write_text("")
+    subprocess.run([sys.executable, "-c", "from autograder.judge.judge import ZygoteLauncher as L; "
+                    "launcher = L(); launcher.start(); launcher.close()"],
+                   env={**os.environ, "TMPDIR": str(tmp)}, cwd=ROOT, check=True)
     deadline = time.monotonic() + 120  # its own bound: a slow start on a busy machine leaves it whole
-    while list(tmp.glob("zygote-*")) and time.monotonic() < deadline:
+    while list(tmp.glob("gradcheck-zygote-*")) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not list(tmp.glob("zygote-*")), "the warm interpreter's folder outlived its killed worker"
+    assert not list(tmp.glob("gradcheck-zygote-*")), "the warm interpreter's folder outlived its killed worker"
 
 
 def test_forked_workers_each_see_their_own_end_of_the_batch(tmp_path):
@@ -148,11 +157,12 @@ def test_forked_workers_each_see_their_own_end_of_the_batch(tmp_path):
     import subprocess
 
     from autograder.judge.sandbox import Limits
+    from autograder.pipeline.workers.messages import WorkerSettings
     from autograder.pipeline.workers.pool import start_workers
 
     course = tmp_path / "course"
     course.mkdir()
-    workers = start_workers(course, "gradient_checking", f"sqlite:///{tmp_path / 'g.db'}", Limits(), 2)
+    workers = start_workers(WorkerSettings(course, "gradient_checking", f"sqlite:///{tmp_path / 'g.db'}", Limits()), 2)
     try:
         assert all(w.proc.__class__.__name__ == "_Forked" for w in workers), "the first workers are forks"
         assert open(f"/proc/{workers[0].proc.pid}/comm").read().strip() == "grading-worker"
@@ -171,12 +181,13 @@ def test_forked_workers_judge_with_the_zygote_grade_shares(tmp_path):
     """`grade` starts one warm zygote before it imports nbgrader and hands each forked worker a
     connection to it: no worker starts one of its own."""
     from autograder.judge.sandbox import Limits
+    from autograder.pipeline.workers.messages import WorkerSettings
     from autograder.pipeline.workers.pool import ZYGOTE_FD, share_zygote, start_workers
 
     course = tmp_path / "course"
     course.mkdir()
     owner, connections = share_zygote(2)
-    workers = start_workers(course, "gradient_checking", f"sqlite:///{tmp_path / 'g.db'}", Limits(), 2,
+    workers = start_workers(WorkerSettings(course, "gradient_checking", f"sqlite:///{tmp_path / 'g.db'}", Limits()), 2,
                             zygote=connections)
     try:
         assert all(c.fileno() == -1 for c in connections), "each connection is its worker's alone"

@@ -21,7 +21,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..intake.intake import STUDENT_ID, read_sources
+from ..intake.intake import read_sources
+from ..intake.submission_names import STUDENT_ID
 from ..intake.lms import MOODLE_MARK, read_roster
 
 BUNDLE_FOLDER = "feedback-bundle"

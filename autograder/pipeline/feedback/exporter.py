@@ -15,7 +15,6 @@ missing alt texts. Plugged in through nbgrader's own setting, `GenerateFeedback.
 """
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from pathlib import Path
@@ -30,7 +29,9 @@ from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from traitlets import Bool
 
+from ...grading.status import Status
 from ...grading_output import class_record
+from ..gradebook import verdicts as verdict_records
 from . import policy
 from .math import latex_output_to_html, markdown_to_html
 from .memo import remembered
@@ -83,10 +84,10 @@ def points(score, max_score) -> str:
     return f"{number(score)} / {number(max_score)} point{'' if float(max_score or 0) == 1 else 's'}"
 
 
-def exercise_name(grade_id: str, verdict: dict | None) -> str:
+def exercise_name(grade_id: str, verdict: verdict_records.ExerciseVerdict | None) -> str:
     """The function a test cell judges (from the verdict), else its grade id without `test_`."""
-    if verdict and verdict.get("function"):
-        return str(verdict["function"])
+    if verdict and verdict.function:
+        return verdict.function
     return grade_id[5:] if grade_id.startswith("test_") else grade_id
 
 
@@ -144,21 +145,18 @@ class FeedbackExporter(HTMLExporter):
         key = (source, self.anchor_link_text, self.exclude_anchor_links, repr(self.lexer_options))
         return remembered(_MARKDOWN, key, render)
 
-    def _verdicts(self, resources) -> dict[str, dict]:
-        """The judge's record for this student: {grade id: {function, status, message}}."""
+    def _verdicts(self, resources) -> dict[str, verdict_records.ExerciseVerdict]:
+        """The judge's record for this student: {grade id: its verdict}."""
         info = resources.get("nbgrader", {})
-        folder = None
-        if "JudgeVerdicts" in self.config and "results_directory" in self.config.JudgeVerdicts:
-            folder = self.config.JudgeVerdicts.results_directory
+        course = None
+        if "JudgeVerdicts" in self.config and "course_directory" in self.config.JudgeVerdicts:
+            course = self.config.JudgeVerdicts.course_directory
         elif getattr(self.parent, "coursedir", None) is not None:
-            folder = Path(self.parent.coursedir.root) / "verdicts"
-        if not folder or not info.get("student"):
+            course = self.parent.coursedir.root
+        if not course or not info.get("student"):
             return {}
-        try:
-            record = json.loads((Path(folder) / info["student"] / f"{info['assignment']}.json").read_text("utf-8"))
-            return {e["exercise"]: e for e in record.get("exercises", [])}
-        except (OSError, ValueError, KeyError, TypeError):
-            return {}
+        record = verdict_records.read(Path(course), info["student"], str(info.get("assignment", "")))
+        return record.by_exercise() if record else {}
 
     def _earlier_manual(self, resources) -> dict[str, dict]:
         """A grader's scores given to an earlier notebook of this student (manual_review.py)."""
@@ -186,18 +184,18 @@ class FeedbackExporter(HTMLExporter):
             if cell.cell_type == "code" and not info.get("solution"):
                 name = exercise_name(grade_id, verdict)
                 full = float(score or 0) >= float(max_score or 0)
-                status = verdict["status"] if verdict else ("passed" if full else "failed")
-                if verdict and (status == "passed") != full:
-                    status = "graded"  # a grader changed the score after the judge
+                status = verdict.status if verdict else (Status.PASSED if full else Status.FAILED)
+                if verdict and (status == Status.PASSED) != full:
+                    status = Status.GRADED  # a grader changed the score after the judge
             else:
-                name, status = grade_id, "graded"
-            message = (verdict or {}).get("message", "")
+                name, status = grade_id, Status.GRADED
+            message = verdict.message if verdict else ""
             stale = float((earlier.get(grade_id) or {}).get("manual_score", -1)) == float(score or 0)
-            note = grader_note(points(score, max_score), stale, comments.get(name) if status == "graded" or stale else None)
-            if verdict and (status == "graded" or stale):
-                message = f"The judge's verdict on this notebook: {verdict['status']}. {message}"
+            note = grader_note(points(score, max_score), stale, comments.get(name) if status == Status.GRADED or stale else None)
+            if verdict and (status == Status.GRADED or stale):
+                message = f"The judge's verdict on this notebook: {verdict.status}. {message}"
             exercises.append({"grade_id": grade_id, "name": name, "points": points(score, max_score),
-                              "status": status, "message": message, "note": note if status == "graded" or stale else ""})
+                              "status": status, "message": message, "note": note if status == Status.GRADED or stale else ""})
             headings[grade_id] = f"{name} — {points(score, max_score)}"
         info = resources.get("nbgrader", {})
         total = points(info.get("score", 0), info.get("max_score", 0))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .exporter import TEMPLATES, exercise_name, points
 from .policy import CSP
-from ..intake.intake import STUDENT_ID
+from ..intake.submission_names import STUDENT_ID
 
 _CSS = (TEMPLATES / "autograder_feedback" / "kit.css").read_text(encoding="utf-8")
 _ADVICE = ("Fix what the message says, save the notebook in Jupyter (Kernel > Restart & Run All, then "
@@ -51,8 +51,8 @@ def page(assignment: str, student: str, message: str, cells: dict[str, float]) -
 
 def write_problem_pages(out: Path, assignment: str, notebook: str, problems, outcomes: dict,
                         cells: dict[str, float]) -> list[Path]:
-    """feedback/<student>/<assignment>/<notebook>.html for each intake problem (intake.Problem) and
-    each student whose grading failed (a WorkerOutcome that is not ok)."""
+    """feedback/<student>/<assignment>/<notebook>.html for each intake problem (problems.Problem) and
+    each student whose grading failed (a messages.Outcome that is not ok)."""
     messages = {s: o.message for s, o in outcomes.items() if not o.ok}
     messages.update({p.student_id: p.message for p in problems})
     written = []

@@ -19,7 +19,8 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from ...judge.sandbox import Limits
-from ..steps.config import COURSE_ID, grading_config, sqlite_url
+from ..steps.config import grading_config
+from .store import COURSE_ID, sqlite_url
 
 IGNORED = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
 GRADEBOOK = "gradebook.db"

@@ -10,6 +10,7 @@ import re
 import warnings
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import dateutil.parser
 from sqlalchemy import create_engine, select, text
@@ -20,13 +21,18 @@ from sqlalchemy.orm import Session
 from nbgrader.api import (Assignment, BaseCell, Comment, Grade, Gradebook, Student, SubmittedAssignment,
                          SubmittedNotebook)
 
-from ..steps.config import COURSE_ID
-
+#: The course id of every gradebook the kit writes (nbgrader's CourseDirectory.course_id).
+COURSE_ID = "gradient-checking"
 #: nbgrader's AssignLatePenalties opens the gradebook without a course id, so it creates this
 #: course on first use; made here once, so parallel workers never race to insert it.
 NBGRADER_DEFAULT_COURSE = "default_course"
 #: Drivers that go through libpq, which reads PGPASSWORD (and ~/.pgpass) itself.
 LIBPQ_DRIVERS = {"psycopg", "psycopg2", "psycopg2cffi"}
+
+
+def sqlite_url(path: Path) -> str:
+    """SQLite gradebook URL with a generous busy timeout, so parallel writers wait, never fail."""
+    return f"sqlite:///{Path(path).resolve()}?timeout=300"
 
 
 class GradebookError(Exception):

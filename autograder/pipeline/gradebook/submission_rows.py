@@ -14,7 +14,7 @@ from datetime import datetime
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
-from ..steps.config import COURSE_ID
+from .store import COURSE_ID
 
 
 def read(db_url: str, assignment: str, student: str) -> dict:

@@ -19,27 +19,18 @@ from pathlib import Path
 
 import nbformat
 
+from .lms import normalize  # a Canvas or Moodle download becomes <student_id>/ folders (roster)
 from .notebook_reader import MAX_NOTEBOOK_BYTES, read_notebook  # noqa: F401 - read_notebook is this module's API too
+from .problems import IntakeError, Problem
 from .repair import repair_metadata
 from .submission_names import STUDENT_ID, kind_of, student_of_file, student_of_folder, upload_number
 from .unpack import Unpacked, UnpackError, copy_file, copy_folder, extract_zip
+from ...grading.status import Status
 from ...untrusted_text import printable
 
 
 #: Files that zip tools and Jupyter leave behind; never submissions.
 JUNK = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db"}
-
-
-class IntakeError(Exception):
-    """The submissions as a whole cannot be read (a missing path, a corrupt zip)."""
-
-
-@dataclass
-class Problem:
-    student_id: str  # as the download names it, with control characters escaped (untrusted_text.printable)
-    status: str  # "error" or "missing"
-    message: str
-    source: str = ""  # what was handed in: the file or folder name(s), escaped
 
 
 @dataclass
@@ -53,7 +44,7 @@ class Intake:
 
 def bad_id_problem(student: str, what: str = "rename the file or folder", source: str = "") -> Problem:
     """The Problem for an id that cannot be a folder name; it is shown escaped, never raw."""
-    return Problem(printable(student), "error", f"student id {printable(student)!r} has characters that are not "
+    return Problem(printable(student), Status.ERROR, f"student id {printable(student)!r} has characters that are not "
                    f"allowed (letters, digits and . _ @ - only); {what}", source or printable(student))
 
 
@@ -132,16 +123,16 @@ def _account_for(result: Found, root: Path, student: str, entries: list[tuple[in
     source = printable(", ".join(names + others))
     if not entries:  # only files that are not notebooks
         what = "; ".join(f"{printable(n)} is {kind_of(n)}, not a notebook" for n in others)
-        return Problem(printable(student), "error", f"{what}, so nothing was graded; "
+        return Problem(printable(student), Status.ERROR, f"{what}, so nothing was graded; "
                        + _HAND_IN.format(notebook=notebook), source)
     if not STUDENT_ID.match(student) or student in (".", ".."):
         return bad_id_problem(student, source=source)
     if refused:
-        return Problem(student, "error", refused, source)
+        return Problem(student, Status.ERROR, refused, source)
     uploads = sorted(entries, key=lambda e: e[0])
     copies = len({upload_number(e.stem)[0] for _, e in entries}) == 1 and len({n for n, _ in entries}) == len(entries)
     if len(entries) > 1 and (not copies or any(e.is_dir() for _, e in entries)):
-        return Problem(student, "error", f"two submissions for {student}: "
+        return Problem(student, Status.ERROR, f"two submissions for {student}: "
                        f"{' and '.join(printable(n) for n in names)}; keep one and grade again", source)
     number, entry = uploads[-1]
     notes = []
@@ -154,13 +145,13 @@ def _account_for(result: Found, root: Path, student: str, entries: list[tuple[in
     if entry.is_dir():
         linked = [p for p in sorted(entry.rglob("*")) if unpacked and unpacked.reason(p)]
         if linked:
-            return Problem(student, "error", unpacked.reason(linked[0]), source)
+            return Problem(student, Status.ERROR, unpacked.reason(linked[0]), source)
         folder = entry / assignment if (entry / assignment).is_dir() else entry
         files = sorted(folder.glob("*.ipynb"))
         below = [p for p in sorted(entry.rglob("*")) if p.is_file() and p.name not in JUNK]
         if not files and below and not any(p.suffix.lower() == ".ipynb" for p in below):
             held = ", ".join(printable(p.relative_to(entry).as_posix()) for p in below[:5])
-            return Problem(student, "error", f"{printable(entry.name)}/ holds {held} but no notebook, so nothing "
+            return Problem(student, Status.ERROR, f"{printable(entry.name)}/ holds {held} but no notebook, so nothing "
                            f"was graded; hand in {assignment}/{notebook}.ipynb in the folder", source)
         result.files[student] = files
     else:
@@ -184,10 +175,10 @@ def choose_notebook(student: str, files: list[Path], notebook: str, assignment: 
     if len(files) == 1:
         return files[0], "" if flat else f"graded {printable(files[0].name)} (expected {notebook}.ipynb)", None
     if not files:
-        return None, "", Problem(student, "missing", f"no notebook found for {student}; "
+        return None, "", Problem(student, Status.MISSING, f"no notebook found for {student}; "
                                  f"expected {assignment}/{notebook}.ipynb")
     names = ", ".join(printable(f.name) for f in files)
-    return None, "", Problem(student, "error", f"{student} handed in several notebooks ({names}) and none is named "
+    return None, "", Problem(student, Status.ERROR, f"{student} handed in several notebooks ({names}) and none is named "
                              f"{notebook}.ipynb; keep only the one to grade, named {notebook}.ipynb, and grade again")
 
 
@@ -243,10 +234,9 @@ def take_in(submissions: Path, assignment: str, notebook: str, course: Path, ros
         intake = Intake()
         for member, why in unpacked.skipped.items():
             stem = Path(member.replace("\\", "/")).stem or "unnamed"
-            intake.problems.append(Problem(printable(stem), "error", f"{printable(submissions.name)}: member "
+            intake.problems.append(Problem(printable(stem), Status.ERROR, f"{printable(submissions.name)}: member "
                                            f"{printable(member)!r} {why} and was not unpacked; rebuild the zip from "
                                            "the submissions folder", printable(member)))
-        from .lms import normalize  # a Canvas or Moodle download becomes <student_id>/ folders (roster)
         lms = normalize(staged, notebook, roster, Path(tmp), unpacked)
         if lms:
             intake.problems += lms.problems
@@ -264,7 +254,7 @@ def take_in(submissions: Path, assignment: str, notebook: str, course: Path, ros
                 _take_one(intake, student, files, notebook, assignment, course, release, student in found.flat)
             except Exception as exc:  # noqa: BLE001 - one hostile file costs only its own student
                 intake.students.pop(student, None)
-                intake.problems.append(Problem(student, "error", f"the submission of {student} could not be taken in "
+                intake.problems.append(Problem(student, Status.ERROR, f"the submission of {student} could not be taken in "
                                                f"({type(exc).__name__}); re-save the notebook from Jupyter and "
                                                "resubmit", intake.sources.get(student, "")))
     for problem in intake.problems:
@@ -280,7 +270,7 @@ def _take_one(intake: Intake, student: str, files: list[Path], notebook: str, as
         return
     nb, message = read_notebook(path)
     if nb is None:
-        intake.problems.append(Problem(student, "error", message))
+        intake.problems.append(Problem(student, Status.ERROR, message))
         return
     notes = [intake.notes.get(student, ""), note]
     if release is not None:

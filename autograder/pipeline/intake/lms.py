@@ -37,8 +37,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .intake import STUDENT_ID, IntakeError, Problem
+from .problems import IntakeError, Problem
+from .submission_names import STUDENT_ID
 from .unpack import Unpacked
+from ...grading.status import Status
 from ...untrusted_text import printable
 
 #: Canvas writes the sortable name without underscores, so the first "_" ends it: one parse only.
@@ -313,20 +315,20 @@ def assign_students(layout: str, by_user: dict[str, list[LmsFile]], roster: Rost
         standin = f"{layout}_{user}"
         if len(rows) > 1:
             ids = ", ".join(e.student_id for e in rows)
-            problems.append(Problem(standin, "error", f"{_describe(layout, group)} matches several rows of "
+            problems.append(Problem(standin, Status.ERROR, f"{_describe(layout, group)} matches several rows of "
                                     f"{roster.path.name} by {how} ({ids}); give each row its own {column} and "
                                     "grade again"))
         elif not rows:
-            problems.append(Problem(standin, "error", f"{_describe(layout, group)} matches no row of "
+            problems.append(Problem(standin, Status.ERROR, f"{_describe(layout, group)} matches no row of "
                                     f"{roster.path.name}; add them to the roster (student_id and {column}) and "
                                     "grade again"))
         elif len(claims[rows[0].student_id]) > 1:
             others = ", ".join(f"{LAYOUT_NAMES[layout]} user {u}" for u in claims[rows[0].student_id] if u != user)
-            problems.append(Problem(standin, "error", f"{_describe(layout, group)} matches {rows[0].student_id} of "
+            problems.append(Problem(standin, Status.ERROR, f"{_describe(layout, group)} matches {rows[0].student_id} of "
                                     f"{roster.path.name} by name, and so does {others}: which is which cannot be "
                                     f"told from names; add their {column} to the roster and grade again"))
         elif not STUDENT_ID.match(rows[0].student_id):
-            problems.append(Problem(standin, "error", f"{roster.path.name} gives {_describe(layout, group)} the "
+            problems.append(Problem(standin, Status.ERROR, f"{roster.path.name} gives {_describe(layout, group)} the "
                                     f"student_id {printable(rows[0].student_id)!r}, which has characters that are "
                                     "not allowed (letters, digits and . _ @ - only); fix the roster"))
         else:
@@ -356,23 +358,23 @@ def normalize(top: Path, notebook: str, roster: Path | None, work: Path,
         group = by_user.get(problem.student_id.removeprefix(f"{layout}_"), [])
         problem.source = problem.source or ", ".join(sorted(f.shown for f in group))
     # An entry that cannot be filed has no student: a row of its own (never a gradebook id).
-    result.problems += [Problem(f"(unfiled {index})", "error", message) for index, message in enumerate(refused, 1)]
+    result.problems += [Problem(f"(unfiled {index})", Status.ERROR, message) for index, message in enumerate(refused, 1)]
     for student, group in sorted(by_student.items()):
         result.sources[student] = ", ".join(sorted(f.shown for f in group))
         linked = [f for f in group if f.refused]
         if linked:
-            result.problems.append(Problem(student, "error", linked[0].refused))
+            result.problems.append(Problem(student, Status.ERROR, linked[0].refused))
             continue
         notebooks = [f for f in group if f.filename.lower().endswith(".ipynb")]
         if not notebooks:
             uploaded = ", ".join(sorted(printable(f.filename) for f in group))
-            result.problems.append(Problem(student, "missing", f"{student} uploaded no notebook ({uploaded}); "
+            result.problems.append(Problem(student, Status.MISSING, f"{student} uploaded no notebook ({uploaded}); "
                                            f"expected {notebook}.ipynb"))
             continue
         expected = [f for f in notebooks if f.base == notebook]
         if not expected and len(notebooks) > 1:
             names = ", ".join(sorted(printable(f.filename) for f in notebooks))
-            result.problems.append(Problem(student, "error", f"{student} uploaded several notebooks ({names}) and "
+            result.problems.append(Problem(student, Status.ERROR, f"{student} uploaded several notebooks ({names}) and "
                                            f"none is named {notebook}.ipynb; which to grade cannot be told"))
             continue
         chosen = max(expected or notebooks, key=lambda f: (f.version, f.submission, f.filename))

@@ -1,17 +1,19 @@
 """Grade a class: intake, one isolated worker per student in parallel, then CSVs and a summary.
 
-The steps, in order: copy the assignment's source into the output folder (the course root of
-this run) and register it in the gradebook; take in the submissions; keep the verdicts an
-earlier run may keep (resume.py); grade each other student in a worker process (nbgrader
-autograde with the judge, then feedback); zero-fill whatever could not be graded; write
-scores.csv and grades_by_exercise.csv from the gradebook (export.py), for every assignment
-graded into the folder. Every step after the set-up fails for one student alone: the batch always
-ends with a row for every student. The folder is checked before anything is made (grading_output/guard.py),
-and grading one assignment leaves every other assignment's folders and rows in it as they were.
+A run is a list of stages, each reading the run's settings (settings.RunSettings, built once
+from the command line and the manifest): start the executor (the local pool's workers, or a
+Dask cluster: workers/executor.Executor), so that it warms up meanwhile; set up the course in
+the output folder (copy the assignment's source, register it in the gradebook) and take in the
+submissions; call the roll (keep the verdicts an earlier run may keep, resume.py); grade each
+other student on the executor (nbgrader autograde with the judge, then feedback); settle each
+outcome; zero-fill whatever could not be graded; write scores.csv and grades_by_exercise.csv from
+the gradebook (export.py), for every assignment graded into the folder. Every stage after the
+set-up fails for one student alone: the batch always ends with a row for every student. The
+folder is checked before anything is made (grading_output/guard.py), and grading one assignment
+leaves every other assignment's folders and rows in it as they were.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -24,17 +26,20 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from ...course import manifest as manifests
-from ...nbgrader_env import with_python_bin
+from ...grading.status import Status
+from ...grading_output import class_record, export, guard, manual_review, reports
 from ...judge.sandbox import Limits
-from ...grading_output import class_record, export, manual_review, reports
-from ...grading_output import guard
-from ..feedback import problem_page
-from ..gradebook import assignment_cache, store
-from ..intake import intake
-from . import resume
-from ..steps.config import COURSE_ID, grading_config, sqlite_url, write_course_config
-from ..workers.pool import WorkerOutcome, grade_all, job_count, start_workers, zygote_for_run
+from ...nbgrader_env import with_python_bin
 from ...untrusted_text import printable
+from ..feedback import problem_page
+from ..gradebook import assignment_cache, store, verdicts
+from ..intake import intake
+from ..steps.config import grading_config, write_course_config
+from ..workers.executor import Executor, ExecutorError
+from ..workers.messages import Outcome, Task
+from ..workers.pool import LocalPool, zygote_for_run
+from . import resume
+from .settings import RunSettings
 
 
 class GradingError(Exception):
@@ -48,12 +53,13 @@ class GradingRun:
     grades_csv: Path  # the kit's per-student CSV, OUT/scores.csv (nbgrader export writes grades.csv)
     exercises_csv: Path
     seconds: float
-    outcomes: dict[str, WorkerOutcome]
+    outcomes: dict[str, Outcome]
     notes: dict[str, str]
     kept: list[str] = field(default_factory=list)  # unchanged since the last run: verdicts kept
     graded: list[str] = field(default_factory=list)  # sent to a worker in this run
     refused: list[str] = field(default_factory=list)  # refused at intake (no notebook could be graded)
     assignment: str = ""
+    settings: RunSettings | None = None
 
     def summary(self) -> str:
         return reports.summary(self.rows)
@@ -68,42 +74,71 @@ class GradingRun:
         return "; ".join(parts)
 
 
-def _prepare_course(out: Path, assignment: str, db_url: str, root: Path) -> dict[str, float]:
-    """Copy source/<assignment> into out, register it in the gradebook; {grade cell: points}.
-
-    A new SQLite gradebook is a copy of the cached template (assignment_cache); any other
-    gradebook gets the assignment from nbgrader generate_assignment, as before."""
-    source = root / "source" / assignment
-    if not source.is_dir():
-        raise GradingError(f"no source folder {source} for assignment {assignment!r}")
+def check_arguments(submissions: Path, out: Path, root: Path | None = None) -> Path:
+    """OUT, resolved, once SUBMISSIONS can be read and OUT may be written (nothing is created here):
+    OUT neither is, lies inside nor contains SUBMISSIONS or the course's source/ and release/, and is
+    new, empty or a folder `grade` wrote."""
+    root = Path(root or manifests.course_root()).resolve()
+    intake.check_submissions(Path(submissions))
     try:
-        cached = assignment_cache.template(source, assignment)
-    except assignment_cache.TemplateError as exc:
+        return guard.check(Path(out), {"SUBMISSIONS": Path(submissions), "the course's source/": root / "source",
+                                       "the course's release/": root / "release"})
+    except guard.OutputFolderError as exc:
         raise GradingError(str(exc)) from None
-    assignment_cache.install(cached, assignment, out)
-    new_sqlite = db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):].split("?")[0]).exists()
-    if new_sqlite:
-        shutil.copyfile(cached / assignment_cache.GRADEBOOK, db_url[len("sqlite:///"):].split("?")[0])
-    store.prepare(db_url, assignment, manifests.load(assignment, root).due)  # due date: nbgrader's late handling
-    write_course_config(out, db_url)
-    if not new_sqlite:
-        config = grading_config(out, db_url, Limits())
-        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-        result = api.generate_assignment(assignment, force=True, create=True)
-        if not result.get("success"):
-            raise GradingError(f"nbgrader generate_assignment {assignment} failed:\n{result.get('error') or result.get('log')}")
-    cells = {}
-    with Gradebook(db_url, COURSE_ID) as gb:
-        for notebook in gb.find_assignment(assignment).notebooks:
-            for cell in notebook.grade_cells:
-                cells[cell.name] = float(cell.max_score)
-    return cells
 
 
-def _previous_verdict(out: Path, assignment: str, notebook: str, student: str, sha256: str,
-                      key: str = "") -> dict | None:
-    """The verdict record of an earlier run on the very same file and key, if it may be kept (resume.py)."""
-    return resume.previous_verdict(out, assignment, notebook, student, sha256, key)
+def settings_for(submissions: Path, assignment: str, out: Path, root: Path | None = None, cluster=None,
+                 **options) -> RunSettings:
+    """The run's settings, once SUBMISSIONS and OUT are checked (check_arguments) and --cluster is
+    (a bad address or missing credentials: said before anything starts)."""
+    root = Path(root or manifests.course_root())
+    out = check_arguments(submissions, out, root)
+    return RunSettings.build(submissions, assignment, out, root, cluster=_cluster_spec(cluster), **options)
+
+
+def grade(submissions: Path, assignment: str, out: Path, zygote: list | None = None, **options) -> GradingRun:
+    """Grade every submission of `assignment` found in `submissions`; outputs go to `out`.
+
+    `options` are RunSettings.build's: jobs, db_url, limits (or time_limit, memory_mb), root,
+    executor, roster, regrade, clear_manual, progress and cluster ("local", a scheduler's address
+    or a dask_security.ClusterSpec). `zygote`: see run."""
+    return run(settings_for(submissions, assignment, out, **options), zygote)
+
+
+def run(settings: RunSettings, zygote: list | None = None) -> GradingRun:
+    """Grade the run `settings` describe. `zygote`: the connections of pool.share_zygote, one per
+    job, when the caller started the workers' shared zygote itself (earlier); otherwise one is
+    started here when the run's workers are forked here."""
+    if zygote is not None:
+        return _run(settings, zygote)
+    with zygote_for_run(settings.jobs, settings.executor, settings.cluster) as connections:
+        return _run(settings, connections)
+
+
+def _run(settings: RunSettings, zygote: list | None) -> GradingRun:
+    started = time.monotonic()
+    say = _stderr if settings.progress else _quiet
+    os.environ["PATH"] = with_python_bin()["PATH"]  # the in-process generate_assignment needs alembic
+    guard.mark(settings.out)
+    executor = _start_executor(settings, zygote, say)
+    try:
+        cells, taken, key = _set_up(settings, say)
+        roll, todo, kept = _call_roll(settings, taken, key)
+        say(f"{len(taken.students)} notebooks taken in: {len(todo)} to grade"
+            + (f", {len(kept)} unchanged since the last run (kept; --regrade grades them again)" if kept else "")
+            + (f"; {len(taken.problems)} refused at intake" if taken.problems else ""))
+        graded = _grade_students(settings, executor, [Task(s, taken.sha256[s], key) for s in todo], say)
+    except ExecutorError as exc:
+        raise GradingError(str(exc)) from None
+    finally:
+        executor.close()
+    outcomes = {s: Outcome(s, True, message="unchanged since the last run; kept") for s in kept}
+    outcomes.update(_settle(settings, todo, graded, taken.notes))
+    _zero_fill(settings, taken, outcomes)
+    rows, grades_csv, exercises_csv = _report(settings, cells, taken, outcomes, roll)
+    return GradingRun(settings.out, rows, grades_csv, exercises_csv, time.monotonic() - started, outcomes,
+                      taken.notes, kept=kept, graded=todo, refused=sorted({p.student_id for p in taken.problems}),
+                      assignment=settings.assignment, settings=settings)
 
 
 def _quiet(message: str) -> None:
@@ -123,134 +158,93 @@ def _cluster_spec(cluster):
         raise GradingError(str(exc)) from None
 
 
-def _dask_cluster(cluster, jobs: int):
-    """The Dask cluster to grade on (started in the background), or None for the local pool."""
-    if cluster is None:
-        return None
-    from ..workers.dask_executor import DaskCluster
-    return DaskCluster(cluster, jobs)
+def _start_executor(settings: RunSettings, zygote: list | None, say) -> Executor:
+    """The run's executor, started now so that it warms up while the course is set up."""
+    if settings.cluster is not None:
+        from ..workers.dask_executor import DaskCluster
+        say(f"Grading on the Dask cluster {settings.cluster.address} ...")
+        return DaskCluster(settings.cluster, settings.jobs, settings.worker(), settings.notebook)
+    say(f"Starting {settings.jobs} grading worker{'s' if settings.jobs > 1 else ''} (they load nbgrader meanwhile) ...")
+    return LocalPool(settings.worker(), settings.jobs, zygote, release=settings.release)
 
 
-def _slowed_by_load(out: Path, assignment: str, outcome: WorkerOutcome | None) -> bool:
-    """True when a submission timed out on wall time while its CPU use was within limits."""
-    if outcome is None:
-        return False
-    if not outcome.ok:
-        return outcome.status == "timeout"
+def _set_up(settings: RunSettings, say):
+    """Set up the course in OUT and take in the submissions: ({grade cell: points}, the intake, the resume key)."""
+    say(f"Setting up the course in {settings.out} (nbgrader generate_assignment {settings.assignment}) ...")
+    cells = _prepare_course(settings)
+    for earlier in (settings.out / "submitted").glob(f"*/{settings.assignment}"):  # this assignment's only
+        shutil.rmtree(earlier)
+    say(f"Taking in the submissions from {printable(settings.submissions)} ...")
+    taken = intake.take_in(Path(settings.submissions), settings.assignment, settings.notebook, settings.out,
+                           roster=settings.roster)
+    intake.write_sources(settings.out, settings.assignment, taken.sources)
+    return cells, taken, resume.resume_key(settings.root, settings.assignment, settings.manifest.path,
+                                           settings.limits, settings.executor)
+
+
+def _prepare_course(settings: RunSettings) -> dict[str, float]:
+    """Copy source/<assignment> into OUT, register it in the gradebook; {grade cell: points}.
+
+    A new SQLite gradebook is a copy of the cached template (assignment_cache); any other
+    gradebook gets the assignment from nbgrader generate_assignment, as before."""
+    out, assignment, db_url = settings.out, settings.assignment, settings.db_url
+    source = settings.root / "source" / assignment
+    if not source.is_dir():
+        raise GradingError(f"no source folder {source} for assignment {assignment!r}")
     try:
-        record = json.loads((out / "verdicts" / outcome.student / f"{assignment}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return bool(record.get("wall_bound"))
-
-
-def check_arguments(submissions: Path, out: Path, root: Path | None = None) -> Path:
-    """OUT, resolved, once SUBMISSIONS can be read and OUT may be written (nothing is created here):
-    OUT neither is, lies inside nor contains SUBMISSIONS or the course's source/ and release/, and is
-    new, empty or a folder `grade` wrote."""
-    root = Path(root or manifests.course_root()).resolve()
-    intake.check_submissions(Path(submissions))
-    try:
-        return guard.check(Path(out), {"SUBMISSIONS": Path(submissions), "the course's source/": root / "source",
-                                       "the course's release/": root / "release"})
-    except guard.OutputFolderError as exc:
+        cached = assignment_cache.template(source, assignment)
+    except assignment_cache.TemplateError as exc:
         raise GradingError(str(exc)) from None
+    assignment_cache.install(cached, assignment, out)
+    new_sqlite = db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):].split("?")[0]).exists()
+    if new_sqlite:
+        shutil.copyfile(cached / assignment_cache.GRADEBOOK, db_url[len("sqlite:///"):].split("?")[0])
+    store.prepare(db_url, assignment, settings.manifest.due)  # due date: nbgrader's late handling
+    write_course_config(out, db_url)
+    if not new_sqlite:
+        config = grading_config(out, db_url, Limits())
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        result = api.generate_assignment(assignment, force=True, create=True)
+        if not result.get("success"):
+            raise GradingError(f"nbgrader generate_assignment {assignment} failed:\n{result.get('error') or result.get('log')}")
+    with Gradebook(db_url, store.COURSE_ID) as gb:
+        return {cell.name: float(cell.max_score) for notebook in gb.find_assignment(assignment).notebooks
+                for cell in notebook.grade_cells}
 
 
-def grade(submissions: Path, assignment: str, out: Path, jobs: int | None = None, db_url: str | None = None,
-          limits: Limits | None = None, progress: bool = True, root: Path | None = None,
-          executor: str = "sandbox", roster: Path | None = None, regrade: bool = False,
-          cluster=None, zygote: list | None = None, clear_manual: bool = False) -> GradingRun:
-    """Grade every submission of `assignment` found in `submissions`; outputs go to `out`.
-
-    `roster` (a CSV) maps a Canvas or Moodle download to student ids; see pipeline/intake/lms.py.
-    `regrade` grades every submission again, keeping nothing from an earlier run. `cluster`
-    ("local", a scheduler's address or a dask_security.ClusterSpec) grades on Dask workers instead
-    of the local pool. With `progress`, what is happening goes to stderr: a line per stage, then
-    a progress bar.
-    `zygote`: the connections of pool.share_zygote, one per job, when the caller started the
-    workers' shared zygote itself (earlier); otherwise one is started here. `clear_manual`: a
-    grader's scores and comments given to an earlier notebook of a student who handed in again are
-    cleared (manual_review.py) instead of kept and flagged."""
-    check_arguments(submissions, out, root)
-    cluster = _cluster_spec(cluster)  # a bad address or missing credentials: said before anything starts
-    arguments = dict(jobs=jobs, db_url=db_url, limits=limits, progress=progress, root=root, executor=executor,
-                     roster=roster, regrade=regrade, cluster=cluster, clear_manual=clear_manual)
-    if zygote is not None:
-        return _grade(submissions, assignment, out, zygote=zygote, **arguments)
-    with zygote_for_run(jobs, executor, cluster) as connections:
-        return _grade(submissions, assignment, out, zygote=connections, **arguments)
-
-
-def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_url: str | None,
-           limits: Limits | None, progress: bool, root: Path | None, executor: str, roster: Path | None,
-           regrade: bool, cluster, zygote: list | None, clear_manual: bool) -> GradingRun:
-    started = time.monotonic()
-    say = _stderr if progress else _quiet
-    os.environ["PATH"] = with_python_bin()["PATH"]  # the in-process generate_assignment needs alembic
-    root = root or manifests.course_root()
-    manifest = manifests.load(assignment, root)
-    limits = limits or Limits(wall_seconds=manifest.time_seconds, memory_mb=manifest.memory_mb)
-    out = check_arguments(submissions, out, root)
-    guard.mark(out)
-    db_url = db_url or sqlite_url(out / "gradebook.db")
-    db_url = store.password_to_environment(db_url)  # never on a command line or in OUT
-    jobs = job_count(jobs)
-    # Student code must not see the submissions (a classmate's notebook) or the roster either.
-    hide = [Path(submissions).resolve()] + ([Path(roster).resolve()] if roster else [])
-    remote = _dask_cluster(cluster, jobs)
-    if remote:
-        say(f"Grading on the Dask cluster {remote.spec.address} ...")
-    else:
-        say(f"Starting {jobs} grading worker{'s' if jobs > 1 else ''} (they load nbgrader meanwhile) ...")
-    workers = [] if remote else start_workers(out, assignment, db_url, limits, jobs, executor, hide, zygote,
-                                              release=root / "release" / assignment)
-    try:
-        say(f"Setting up the course in {out} (nbgrader generate_assignment {assignment}) ...")
-        cells = _prepare_course(out, assignment, db_url, root)
-        for earlier in (out / "submitted").glob(f"*/{assignment}"):  # this assignment's only: others stay
-            shutil.rmtree(earlier)
-        say(f"Taking in the submissions from {printable(submissions)} ...")
-        taken = intake.take_in(Path(submissions), assignment, manifest.notebook, out, roster=roster)
-        intake.write_sources(out, assignment, taken.sources)
-        key = resume.resume_key(root, assignment, manifest.path, limits, executor)
-    except BaseException:
-        for worker in workers:
-            worker.stop(kill=True)
-        if remote:
-            remote.close()
-        raise
-
+def _call_roll(settings: RunSettings, taken, key: str):
+    """The class record of this run, written before any feedback page is (the pages read its flags),
+    and who is graded now: (the record, the students to grade, those whose verdicts are kept)."""
+    out, assignment = settings.out, settings.assignment
     previous = class_record.read(out, assignment)
-    earlier, cleared = manual_review.carry_over(previous, db_url, assignment, taken.sha256, clear=clear_manual)
-    roll = class_record.ClassRecord(assignment, class_record.stored_url(out, db_url), {
+    earlier, cleared = manual_review.carry_over(previous, settings.db_url, assignment, taken.sha256,
+                                                clear=settings.clear_manual)
+    roll = class_record.ClassRecord(assignment, class_record.stored_url(out, settings.db_url), {
         s: class_record.StudentEntry(sha256=taken.sha256[s], earlier_manual=earlier[s]) for s in taken.students},
         lms=previous.lms if previous else {})
-    class_record.write(out, roll)  # before any feedback page is written: the pages read the flags
-    todo, outcomes, kept = [], {}, []
+    class_record.write(out, roll)
+    todo, kept = [], []
     for student in sorted(taken.students):
         if student in cleared:  # its page showed the grader's score: written again
             todo.append(student)
-        elif not regrade and _previous_verdict(out, assignment, manifest.notebook, student, taken.sha256[student], key):
-            outcomes[student] = WorkerOutcome(student, True, message="unchanged since the last run; kept")
+        elif not settings.regrade and resume.previous_verdict(out, assignment, settings.notebook, student,
+                                                              taken.sha256[student], key):
             kept.append(student)
         else:
             todo.append(student)
-    say(f"{len(taken.students)} notebooks taken in: {len(todo)} to grade"
-        + (f", {len(kept)} unchanged since the last run (kept; --regrade grades them again)" if kept else "")
-        + (f"; {len(taken.problems)} refused at intake" if taken.problems else ""))
-    bar = None
-    if progress and todo:
-        from tqdm import tqdm
-        bar = tqdm(total=len(todo), desc=f"Grading {assignment}", unit="notebook", file=sys.stderr)
-    tasks = [{"student": s, "sha256": taken.sha256[s], "resume_key": key} for s in todo]
-    for student in todo:  # nothing of an earlier run may stand for what is graded now
-        (out / "verdicts" / student / f"{assignment}.json").unlink(missing_ok=True)
-        (out / "feedback" / student / assignment / f"{manifest.notebook}.html").unlink(missing_ok=True)
+    return roll, todo, kept
 
-    def done(outcome):
-        if bar:
-            bar.update(1)
+
+def _grade_students(settings: RunSettings, executor: Executor, tasks: list[Task], say) -> dict[str, Outcome]:
+    """Grade every task on the executor, with a progress bar; those a busy machine timed out, again, alone."""
+    for task in tasks:  # nothing of an earlier run may stand for what is graded now
+        verdicts.remove(settings.out, task.student, settings.assignment)
+        (settings.out / "feedback" / task.student / settings.assignment / f"{settings.notebook}.html").unlink(
+            missing_ok=True)
+    bar = None
+    if settings.progress and tasks:
+        from tqdm import tqdm
+        bar = tqdm(total=len(tasks), desc=f"Grading {settings.assignment}", unit="notebook", file=sys.stderr)
 
     def still_running(student: str, seconds: float) -> None:
         """A slow notebook says so, above the progress bar, rather than freezing it without a word."""
@@ -260,53 +254,66 @@ def _grade(submissions: Path, assignment: str, out: Path, jobs: int | None, db_u
         else:
             say(line)
 
-    if remote:
-        from ..workers.dask_security import ClusterError
-        try:
-            graded = remote.grade_all(out, assignment, manifest.notebook, db_url, limits, tasks, executor,
-                                      on_done=done, hide=hide)
-        except ClusterError as exc:
-            raise GradingError(str(exc)) from None
-        finally:
-            remote.close()
-    else:
-        graded = grade_all(out, assignment, db_url, limits, tasks, jobs, executor, on_done=done, hide=hide,
-                           prestarted=workers, still_running=still_running if progress else None)
-    again = [t for t in tasks if _slowed_by_load(out, assignment, graded.get(t["student"]))]
+    graded = executor.grade_all(tasks, on_done=(lambda outcome: bar.update(1)) if bar else None,
+                                still_running=still_running if settings.progress else None)
+    again = [t for t in tasks if slowed_by_load(settings.out, settings.assignment, graded.get(t.student))]
     if again:  # a grade must not depend on what else the machine was doing: once more, alone
         say(f"Grading {len(again)} notebook{'s' if len(again) > 1 else ''} again, alone: the machine was too busy "
             "for the time limit")
-        graded.update(grade_all(out, assignment, db_url, limits, again, 1, executor, hide=hide))
+        graded.update(executor.grade_all(again, alone=True))
     if bar:
         bar.close()
-    for student in todo:
-        outcome = graded.get(student) or WorkerOutcome(student, False, "error", "no grading worker answered")
-        record = out / "verdicts" / student / f"{assignment}.json"
-        if outcome.ok and not record.is_file():
-            outcome.ok, outcome.status, outcome.message = False, "error", "the judge left no verdict"
-        if not outcome.ok:
-            record.unlink(missing_ok=True)  # a verdict the environment may have cut short is never kept
-        if outcome.stats.get("note"):
-            taken.notes[student] = "; ".join(filter(None, [taken.notes.get(student), outcome.stats["note"]]))
-        outcomes[student] = outcome
+    return graded
 
-    problems = {p.student_id: p for p in taken.problems}
-    for student in sorted(set(problems) | {s for s, o in outcomes.items() if not o.ok}):
+
+def slowed_by_load(out: Path, assignment: str, outcome: Outcome | None) -> bool:
+    """True when a submission timed out on wall time while its CPU use was within limits."""
+    if outcome is None:
+        return False
+    if not outcome.ok:
+        return outcome.status == Status.TIMEOUT
+    record = verdicts.read(out, outcome.student, assignment)
+    return bool(record and record.wall_bound)
+
+
+def _settle(settings: RunSettings, todo: list[str], graded: dict[str, Outcome], notes: dict[str, str]):
+    """Each graded student's outcome, checked against the record the judge left: {student: outcome}."""
+    outcomes = {}
+    for student in todo:
+        outcome = graded.get(student) or Outcome(student, False, Status.ERROR, "no grading worker answered")
+        if outcome.ok and not verdicts.exists(settings.out, student, settings.assignment):
+            outcome.ok, outcome.status, outcome.message = False, Status.ERROR, "the judge left no verdict"
+        if not outcome.ok:  # a verdict the environment may have cut short is never kept
+            verdicts.remove(settings.out, student, settings.assignment)
+        if outcome.answer.note:
+            notes[student] = "; ".join(filter(None, [notes.get(student), outcome.answer.note]))
+        outcomes[student] = outcome
+    return outcomes
+
+
+def _zero_fill(settings: RunSettings, taken, outcomes: dict[str, Outcome]) -> None:
+    """A gradebook row of zeros for every student refused at intake or not graded."""
+    problems = {p.student_id for p in taken.problems}
+    for student in sorted(problems | {s for s, o in outcomes.items() if not o.ok}):
         if student in problems and not intake.STUDENT_ID.match(student):
             continue  # an id that is not safe as a folder name never reaches the gradebook
         try:
-            store.zero_fill(db_url, assignment, student)
+            store.zero_fill(settings.db_url, settings.assignment, student)
         except Exception as exc:  # noqa: BLE001 - its row below still says 0 and why
             taken.notes[student] = "; ".join(filter(None, [taken.notes.get(student),
                                                            f"the gradebook could not record it ({type(exc).__name__})"]))
 
-    problem_page.write_problem_pages(out, assignment, manifest.notebook, taken.problems, outcomes, cells)
-    for student, problem in problems.items():  # what decided a grade where no verdict did
-        roll.students[student] = class_record.StudentEntry(status=problem.status, message=problem.message)
+
+def _report(settings: RunSettings, cells: dict[str, float], taken, outcomes: dict[str, Outcome], roll):
+    """Pages for those without a verdict, what decided their grades in the class record, and the
+    CSVs of every assignment in OUT: (this assignment's rows, scores.csv, grades_by_exercise.csv)."""
+    out, assignment = settings.out, settings.assignment
+    problem_page.write_problem_pages(out, assignment, settings.notebook, taken.problems, outcomes, cells)
+    for problem in taken.problems:  # what decided a grade where no verdict did
+        roll.students[problem.student_id] = class_record.StudentEntry(status=problem.status, message=problem.message)
     for student, outcome in outcomes.items():
         if not outcome.ok and student in roll.students:
             roll.students[student].status, roll.students[student].message = outcome.status, outcome.message
     class_record.write(out, roll)
-    by_assignment, grades_csv, exercises_csv = export.write_csvs(out, db_url)
-    return GradingRun(out, by_assignment.get(assignment, []), grades_csv, exercises_csv, time.monotonic() - started,
-                      outcomes, taken.notes, kept=kept, graded=todo, refused=sorted(problems), assignment=assignment)
+    by_assignment, grades_csv, exercises_csv = export.write_csvs(out, settings.db_url)
+    return by_assignment.get(assignment, []), grades_csv, exercises_csv

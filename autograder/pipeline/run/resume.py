@@ -14,11 +14,11 @@ from importlib import metadata
 from pathlib import Path
 
 from ...judge.sandbox import Limits
+from ..gradebook import verdicts
+from ..gradebook.verdicts import VerdictRecord
 
 #: Files that never change a verdict.
 _IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints"}
-#: The judge's words for a child that died or stopped answering (judge.RemoteSubject.call).
-CHILD_GONE = "could not be judged"
 
 
 def _hash_tree(digest, folder: Path) -> None:
@@ -60,25 +60,13 @@ def resume_key(root: Path, assignment: str, manifest_path: Path | None, limits: 
     return digest.hexdigest()
 
 
-def resumable(exercises: list[dict], skipped_cells: dict) -> bool:
-    """False when the grader's environment may have decided part of the verdict."""
-    if skipped_cells:
-        return False
-    return not any(e.get("status") == "timeout" or CHILD_GONE in str(e.get("message", "")) for e in exercises)
-
-
-def previous_verdict(out: Path, assignment: str, notebook: str, student: str, sha256: str, key: str) -> dict | None:
+def previous_verdict(out: Path, assignment: str, notebook: str, student: str, sha256: str,
+                     key: str) -> VerdictRecord | None:
     """The verdict record of an earlier run on the very same file under the same key, if it may be kept."""
-    record = out / "verdicts" / student / f"{assignment}.json"
     feedback = out / "feedback" / student / assignment / f"{notebook}.html"
-    try:
-        data = json.loads(record.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    record = verdicts.read(out, student, assignment)
+    if record is None or not feedback.is_file():
         return None
-    if not isinstance(data, dict) or not feedback.is_file():
+    if record.submission_sha256 != sha256 or record.resume_key != key or not record.complete:
         return None
-    if data.get("submission_sha256") != sha256 or data.get("resume_key") != key or not data.get("complete"):
-        return None
-    if data.get("wall_bound") or not resumable(data.get("exercises") or [], data.get("skipped_cells") or {}):
-        return None  # the machine's load, not the submission, may have decided it
-    return data
+    return record if record.resumable() else None  # else the machine's load, not the submission, may have decided it

@@ -10,15 +10,15 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IgnorePattern, LimitOutput, OverwriteCells)
 from traitlets.config import Config
 
+from ...course.manifest import KIT_EXPORTERS
 from ...judge.sandbox import Limits
 from .cell_metadata import CheckCellMetadataCompiled
 from ..feedback.exporter import FeedbackExporter
+from ..gradebook.store import COURSE_ID
 from .grades_at_once import GetGradesAtOnce, SaveAutoGradesAtOnce
 from .judge_verdicts import JudgeVerdicts
 from .kernel import LimitedKernelManager
 from .release_cells import OverwriteCellsFromRelease
-
-COURSE_ID = "gradient-checking"
 
 #: nbgrader's default autograde steps, with the judge right after Execute (executor "kernel"),
 #: its SaveAutoGrades the one that reads and commits a submission's rows once (grades_at_once.py).
@@ -35,12 +35,7 @@ _FASTER = {CheckCellMetadata: CheckCellMetadataCompiled, OverwriteCells: Overwri
 SANITIZE_STEPS = [_FASTER.get(step, step) for step in Autograde.class_traits()["sanitize_preprocessors"].default()]
 
 
-def sqlite_url(path: Path) -> str:
-    """SQLite gradebook URL with a generous busy timeout, so parallel writers wait, never fail."""
-    return f"sqlite:///{Path(path).resolve()}?timeout=300"
-
-
-def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path | None = None,
+def grading_config(course: Path, db_url: str, limits: Limits,
                    submission_sha256: str = "", executor: str = "sandbox", hide=()) -> Config:
     c = Config()
     c.CourseDirectory.root = str(course)
@@ -59,7 +54,7 @@ def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path 
     c.LimitedKernelManager.cpu_seconds = 2 * limits.wall_seconds + 30
     c.JudgeVerdicts.wall_seconds = limits.wall_seconds
     c.JudgeVerdicts.memory_mb = limits.memory_mb
-    c.JudgeVerdicts.results_directory = str(results_dir or course / "verdicts")
+    c.JudgeVerdicts.course_directory = str(course)  # its verdicts/ holds the records (gradebook/verdicts.py)
     c.JudgeVerdicts.submission_sha256 = submission_sha256
     c.JudgeVerdicts.hide_paths = [str(p) for p in hide]
     # Feedback shows the student's code, outputs and the judge's verdicts, never the hidden tests.
@@ -72,7 +67,7 @@ def grading_config(course: Path, db_url: str, limits: Limits, results_dir: Path 
 
 FEEDBACK_STEPS = ["nbgrader.preprocessors.GetGrades", "nbgrader.preprocessors.ClearHiddenTests",
                   "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
-FEEDBACK_EXPORTER = "autograder.pipeline.feedback.exporter.FeedbackExporter"
+FEEDBACK_EXPORTER = KIT_EXPORTERS[0]  # what tells the folder it is written in from a course
 
 
 def write_course_config(course: Path, db_url: str) -> None:

@@ -6,8 +6,8 @@ the student's kernel printed into a test cell can change a grade.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 from nbformat.v4 import new_output
@@ -17,10 +17,12 @@ from traitlets import Bool, Float, Integer, List, Unicode
 
 from ...course.manifest import tolerances_for
 from ...grading.results import Result
+from ...grading.status import Status
 from ...judge.judge import judge_notebook
 from ...judge.sandbox import Limits
+from ..gradebook.verdicts import ExerciseVerdict, VerdictRecord
 
-TITLES = {"passed": "Passed", "failed": "Failed", "error": "Error", "timeout": "Timeout", "missing": "Missing"}
+TITLES = {status: status.title() for status in Status}  # an error output's name: "Timeout", ...
 
 
 def _output(item) -> nbformat.NotebookNode | None:
@@ -40,7 +42,7 @@ def _output(item) -> nbformat.NotebookNode | None:
     return nbformat.from_dict({"output_type": kind, **fields})
 
 
-def _valid(outputs: list) -> bool:
+def valid_outputs(outputs: list) -> bool:
     """Whether a code cell with these outputs is valid nbformat (checked with the whole-notebook
     schema, which nbformat compiles once; new_code_cell would check each cell the slow way)."""
     cell = nbformat.from_dict({"cell_type": "code", "id": "judged", "execution_count": None, "metadata": {},
@@ -52,10 +54,11 @@ def _valid(outputs: list) -> bool:
         return False
 
 
-def cell_outputs(raw: list) -> list:
+def cell_outputs(raw: list, valid: Callable[[list], bool] = valid_outputs) -> list:
     """nbformat outputs from the child's plain dicts; anything malformed is dropped.
 
-    All of a cell's outputs are validated at once; only when that fails, one by one."""
+    All of a cell's outputs are validated at once (`valid`, nbformat's schema unless told
+    otherwise); only when that fails, one by one."""
     outputs = []
     for item in raw if isinstance(raw, list) else []:
         try:
@@ -64,7 +67,7 @@ def cell_outputs(raw: list) -> list:
             continue
         if output is not None:
             outputs.append(output)
-    return outputs if _valid(outputs) else [o for o in outputs if _valid([o])]
+    return outputs if valid(outputs) else [o for o in outputs if valid([o])]
 
 
 def _release_notebook(helpers: Path, name) -> Path | None:
@@ -90,7 +93,8 @@ class JudgeVerdicts(NbGraderPreprocessor):
 
     wall_seconds = Float(120.0, help="Wall time the judge may spend on one notebook.").tag(config=True)
     memory_mb = Integer(1024, help="Memory limit of the judge's child process, in MiB.").tag(config=True)
-    results_directory = Unicode("", help="Folder for <student>/<assignment>.json verdict records.").tag(config=True)
+    course_directory = Unicode("", help="The course folder whose verdicts/ gets the verdict records (gradebook/verdicts.py); "
+                                        "none written without it.").tag(config=True)
     submission_sha256 = Unicode("", help="Hash of the submitted file, stored with the verdicts.").tag(config=True)
     resume_key = Unicode("", help="Hash of the limits, manifest, release and kit (resume.resume_key), stored "
                                   "with the verdicts: a rerun keeps them only under the same key.").tag(config=True)
@@ -126,23 +130,15 @@ class JudgeVerdicts(NbGraderPreprocessor):
                     cell.outputs = verdict_outputs(by_exercise[grade_id])
                 else:
                     self.log.warning("test cell %s has no judge check; its kernel output stands", grade_id)
-        if self.results_directory:
-            record = {
-                "student_id": student, "assignment": assignment, "notebook": info.get("notebook"),
-                "submission_sha256": self.submission_sha256, "resume_key": self.resume_key,
-                "judge_seconds": round(judgement.seconds, 3),
-                "exercises": [{"exercise": r.exercise, "function": r.function, "status": r.status,
-                               "message": r.message, "measured": r.measured} for r in judgement.results],
-                "cell_errors": {str(k): v for k, v in judgement.cell_errors.items()},
-                "skipped_cells": {str(k): v for k, v in judgement.skipped_cells.items()},
-                "cpu_seconds": round(judgement.cpu_seconds, 3),
-                "child_cpu_seconds": round(judgement.child_cpu_seconds, 3),
-                "wall_bound": judgement.wall_bound,
-            }
-            out = Path(self.results_directory) / student / f"{assignment}.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            partial = out.with_suffix(".tmp")
-            partial.write_text(json.dumps(record, indent=1, default=float), encoding="utf-8")
-            partial.replace(out)  # a killed worker never leaves half a record
+        if self.course_directory:
+            VerdictRecord(
+                student, assignment, info.get("notebook"), self.submission_sha256, self.resume_key,
+                round(judgement.seconds, 3),
+                tuple(ExerciseVerdict(r.exercise, r.function, r.status, r.message, r.measured)
+                      for r in judgement.results),
+                {str(k): v for k, v in judgement.cell_errors.items()},
+                {str(k): v for k, v in judgement.skipped_cells.items()},
+                round(judgement.cpu_seconds, 3), round(judgement.child_cpu_seconds, 3), judgement.wall_bound,
+            ).write(Path(self.course_directory))  # atomically: a killed worker never leaves half a record
         return nb, resources
 

@@ -1,4 +1,5 @@
-"""Grade a class on a Dask cluster: `autograder grade ... --cluster local|tls://HOST:PORT`.
+"""The Dask executor: grade a class on a Dask cluster (`autograder grade ... --cluster local|tls://HOST:PORT`),
+an executor.Executor as the local pool is.
 
 The process running `grade` sends each submission to the cluster as bytes (dask_worker.py grades
 it in a scratch course of the worker's own) and gets back the autograded notebook, the feedback,
@@ -17,16 +18,18 @@ import shutil
 import tempfile
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 from nbgrader.api import Gradebook
 
-from ...judge.sandbox import Limits
 from ..gradebook import assignment_cache, submission_rows
-from ..steps.config import COURSE_ID
+from ..gradebook.store import COURSE_ID
+from ..gradebook import verdicts
 from .dask_security import ClusterError, ClusterSpec
-from .pool import WorkerOutcome
-from .worker import mark_complete
+from .executor import OnDone, StillRunning, budget
+from .messages import Answer, Graded, Outcome, Stage, Task, WorkerSettings, outcome_for
 
 
 #: Messages Dask keeps for debugging per connection and in the scheduler's transition log.
@@ -34,11 +37,14 @@ LOW_LEVEL_LOG_LENGTH = 16
 
 
 class DaskCluster:
-    """A Dask client, started in the background so workers start while the course is set up."""
+    """The Dask executor: a Dask client, started in the background so workers start while the
+    course is set up. `settings`: those of the run's workers (each grades in a scratch course of its
+    own); `notebook`: the name of the assignment's notebook."""
 
-    def __init__(self, spec: ClusterSpec, jobs: int):
+    def __init__(self, spec: ClusterSpec, jobs: int, settings: WorkerSettings | None = None, notebook: str = ""):
         self.spec = spec
         self.jobs = jobs
+        self.settings, self.notebook = settings, notebook
         self.client = None
         self.cluster = None
         self.security = None  # the run's credentials (None for an insecure tcp:// cluster)
@@ -80,69 +86,76 @@ class DaskCluster:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 
-    def grade_all(self, out: Path, assignment: str, notebook: str, db_url: str, limits: Limits,
-                  tasks: list[dict], executor: str = "sandbox", on_done=None, hide=()
-                  ) -> dict[str, WorkerOutcome]:
-        """Grade every task ({"student", "sha256", "resume_key"}) on the cluster; {student: outcome}."""
+    def grade_all(self, tasks: Sequence[Task], on_done: OnDone | None = None,
+                  still_running: StillRunning | None = None, alone: bool = False) -> dict[str, Outcome]:
+        """Grade every task on the cluster; {student: outcome}. Each result is written as it arrives
+        (store), so a student whose result cannot be written gets an error, the batch goes on.
+        `alone`: one submission in flight at a time. (Dask reports no slow notebook: still_running
+        is not called.)"""
         from distributed import as_completed
-        from .dask_worker import CoursePlugin, grade_submission, outcome_of
         client = self.ready()
         if not tasks:
             return {}
-        plugin = CoursePlugin(f"autograder-{uuid.uuid4().hex[:12]}", assignment, notebook,
-                              course_bundle(out, assignment), limits, executor,
-                              [str(Path(p).resolve()) for p in (*hide, out)])
+        plugin = self._plugin()
         client.register_plugin(plugin)
-        outcomes: dict[str, WorkerOutcome] = {}
-        pending = iter(tasks)
-        in_flight: dict[str, dict] = {}
-        window = as_completed()
+        outcomes: dict[str, Outcome] = {}
+        pending, in_flight, window = iter(tasks), {}, as_completed()
+        room = (lambda: 1) if alone else (lambda: _window_size(client))
 
-        def submit_next() -> bool:
-            task = next(pending, None)
-            if task is None:
-                return False
-            folder = out / "submitted" / task["student"] / assignment
-            stamp = folder / "timestamp.txt"
-            future = client.submit(grade_submission, plugin.name, task,
-                                   (folder / f"{notebook}.ipynb").read_bytes(),
-                                   stamp.read_text(encoding="utf-8") if stamp.is_file() else None,
-                                   key=f"grade-{plugin.name}-{task['student']}", pure=False)
-            in_flight[future.key] = task
-            window.add(future)
-            return True
+        def fill():
+            while len(in_flight) < room() and (task := next(pending, None)) is not None:
+                future = self._submit(client, plugin.name, task)
+                in_flight[future.key] = task
+                window.add(future)
 
         try:
-            with Gradebook(db_url, COURSE_ID) as gb:
-                while len(in_flight) < _window_size(client) and submit_next():
-                    pass
+            with Gradebook(self.settings.db_url, COURSE_ID) as gb:
+                fill()
                 for future in window:
                     task = in_flight.pop(future.key)
-                    student = task["student"]
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # KilledWorker: the task took several workers down with it
-                        result = {"answer": {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"},
-                                  "seconds": 0.0, "files": {}, "rows": None}
-                    future.release()
-                    if result["answer"].get("ok"):
-                        try:
-                            store(out, gb, assignment, student, result)
-                        except (OSError, ValueError, KeyError) as exc:  # this student only; the batch goes on
-                            gb.db.rollback()
-                            result["answer"] = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"}
-                    outcome = outcome_of(student, result, limits)
-                    outcomes[student] = outcome
+                    outcome = self.receive(gb, task, future)
+                    outcomes[task.student] = outcome
                     if on_done:
                         on_done(outcome)
-                    while len(in_flight) < _window_size(client) and submit_next():
-                        pass
+                    fill()
         finally:
             try:
                 client.unregister_worker_plugin(plugin.name)
             except Exception:  # a worker gone for good: nothing of the run is left on it to clean
                 pass
         return outcomes
+
+    def _plugin(self):
+        """This batch's worker plugin: the course bundle and the workers' settings, hiding OUT too."""
+        from .dask_worker import CoursePlugin
+        out = self.settings.course
+        settings = replace(self.settings, hide=(*self.settings.hide, str(Path(out).resolve())))
+        return CoursePlugin(f"autograder-{uuid.uuid4().hex[:12]}", self.notebook,
+                            course_bundle(out, settings.assignment), settings)
+
+    def _submit(self, client, plugin: str, task: Task):
+        """Send one student's notebook (and its timestamp) to the cluster; its future."""
+        from .dask_worker import grade_submission
+        folder = self.settings.course / "submitted" / task.student / self.settings.assignment
+        stamp = folder / "timestamp.txt"
+        return client.submit(grade_submission, plugin, task.to_dict(), (folder / f"{self.notebook}.ipynb").read_bytes(),
+                             stamp.read_text(encoding="utf-8") if stamp.is_file() else None,
+                             key=f"grade-{plugin}-{task.student}", pure=False)
+
+    def receive(self, gb: Gradebook, task: Task, future) -> Outcome:
+        """The outcome of one finished future, its result written into OUT and the gradebook."""
+        try:
+            graded = Graded.from_dict(future.result())
+        except Exception as exc:  # KilledWorker: the task took several workers down with it
+            graded = Graded(Answer.failed(Stage.WORKER, f"{type(exc).__name__}: {exc}"))
+        future.release()
+        if graded.answer.ok:
+            try:
+                store(self.settings.course, gb, self.settings.assignment, task.student, graded)
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # this student only; the batch goes on
+                gb.db.rollback()
+                graded.answer = Answer.failed(Stage.WORKER, f"{type(exc).__name__}: {exc}")
+        return outcome_for(task.student, graded.answer, graded.seconds, budget(self.settings.limits))
 
 
 def local_cluster(jobs: int, folder: Path, security):
@@ -183,28 +196,25 @@ def course_bundle(out: Path, assignment: str) -> dict[str, bytes]:
     return bundle
 
 
-def store(out: Path, gb: Gradebook, assignment: str, student: str, result: dict) -> None:
+def store(out: Path, gb: Gradebook, assignment: str, student: str, graded: Graded) -> None:
     """Write one student's result: gradebook rows, then files, then the verdict record marked
     complete last (so a run killed in between grades this student again, never half)."""
-    from .dask_worker import safe_parts
-    submission_rows.write(gb, assignment, student, result["rows"])
+    from .dask_worker import RETURNED, safe_parts
+    submission_rows.write(gb, assignment, student, graded.rows)
     for kind in ("autograded", "feedback"):
         shutil.rmtree(out / kind / student / assignment, ignore_errors=True)  # an earlier run's files
     record = None
-    for relative, data in result["files"].items():
+    for relative, data in graded.files.items():
         parts = safe_parts(relative)
-        if parts[0] not in ("autograded", "feedback", "verdicts") or len(parts) < 3 or parts[1] != student:
+        if parts[0] not in RETURNED or len(parts) < 3 or parts[1] != student:
             raise ValueError(f"a grading result for {student} names a file outside its folders: {relative}")
-        target = out.joinpath(*parts)
-        if parts[0] == "verdicts":
-            record = (target, data)
+        if parts[0] == verdicts.FOLDER:
+            record = verdicts.VerdictRecord.from_json(data)
+            if (record.student_id, record.assignment) != (student, assignment):
+                raise ValueError(f"a grading result for {student} holds another's verdict record: {relative}")
             continue
+        target = out.joinpath(*parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     if record is not None:
-        target, data = record
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".part")
-        partial.write_bytes(data)
-        partial.replace(target)
-        mark_complete(target)
+        replace(record, complete=True).write(out)

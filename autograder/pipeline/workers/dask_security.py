@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .executor import ExecutorError
 
-class ClusterError(Exception):
+
+class ClusterError(ExecutorError):
     """The cluster named by --cluster cannot be reached, started or trusted; the message says why."""
 
 

@@ -5,9 +5,10 @@ one that died) unpacks the course bundle (dask_executor.course_bundle: the relea
 helper modules and a gradebook holding only the assignment; no solutions) into a folder of its
 own under the worker's local directory, and starts the same long-lived grading worker the local
 pool uses (`python -m autograder.pipeline.workers.worker --serve`: nbgrader imported once, the judge's
-zygote kept warm, the same sandbox, limits and time budget, pool.budget_for). `grade_submission` is the Dask task: the notebook arrives as
-bytes, is autograded into the scratch course, and the autograded notebook, the feedback, the
-verdict record and the gradebook rows go back as data; the scratch copy is then deleted.
+zygote kept warm, the same sandbox, limits and time budget, executor.budget). `grade_submission` is
+the Dask task: a messages.Task and the notebook as bytes go in; it is autograded into the scratch
+course, and the answer, the autograded notebook, the feedback, the verdict record and the
+gradebook rows come back as data (messages.Graded); the scratch copy is then deleted.
 Trusted side: student code runs only in the judge's confined children (or the limited kernel).
 """
 from __future__ import annotations
@@ -19,27 +20,27 @@ from pathlib import Path, PurePosixPath
 
 from distributed import WorkerPlugin, get_worker
 
-from ...judge.sandbox import Limits
 from ..gradebook import engines, store, submission_rows
-from ..steps.config import sqlite_url, write_course_config
-from .pool import GradingWorker, budget_for, outcome_for, worker_command
+from ..gradebook.store import sqlite_url
+from ..gradebook import verdicts
+from ..steps.config import write_course_config
+from .executor import budget, worker_command
+from .messages import Answer, Graded, Stage, Task, WorkerSettings
+from .pool import GradingWorker
 
 #: Folders of the scratch course whose <student>/ part goes back to the process running `grade`.
-RETURNED = ("autograded", "feedback", "verdicts")
+RETURNED = ("autograded", "feedback", verdicts.FOLDER)
 
 
 class CoursePlugin(WorkerPlugin):
     """A scratch course and grading processes on each Dask worker, for one grading run."""
 
-    def __init__(self, name: str, assignment: str, notebook: str, bundle: dict[str, bytes], limits: Limits,
-                 executor: str, hide: list[str]):
+    def __init__(self, name: str, notebook: str, bundle: dict[str, bytes], settings: WorkerSettings):
         self.name = name
-        self.assignment = assignment
         self.notebook = notebook
         self.bundle = bundle
-        self.limits = limits
-        self.executor = executor
-        self.hide = list(hide)
+        self.run_settings = settings  # the run's; each worker grades in a scratch course of its own
+        self.assignment = settings.assignment
 
     def setup(self, worker):
         local = Path(worker.local_directory)
@@ -59,8 +60,8 @@ class CoursePlugin(WorkerPlugin):
         write_course_config(self.course, self.db_url)
         (self.course / "logs").mkdir(exist_ok=True)
         # Student code must not see this worker's folder (other runs, Dask's spilled data) either.
-        self.command = worker_command(self.course, self.assignment, self.db_url, self.limits, self.executor,
-                                      [*self.hide, str(local)])
+        self.settings = self.run_settings.for_course(self.course, self.db_url, [local])
+        self.command = worker_command(self.settings)
         self.idle: queue.Queue = queue.Queue()
         for slot in range(max(1, worker.state.nthreads)):
             self.idle.put(self._start(slot))
@@ -73,42 +74,49 @@ class CoursePlugin(WorkerPlugin):
             self.idle.get_nowait()[1].stop()
         shutil.rmtree(self.course, ignore_errors=True)
 
-    def grade(self, task: dict, notebook: bytes, timestamp: str | None) -> dict:
-        """Autograde one submission in the scratch course; everything it produced, as data. `task`
-        is the run's task as the local pool's workers get it ({"student", "sha256", "resume_key"})."""
-        student = task["student"]
-        name = self.course / "submitted" / student / self.assignment
+    def grade(self, task: Task, notebook: bytes, timestamp: str | None) -> Graded:
+        """Autograde one submission in the scratch course; everything it produced, as data."""
         slot, process = self.idle.get()
         try:
-            shutil.rmtree(self.course / "submitted" / student, ignore_errors=True)
-            name.mkdir(parents=True)
-            (name / f"{self.notebook}.ipynb").write_bytes(notebook)
-            if timestamp is not None:
-                (name / "timestamp.txt").write_text(timestamp, encoding="utf-8")
-            budget = budget_for(self.limits)
+            self._hand_in(task.student, notebook, timestamp)
             started = time.monotonic()
             try:
-                answer = process.ask(task, budget)
+                answer = process.ask(task, budget(self.settings.limits))
             except TimeoutError:
-                answer = {"ok": False, "stage": "timeout"}
-            if answer is None or answer.get("stage") == "timeout":
+                answer = Answer.timed_out()
+            if answer is None or answer.stage == Stage.TIMEOUT:
                 process.stop(kill=True)
                 process = self._start(slot)[1]
-                answer = answer or {"ok": False, "stage": "worker", "error": "the grading worker stopped unexpectedly"}
-            answer.update(worker=self.address, scratch=str(self.course))
-            result = {"answer": answer, "seconds": time.monotonic() - started, "files": {}, "rows": None}
-            if answer.get("ok"):
-                for kind in RETURNED:
-                    folder = self.course / kind / student
-                    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                        result["files"][path.relative_to(self.course).as_posix()] = path.read_bytes()
-                result["rows"] = submission_rows.read(self.db_url, self.assignment, student)
-            return result
+                answer = answer or Answer.worker_gone()
+            answer.worker, answer.scratch = self.address, str(self.course)
+            graded = Graded(answer, time.monotonic() - started)
+            if answer.ok:
+                graded.files = self._produced(task.student)
+                graded.rows = submission_rows.read(self.db_url, self.assignment, task.student)
+            return graded
         finally:
             for kind in ("submitted", *RETURNED):
-                shutil.rmtree(self.course / kind / student, ignore_errors=True)
-            submission_rows.remove(self.db_url, self.assignment, student)
+                shutil.rmtree(self.course / kind / task.student, ignore_errors=True)
+            submission_rows.remove(self.db_url, self.assignment, task.student)
             self.idle.put((slot, process))
+
+    def _hand_in(self, student: str, notebook: bytes, timestamp: str | None) -> None:
+        """Put the notebook (and its timestamp) where nbgrader's autograde looks for it."""
+        folder = self.course / "submitted" / student / self.assignment
+        shutil.rmtree(self.course / "submitted" / student, ignore_errors=True)
+        folder.mkdir(parents=True)
+        (folder / f"{self.notebook}.ipynb").write_bytes(notebook)
+        if timestamp is not None:
+            (folder / "timestamp.txt").write_text(timestamp, encoding="utf-8")
+
+    def _produced(self, student: str) -> dict[str, bytes]:
+        """The student's files grading made in the scratch course: relative path -> bytes."""
+        files = {}
+        for kind in RETURNED:
+            folder = self.course / kind / student
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                files[path.relative_to(self.course).as_posix()] = path.read_bytes()
+        return files
 
 
 def safe_parts(relative: str) -> tuple[str, ...]:
@@ -120,10 +128,6 @@ def safe_parts(relative: str) -> tuple[str, ...]:
 
 
 def grade_submission(plugin: str, task: dict, notebook: bytes, timestamp: str | None) -> dict:
-    """The Dask task: grade one student's notebook on this worker (see CoursePlugin.grade)."""
-    return get_worker().plugins[plugin].grade(task, notebook, timestamp)
-
-
-def outcome_of(student: str, result: dict, limits: Limits):
-    """The run's WorkerOutcome for a task's result, worded as the local pool words it."""
-    return outcome_for(student, result["answer"], result["seconds"], budget_for(limits))
+    """The Dask task: grade one student's notebook on this worker (see CoursePlugin.grade); a
+    messages.Task in, a messages.Graded out, both as plain dicts."""
+    return get_worker().plugins[plugin].grade(Task.from_dict(task), notebook, timestamp).to_dict()

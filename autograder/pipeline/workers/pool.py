@@ -1,4 +1,5 @@
-"""A pool of long-lived grading workers, each a separate process fed one student at a time.
+"""The local executor: a pool of long-lived grading workers, each a separate process fed one
+student at a time (executor.Executor, as the Dask cluster is).
 
 Workers pay nbgrader's import once, not once per student; with the sandbox executor the first
 ones are forked from this process once it has imported what they use (worker.preload), before
@@ -11,7 +12,6 @@ batch goes on. Every task gets an outcome.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import signal
@@ -19,22 +19,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
-from ...judge.budget import task_seconds
-from ...judge.sandbox import Limits, remove_orphans
-from .worker import RESULT_PREFIX
-
-
-@dataclass
-class WorkerOutcome:
-    student: str
-    ok: bool
-    status: str = "passed"
-    message: str = ""
-    seconds: float = 0.0
-    stats: dict = field(default_factory=dict)
+from ...judge.sandbox import remove_orphans
+from .executor import OnDone, StillRunning, budget, job_count, worker_command
+from .messages import RESULT_PREFIX, Answer, Outcome, Stage, Task, WorkerSettings, outcome_for
 
 
 #: The name a forked worker gives itself (its command line is still the one of `grade`).
@@ -75,7 +65,7 @@ def _become_worker(argv: list[str], tasks: int, results: int, log: int, zygote: 
         except (OSError, AttributeError):
             pass
         from . import worker
-        worker._leave(worker.main(argv))
+        worker.leave(worker.main(argv))
     except BaseException:  # noqa: B902 - whatever happens, never return into the caller's code
         import traceback
         traceback.print_exc()
@@ -143,12 +133,12 @@ class GradingWorker:
                 self.lines.put(line[len(RESULT_PREFIX):])
         self.lines.put(None)  # the worker exited
 
-    def ask(self, task: dict, budget: float, still_running=None) -> dict | None:
+    def ask(self, task: Task, budget: float, still_running=None) -> Answer | None:
         """The worker's answer for one task, None if it died, or raises TimeoutError.
 
         still_running(seconds), if given, is called every STILL_RUNNING_EVERY seconds of waiting."""
         try:
-            self.proc.stdin.write(json.dumps(task) + "\n")
+            self.proc.stdin.write(task.to_line())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return None
@@ -162,7 +152,7 @@ class GradingWorker:
                 if time.monotonic() - started >= budget:
                     raise TimeoutError from None
                 still_running(time.monotonic() - started)
-        return json.loads(line) if line is not None else None
+        return Answer.from_line(line) if line is not None else None
 
     def stop(self, kill: bool = False):
         if kill:
@@ -181,26 +171,6 @@ class GradingWorker:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.log.close()
-
-
-def budget_for(limits: Limits) -> float:
-    """Seconds one submission may take in all, on either executor (budget.task_seconds)."""
-    return task_seconds(limits.wall_seconds)
-
-
-def worker_command(out: Path, assignment: str, db_url: str, limits: Limits, executor: str, hide) -> list[str]:
-    """The command line of a grading worker for the course at `out`."""
-    command = [sys.executable, "-m", "autograder.pipeline.workers.worker", "--serve", "--course", str(out),
-               "--assignment", assignment, "--db", db_url, "--seconds", str(limits.wall_seconds),
-               "--memory-mb", str(limits.memory_mb), "--executor", executor]
-    for path in hide:
-        command += ["--hide", str(path)]
-    return command
-
-
-def job_count(jobs: int | None) -> int:
-    """The workers a run starts: `jobs`, or one per core."""
-    return max(1, jobs or os.cpu_count() or 1)
 
 
 def share_zygote(jobs: int):
@@ -226,8 +196,7 @@ def zygote_for_run(jobs: int | None, executor: str, cluster: str | None):
         launcher.close()
 
 
-def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs: int,
-                  executor: str = "sandbox", hide=(), zygote: list | None = None,
+def start_workers(settings: WorkerSettings, jobs: int, zygote: list | None = None,
                   release: Path | None = None) -> list[GradingWorker]:
     """Start the workers now, forked from this process once it has imported the grading modules
     and rendered the `release` notebook's feedback page (worker.warm_feedback), so that they
@@ -235,17 +204,17 @@ def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs:
     (share_zygote's); those it does not reach start a zygote of their own."""
     from .worker import preload, warm_feedback
     preload()
-    if release is not None and executor == "sandbox":  # spawned workers warm up by themselves
+    if release is not None and settings.executor == "sandbox":  # spawned workers warm up by themselves
         warm_feedback(release)
-    logs = out / "logs"
+    logs = settings.course / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    command = worker_command(out, assignment, db_url, limits, executor, hide)
+    command = worker_command(settings)
     connections = list(zygote or [])
     # A Jupyter kernel's client (zmq, asyncio) must not inherit this process's: spawn those workers.
-    fork = executor == "sandbox"
+    fork = settings.executor == "sandbox"
     try:
         workers = [GradingWorker(command, logs / f"worker-{slot}.log", fork=fork,
-                           zygote=connections[slot].fileno() if fork and slot < len(connections) else None)
+                                 zygote=connections[slot].fileno() if fork and slot < len(connections) else None)
                    for slot in range(max(1, jobs))]
     finally:
         for connection in connections:
@@ -253,95 +222,111 @@ def start_workers(out: Path, assignment: str, db_url: str, limits: Limits, jobs:
     return [worker.start() for worker in workers]
 
 
-def grade_all(out: Path, assignment: str, db_url: str, limits: Limits, tasks: list[dict], jobs: int,
-              executor: str = "sandbox", on_done=None, hide=(), prestarted: list[GradingWorker] | None = None,
-              still_running=None) -> dict[str, WorkerOutcome]:
-    """Grade every task ({"student", "sha256", "resume_key"}) with `jobs` workers; {student: outcome}.
+class LocalPool:
+    """The local executor: `jobs` grading workers on this machine, started at once (start_workers)
+    so that they warm up while the course is set up; any worker after those is a fresh interpreter."""
 
-    still_running(student, seconds) is told of a student still being graded, every
-    STILL_RUNNING_EVERY seconds. An interrupt (Ctrl-C) ends every worker at once, each with all
-    it started (its process group), before it is raised again."""
-    command = worker_command(out, assignment, db_url, limits, executor, hide)
-    prestarted = list(prestarted or [])
-    budget = budget_for(limits)
-    todo: queue.Queue = queue.Queue()
-    for task in tasks:
-        todo.put(task)
-    outcomes: dict[str, WorkerOutcome] = {}
-    lock = threading.Lock()
-    logs = out / "logs"
-    logs.mkdir(exist_ok=True)
-    live: dict[int, GradingWorker] = {}  # slot -> its worker, for an interrupt to end
-    stopping = threading.Event()
+    def __init__(self, settings: WorkerSettings, jobs: int, zygote: list | None = None,
+                 release: Path | None = None, prestart: bool = True):
+        self.settings, self.jobs = settings, max(1, jobs)
+        self.command = worker_command(settings)
+        self.budget = budget(settings.limits)
+        (settings.course / "logs").mkdir(parents=True, exist_ok=True)
+        self.idle = start_workers(settings, self.jobs, zygote, release) if prestart else []
 
-    def run(slot: int):
-        worker = prestarted[slot] if slot < len(prestarted) else None
-        while not stopping.is_set():
+    def grade_all(self, tasks: Sequence[Task], on_done: OnDone | None = None,
+                  still_running: StillRunning | None = None, alone: bool = False) -> dict[str, Outcome]:
+        """Grade every task ({student: outcome}), on the started workers first. An interrupt
+        (Ctrl-C) ends every worker at once, each with all it started (its process group), before it
+        is raised again."""
+        prestarted, self.idle = self.idle, []
+        batch = _Batch(self, tasks, on_done, still_running)
+        slots = max(1, min(1 if alone else self.jobs, len(tasks)))
+        for idle in prestarted[slots:]:
+            idle.stop()
+        first = prestarted + [None] * slots  # a slot without a started worker starts one
+        threads = [threading.Thread(target=batch.serve, args=(slot, first[slot]), daemon=True) for slot in range(slots)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        except BaseException:  # Ctrl-C (KeyboardInterrupt) or any other end: no worker outlives the run
+            batch.stopping.set()
+            for worker in [*batch.live.values(), *prestarted]:
+                worker.stop(kill=True)
+            remove_orphans()  # what the killed workers' submissions had running, and their scratch
+            raise
+        return batch.outcomes
+
+    def close(self) -> None:
+        """Stop the workers no batch used (a run that failed while setting up)."""
+        for worker in self.idle:
+            worker.stop(kill=True)
+        self.idle = []
+
+
+class _Batch:
+    """One grade_all: a queue of tasks served by a thread per slot, each with one worker at a time."""
+
+    def __init__(self, pool: LocalPool, tasks: Sequence[Task], on_done: OnDone | None,
+                 still_running: StillRunning | None):
+        self.pool, self.on_done, self.still_running = pool, on_done, still_running
+        self.todo: queue.Queue = queue.Queue()
+        for task in tasks:
+            self.todo.put(task)
+        self.outcomes: dict[str, Outcome] = {}
+        self.lock = threading.Lock()
+        self.live: dict[int, GradingWorker] = {}  # slot -> its worker, for an interrupt to end
+        self.stopping = threading.Event()
+
+    def serve(self, slot: int, worker: GradingWorker | None) -> None:
+        """Grade tasks until none is left; a worker that failed is never reused: a fresh one takes over."""
+        while not self.stopping.is_set():
             try:
-                task = todo.get_nowait()
+                task = self.todo.get_nowait()
             except queue.Empty:
                 break
             started = time.monotonic()
-            report = None
-            if still_running:
-                def report(seconds, student=task["student"]):
-                    if not stopping.is_set():
-                        still_running(student, seconds)
-            try:
-                if worker is None:
-                    worker = GradingWorker(command, logs / f"worker-{slot}.log").start()
-                live[slot] = worker
-                if stopping.is_set():
-                    break
-                answer = worker.ask(task, budget, report)
-                if stopping.is_set():
-                    break
-            except TimeoutError:
-                answer = {"ok": False, "stage": "timeout"}
-            except Exception as exc:  # noqa: BLE001 - no worker could be started or asked: this task only
-                answer = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"}
-            if answer is None:
-                answer = {"ok": False, "stage": "worker", "error": "the grading worker stopped unexpectedly"}
-            if not answer.get("ok") or answer.get("retire"):
-                if worker is not None:  # never reuse a worker after a failure: start a fresh one
-                    worker.stop(kill=not answer.get("retire"))  # a retiring worker exits by itself
+            answer, worker = self._ask(slot, worker, task)
+            if answer is None:  # the run is being stopped
+                break
+            if not answer.ok or answer.retire:
+                if worker is not None:
+                    worker.stop(kill=not answer.retire)  # a retiring worker exits by itself
                 worker = None
-            outcome = outcome_for(task["student"], answer, time.monotonic() - started, budget)
-            with lock:
-                outcomes[task["student"]] = outcome
-            if on_done:
-                try:
-                    on_done(outcome)
-                except Exception:  # noqa: BLE001 - a progress display never stops the batch
-                    pass
+            self._done(outcome_for(task.student, answer, time.monotonic() - started, self.pool.budget))
         if worker is not None:
             worker.stop()
 
-    slots = max(1, min(jobs, len(tasks)))
-    for idle in prestarted[slots:]:
-        idle.stop()
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(slots)]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    except BaseException:  # Ctrl-C (KeyboardInterrupt) or any other end: no worker outlives the run
-        stopping.set()
-        for worker in [*live.values(), *prestarted]:
-            worker.stop(kill=True)
-        remove_orphans()  # what the killed workers' submissions had running, and their scratch
-        raise
-    return outcomes
+    def _ask(self, slot: int, worker: GradingWorker | None, task: Task):
+        """(the answer to `task`, None once the run is being stopped; the worker that answered)."""
+        report = None
+        if self.still_running:
+            def report(seconds, student=task.student):
+                if not self.stopping.is_set():
+                    self.still_running(student, seconds)
+        try:
+            if worker is None:
+                log = self.pool.settings.course / "logs" / f"worker-{slot}.log"
+                worker = GradingWorker(self.pool.command, log).start()
+            self.live[slot] = worker
+            if self.stopping.is_set():
+                return None, worker
+            answer = worker.ask(task, self.pool.budget, report)
+            if self.stopping.is_set():
+                return None, worker
+        except TimeoutError:
+            answer = Answer.timed_out()
+        except Exception as exc:  # noqa: BLE001 - no worker could be started or asked: this task only
+            answer = Answer.failed(Stage.WORKER, f"{type(exc).__name__}: {exc}")
+        return answer or Answer.worker_gone(), worker
 
-
-def outcome_for(student: str, answer: dict, seconds: float, budget: float) -> WorkerOutcome:
-    """The run's outcome for a grading worker's answer (either executor's)."""
-    if answer.get("ok"):
-        return WorkerOutcome(student, True, seconds=seconds, stats=answer)
-    if answer.get("stage") == "timeout":
-        return WorkerOutcome(student, False, "timeout", f"grading did not finish within {budget:.0f} s", seconds,
-                             answer)
-    detail = str(answer.get("error") or "no details").strip().splitlines()[-1:] or ["no details"]
-    return WorkerOutcome(student, False, "error", f"nbgrader could not grade this submission "
-                         f"({answer.get('stage', 'worker')}): {detail[0][-400:]}", seconds, answer)
+    def _done(self, outcome: Outcome) -> None:
+        with self.lock:
+            self.outcomes[outcome.student] = outcome
+        if self.on_done:
+            try:
+                self.on_done(outcome)
+            except Exception:  # noqa: BLE001 - a progress display never stops the batch
+                pass

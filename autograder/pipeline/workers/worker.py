@@ -1,8 +1,9 @@
 """A grading worker: grades students one after another, each with nbgrader autograde (the judge
 among its steps) and feedback.
 
-The orchestrator starts a few of these (`python -m autograder.pipeline.workers.worker --serve ...`) and
-sends one JSON task per line on stdin; the worker answers one `WORKER-RESULT {...}` line per task.
+The orchestrator starts a few of these (executor.worker_command: `python -m
+autograder.pipeline.workers.worker --serve --settings JSON`, the run's messages.WorkerSettings) and
+sends one messages.Task per line on stdin; the worker answers one messages.Answer line per task.
 Student code never runs in the worker itself (it runs in the judge's confined children, or in a
 kernel), but nbgrader parses and renders the student's notebook here (trusted side). So each
 step fails alone: the feedback is rendered in a forked helper with a memory and time cap per
@@ -13,32 +14,20 @@ broken gradebook session.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
-from ...judge.sandbox import Limits
+from ..gradebook import verdicts
+from .messages import Answer, Stage, Task, WorkerSettings
 
 # nbgrader, nbconvert and the gradebook are imported where they are used: a serving worker starts
 # the judge's warm interpreter first, so both load at the same time (see main).
-
-RESULT_PREFIX = "WORKER-RESULT "
-
-
-def mark_complete(record: Path) -> None:
-    """Mark a verdict record complete once its grades and feedback are saved (a rerun may keep it)."""
-    if not record.is_file():
-        return
-    data = json.loads(record.read_text(encoding="utf-8"))
-    data["complete"] = True
-    partial = record.with_suffix(".tmp")
-    partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    partial.replace(record)  # atomic: a kill never leaves half a record
 
 
 #: A worker holds nbgrader, numpy and one notebook at a time (about 160 MiB resident, 310 MiB of
@@ -63,40 +52,39 @@ def _cause(text: str) -> str:
     return f"{real[-1].group('name')}{':' + real[-1].group('detail')[:200] if real[-1].group('detail').strip() else ''}"
 
 
-def grade_student(course: Path, assignment: str, student: str, db_url: str, limits: Limits,
-                  sha256: str = "", executor: str = "sandbox", hide=(), resume_key: str = "") -> dict:
-    """Autograde one student's submission (already in course/submitted/) and write feedback."""
+def grade_student(settings: WorkerSettings, task: Task) -> Answer:
+    """Autograde one student's submission (already in the settings' course/submitted/) and write feedback."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
     from ..gradebook import store
     from ..steps.config import grading_config
-    config = grading_config(course, db_url, limits, submission_sha256=sha256, executor=executor, hide=hide)
-    config.JudgeVerdicts.resume_key = resume_key
+    course, assignment, student = settings.course, settings.assignment, task.student
+    config = grading_config(course, settings.db_url, settings.limits, submission_sha256=task.sha256,
+                            executor=settings.executor, hide=settings.hide)
+    config.JudgeVerdicts.resume_key = task.resume_key
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     started = time.monotonic()
-    store.ensure_student(db_url, student)  # safe when another run adds this student at the same time
+    store.ensure_student(settings.db_url, student)  # safe when another run adds this student at the same time
     result = api.autograde(assignment, student, force=True, create=True)
-    if not result.get("success") and executor == "kernel":
+    if not result.get("success") and settings.executor == "kernel":
         # The kernel died or nbgrader's Execute gave up (os._exit, a killed kernel): the judge
         # still runs the notebook in its own child, so the honest code keeps its points.
-        outcome = grade_student(course, assignment, student, db_url, limits, sha256, "sandbox", hide, resume_key)
-        outcome["note"] = "; ".join(filter(None, ["its Jupyter kernel died, so it was run and judged in the "
-                                                  "sandbox instead", outcome.get("note")]))
-        return outcome
+        answer = grade_student(replace(settings, executor="sandbox"), task)
+        answer.note = "; ".join(filter(None, ["its Jupyter kernel died, so it was run and judged in the "
+                                              "sandbox instead", answer.note]))
+        return answer
     if not result.get("success"):
-        return {"ok": False, "stage": "autograde", "retire": True,
-                "error": (result.get("error") or result.get("log") or "")[-2000:]}
+        return Answer.failed(Stage.AUTOGRADE, (result.get("error") or result.get("log") or "")[-2000:], retire=True)
     autograded = time.monotonic()
-    record = course / "verdicts" / student / f"{assignment}.json"
-    failure = _feedback_helper(course, db_url, limits, executor, hide).run([assignment, student])
-    outcome = {"ok": True, "autograde_seconds": round(autograded - started, 3),
-               "feedback_seconds": round(time.monotonic() - autograded, 3), "note": ""}
+    failure = _feedback_helper(settings).run([assignment, student])
+    answer = Answer(True, autograde_seconds=round(autograded - started, 3),
+                    feedback_seconds=round(time.monotonic() - autograded, 3))
     if failure:  # the grades stand; the record stays incomplete, so the next run tries again
-        outcome["note"] = f"its feedback page could not be written ({_cause(failure)}); its grades stand"
+        answer.note = f"its feedback page could not be written ({_cause(failure)}); its grades stand"
     else:
-        mark_complete(record)
-    return outcome
+        verdicts.mark_complete(course, student, assignment)
+    return answer
 
 
 _HELPERS: dict = {}
@@ -104,10 +92,10 @@ _HELPERS: dict = {}
 os.register_at_fork(after_in_child=_HELPERS.clear)
 
 
-def _feedback_helper(course: Path, db_url: str, limits: Limits, executor: str, hide):
+def _feedback_helper(settings: WorkerSettings):
     """This worker's feedback renderer for a course and gradebook: a LimitedHelper (forked once,
     capped per page, replaced after any failure), so each page starts warm."""
-    key = (str(course), db_url)
+    key = (str(settings.course), settings.db_url)
     if key not in _HELPERS:
         from .limited_helper import LimitedHelper
         api = []
@@ -118,7 +106,8 @@ def _feedback_helper(course: Path, db_url: str, limits: Limits, executor: str, h
 
             from ..steps.config import grading_config
             if not api:
-                config = grading_config(course, db_url, limits, executor=executor, hide=hide)
+                config = grading_config(settings.course, settings.db_url, settings.limits,
+                                        executor=settings.executor, hide=settings.hide)
                 api.append(NbGraderAPI(coursedir=CourseDirectory(config=config), config=config))
             assignment, student = request
             answer = api[0].generate_feedback(assignment, student, force=True)
@@ -155,8 +144,8 @@ def warm_feedback(release: Path) -> None:
         print(f"feedback warm-up skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def serve(args) -> int:
-    """Grade the students named on stdin, one JSON task per line, until stdin closes.
+def serve(settings: WorkerSettings) -> int:
+    """Grade the students named on stdin, one Task per line, until stdin closes.
 
     After a failed task the worker answers with "retire" and exits: whatever broke (a gradebook
     session, memory) leaves with it, and the orchestrator starts a fresh worker."""
@@ -164,41 +153,34 @@ def serve(args) -> int:
     resource.setrlimit(resource.RLIMIT_AS, (cap, resource.getrlimit(resource.RLIMIT_AS)[1]))
     from sqlalchemy.exc import SAWarning
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own session notices
-    limits = Limits(wall_seconds=args.seconds, memory_mb=args.memory_mb)
     from ..gradebook import engines
     engines.install()
-    warm_feedback(args.course / "release" / args.assignment)  # unless forked from a process that did
+    warm_feedback(settings.course / "release" / settings.assignment)  # unless forked from a process that did
     for line in sys.stdin:
         if not line.strip():
             continue
-        task = json.loads(line)
+        task = Task.from_line(line)
         try:
-            outcome = grade_student(args.course, args.assignment, task["student"], args.db, limits,
-                                    task.get("sha256", ""), args.executor, args.hide, task.get("resume_key", ""))
+            answer = grade_student(settings, task)
         except BaseException as exc:  # noqa: BLE001 - MemoryError too: answer, then make way for a fresh worker
-            outcome = {"ok": False, "stage": "worker", "retire": True, "error": f"{type(exc).__name__}: {exc}"[-2000:]}
-        outcome["student"], outcome["worker_pid"] = task["student"], os.getpid()
-        sys.stdout.write(RESULT_PREFIX + json.dumps(outcome) + "\n")
+            answer = Answer.raised(exc, retire=True)
+        answer.student, answer.worker_pid = task.student, os.getpid()
+        sys.stdout.write(answer.to_line())
         sys.stdout.flush()
-        if outcome.get("retire"):
+        if answer.retire:
             return 3
     return 0
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--course", required=True, type=Path)
-    parser.add_argument("--assignment", required=True)
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--memory-mb", type=int, default=1024)
-    parser.add_argument("--executor", choices=("sandbox", "kernel"), default="sandbox")
+    parser.add_argument("--settings", required=True, type=WorkerSettings.from_json,
+                        help="The run's messages.WorkerSettings, as JSON.")
     parser.add_argument("--serve", action="store_true", help="Read tasks from stdin (one JSON per line).")
-    parser.add_argument("--hide", action="append", default=[], help="A path student code must not see.")
     parser.add_argument("--zygote-fd", type=int, default=None,
                         help="A connection to the warm zygote `grade` shares with its forked workers.")
     args = parser.parse_args(argv)
-    if args.serve and args.executor == "sandbox":
+    if args.serve and args.settings.executor == "sandbox":
         from ...judge import judge
         if args.zygote_fd is not None:
             import socket
@@ -207,10 +189,10 @@ def main(argv=None) -> int:
             # The warm interpreter imports numpy and matplotlib and draws its first figure while
             # this process imports nbgrader: the first student's judge then finds it ready.
             judge.default_launcher().start()
-    return serve(args)
+    return serve(args.settings)
 
 
-def _leave(code: int) -> None:
+def leave(code: int) -> None:
     """End the worker at once (its grades and files are written and closed), its warm zygote first."""
     from ...process_exit import exit_now
     for helper in _HELPERS.values():
@@ -221,4 +203,4 @@ def _leave(code: int) -> None:
 
 
 if __name__ == "__main__":
-    _leave(main())
+    leave(main())

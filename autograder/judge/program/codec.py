@@ -3,8 +3,9 @@
 Nothing decoded here can run code: only None, bool, int, float, str, lists, tuples, str-keyed
 dicts and numpy arrays of numeric dtypes, checked after unpacking. msgpack does the packing in C,
 because a student's checker makes about 1,300 calls a notebook to the judge's trusted functions.
-This file imports nothing from the kit, because the judge's child process runs it without the
-kit on its path.
+A part of the zygote's program (README.md), so it imports nothing from the kit: the child runs it
+without the kit on its path. The trusted judge reads the child's replies with the same file
+(assembly.load_part).
 """
 import functools
 import struct

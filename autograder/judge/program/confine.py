@@ -1,8 +1,9 @@
 """Confinement of untrusted code, applied by a freshly forked process to itself before it runs any.
 
-Trusted code, self-contained (no kit imports): the zygote runs it in each child it forks, and
-`sandbox.isolation_in_force` runs it in a probe. What it can do depends on the machine, strongest
-first; whatever fails, the later steps still run:
+Trusted code, a part of the zygote's program (README.md), so self-contained (no kit imports): the
+zygote runs it in each child it forks, `sandbox.isolation_in_force` runs it in a probe, and the
+trusted side mounts and detaches scratch with it (assembly.load_part). What it can do depends on
+the machine, strongest first; whatever fails, the later steps still run:
   1. namespaces (as root, or inside a user namespace for an ordinary user): mount, network,
      process id, SysV IPC and host name. No network, no other process visible, shared memory
      and semaphores die with the child;
@@ -72,7 +73,9 @@ def _limit(which, value):
         pass
 
 
-def _libc():
+def system_calls():
+    """libc with the argument types of the calls confinement makes (also the trusted side's, through
+    assembly.load_part: the formgrader's unprivileged server mounts with them)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
     libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
@@ -80,15 +83,17 @@ def _libc():
     return libc
 
 
-def _check(result, what):
+def checked(result, what):
+    """Raise OSError (with errno's words) unless a libc call returned 0."""
     if result != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
 
-def _mount(libc, source, target, fstype, flags, data=None):
-    enc = lambda s: None if s is None else s.encode()
-    _check(libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+def mount_on(libc, source, target, fstype, flags, data=None):
+    """mount(2), raising OSError on failure; paths as str or Path."""
+    enc = lambda s: None if s is None else os.fsencode(s)  # noqa: E731 (str or Path)
+    checked(libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
 
 
 def _unshare(libc):
@@ -157,21 +162,21 @@ def _bind(libc, source, target, writable=False, recursive=True):
     else:
         os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
-    _mount(libc, source, target, None, _MS_BIND | (_MS_REC if recursive else 0))
+    mount_on(libc, source, target, None, _MS_BIND | (_MS_REC if recursive else 0))
     flags = _MS_REMOUNT | _MS_BIND | _MS_NOSUID | _MS_NODEV | _kept_flags(target)
-    _mount(libc, None, target, None, flags & ~_MS_RDONLY if writable else flags | _MS_RDONLY)
+    mount_on(libc, None, target, None, flags & ~_MS_RDONLY if writable else flags | _MS_RDONLY)
 
 
 def scratch_tmpfs(path, limits, uid):
     """Mount a scratch tmpfs (capped, nosuid, nodev, noexec, owned by uid as root) on the folder
     path, in this process's mount namespace: the trusted side's scratch where a child gets no
     namespace of its own. Raises OSError where mounting is not allowed."""
-    _mount(_libc(), "tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _scratch_options(limits, uid))
+    mount_on(system_calls(), "tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _scratch_options(limits, uid))
 
 
 def detach(path):
     """Unmount path lazily (what is mounted there goes once nothing uses it), never through a link."""
-    _check(_libc().umount2(path.encode(), _MNT_DETACH | _UMOUNT_NOFOLLOW), f"umount {path}")
+    checked(system_calls().umount2(path.encode(), _MNT_DETACH | _UMOUNT_NOFOLLOW), f"umount {path}")
 
 
 def _inside(path, folder):
@@ -211,14 +216,14 @@ def _copy_helpers(held, target):
 def _build_root(libc, scratch, allow, hide, limits, uid):
     """Mount a tmpfs over scratch and fill it with the allowlist; returns that new root's path."""
     held = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+    mount_on(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
     root = scratch  # covered by the new root's tmpfs; the real folder is reached through `held`
-    _mount(libc, "tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+    mount_on(libc, "tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
     # The private /tmp and /dev/shm first: an interpreter or venv under /tmp is bound on top of them.
     scratch_mb = int(limits.get("scratch_mb", SCRATCH_MB))
     for path, size in (("/dev/shm", min(64, scratch_mb)), ("/tmp", scratch_mb)):
         os.makedirs(root + path, mode=0o755, exist_ok=True)
-        _mount(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV,
+        mount_on(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV,
                f"size={size}m,nr_inodes={int(limits.get('scratch_files', SCRATCH_FILES))},mode=1777")
     for path in allow:
         if os.path.islink(path):
@@ -229,16 +234,16 @@ def _build_root(libc, scratch, allow, hide, limits, uid):
     for path in hide:
         if any(_inside(path, a) for a in allow) and os.path.exists(root + path):
             if os.path.isdir(root + path):
-                _mount(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_RDONLY, "size=4k,mode=0555")
+                mount_on(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_RDONLY, "size=4k,mode=0555")
             else:
-                _mount(libc, "/dev/null", root + path, None, _MS_BIND)
+                mount_on(libc, "/dev/null", root + path, None, _MS_BIND)
     dev = root + "/dev"
     os.makedirs(dev, mode=0o755, exist_ok=True)
-    _mount(libc, "tmpfs", dev, "tmpfs", _MS_NOSUID, "size=64k,mode=0755")
+    mount_on(libc, "tmpfs", dev, "tmpfs", _MS_NOSUID, "size=64k,mode=0755")
     for name in _DEVICES:
         if os.path.exists("/dev/" + name):
             os.close(os.open(f"{dev}/{name}", os.O_WRONLY | os.O_CREAT, 0o666))
-            _mount(libc, "/dev/" + name, f"{dev}/{name}", None, _MS_BIND)
+            mount_on(libc, "/dev/" + name, f"{dev}/{name}", None, _MS_BIND)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
@@ -246,7 +251,7 @@ def _build_root(libc, scratch, allow, hide, limits, uid):
     # The child's scratch: its own tmpfs, gone with its mount namespace; the host's folder (under
     # the new root's tmpfs now) only lends the helper modules.
     os.makedirs(root + scratch, mode=0o755, exist_ok=True)
-    _mount(libc, "tmpfs", root + scratch, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _scratch_options(limits, uid))
+    mount_on(libc, "tmpfs", root + scratch, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _scratch_options(limits, uid))
     _copy_helpers(held, root + scratch)
     os.close(held)
     return root
@@ -257,12 +262,12 @@ def _enter_root(libc, root):
     os.chdir(root)
     number = _PIVOT_ROOT.get(platform.machine())
     if number is not None and libc.syscall(number, b".", b".") == 0:
-        _check(libc.umount2(b".", _MNT_DETACH), "detach the old root")
+        checked(libc.umount2(b".", _MNT_DETACH), "detach the old root")
     else:
-        _mount(libc, root, "/", None, _MS_BIND | _MS_REC)  # pragma: no cover (unknown architecture)
+        mount_on(libc, root, "/", None, _MS_BIND | _MS_REC)  # pragma: no cover (unknown architecture)
         os.chroot(".")
     os.chdir("/")
-    _mount(libc, None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+    mount_on(libc, None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
 
 
 def _drop_capabilities(libc):
@@ -276,8 +281,8 @@ def _drop_capabilities(libc):
     libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()
-    _check(libc.capset(header, data), "capset")
-    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    checked(libc.capset(header, data), "capset")
+    checked(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
 def _drop_privileges(libc, uid, limits):
@@ -369,7 +374,7 @@ def confine(spec):
     "allow": the allowlist, "hide": paths inside the allowlist to cover (the kit's own package)}."""
     measures, limits = [], spec.get("limits", {})
     scratch = os.path.abspath(spec["scratch"])
-    libc = _libc()
+    libc = system_calls()
     if _unshare(libc):
         measures.append(NAMESPACES)
         try:
@@ -381,7 +386,7 @@ def confine(spec):
             root = _build_root(libc, scratch, spec.get("allow", []), spec.get("hide", []), limits,
                                _NOBODY if spec.get("uid") is None else int(spec["uid"]))
             try:
-                _mount(libc, "proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+                mount_on(libc, "proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
             except OSError:
                 pass  # e.g. a container's masked /proc; the child then has none
             _enter_root(libc, root)

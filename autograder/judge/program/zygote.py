@@ -1,7 +1,8 @@
 """A warm interpreter that forks one fresh child per submission (trusted side of the boundary).
 
-Started as `python -I` with the codec, the confinement and the child's code before it, it imports
-numpy and matplotlib once, computes the child's file-system allowlist from what it has loaded,
+The last part of the program (README.md), after codec.py, confine.py and child.py; the launcher
+starts it as `python -I /tmp/gradcheck-zygote-XXXX/zygote.py FD ...`. It imports numpy and
+matplotlib once, computes the child's file-system allowlist from what it has loaded,
 and then, for each request on one of its control sockets (one per judging process it serves:
 `grade` starts one zygote for all its workers), forks a child that confines itself and runs
 child_main. It never runs student code itself, so no state passes from
@@ -85,7 +86,7 @@ if _pyplot is not None:
     _draw_once()
 
 _CONTROLS = [socket.socket(fileno=int(fd)) for fd in sys.argv[1:]]
-_ALLOW = allowlist()  # noqa: F821 (confine.py is prepended)
+_ALLOW = allowlist()  # noqa: F821 (confine.py comes before)
 _STATUS = {}  # child pid -> the write end of its exit-status pipe
 _CHILDREN = {}  # control socket -> {child pid: its control group's cgroup.procs files}
 
@@ -224,13 +225,13 @@ def _become_child(request, fds):
         os._exit(70)
 
 
-#: The launcher's mkdtemp folder the zygote runs in (its cwd, its HOME and matplotlib's cache).
+#: The launcher's mkdtemp folder the zygote runs in (its cwd, its HOME, matplotlib's cache, its program).
 _HOME = os.getcwd()
 
 
 def _leave_home():
     """Remove the zygote's own folder. rmtree works on directory fds and never follows a link."""
-    if os.path.basename(_HOME).startswith("zygote-") and shutil.rmtree.avoids_symlink_attacks:
+    if os.path.basename(_HOME).startswith("gradcheck-zygote-") and shutil.rmtree.avoids_symlink_attacks:
         shutil.rmtree(_HOME, ignore_errors=True)
 
 

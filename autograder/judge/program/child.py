@@ -1,7 +1,7 @@
 """The judge's child: runs a student's notebook code, then calls its functions on request.
 
-It runs with the codec's source before it and none of the kit importable, either as a fresh
-`python -I` or forked from a warm zygote. It reads frames on one fd and answers on another;
+A part of the zygote's program (README.md): it runs after codec.py and confine.py, in each child
+the zygote forks, with none of the kit importable. It reads frames on one fd and answers on another;
 each cell's outputs (stdout, stderr, the last expression, figures, the error) are sent back
 for the student's feedback. Every answer is plain data; the parent decides what it means.
 """
@@ -21,7 +21,7 @@ MAX_CELL_TEXT = 100_000
 
 
 def _send(message):
-    data = encode(message)  # noqa: F821 (the codec is prepended)
+    data = encode(message)  # noqa: F821 (codec.py comes before)
     view = memoryview(data)
     while view:
         n = _write(_FDS["reply"], view)
@@ -318,7 +318,3 @@ def child_main(request_fd, reply_fd, prelude=None):
     _load(cells, namespace)
     _serve(namespace)
     os._exit(0)
-
-
-if __name__ == "__main__" and len(sys.argv) == 3:
-    child_main(int(sys.argv[1]), int(sys.argv[2]))

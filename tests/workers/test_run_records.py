@@ -1,0 +1,100 @@
+"""The typed records of a run: the verdict record, the worker messages and the run's settings."""
+import json
+from pathlib import Path
+
+import pytest
+from support import ROOT
+
+from autograder.grading.status import Status
+from autograder.judge.sandbox import Limits
+from autograder.pipeline.gradebook import verdicts
+from autograder.pipeline.run.settings import RunSettings
+from autograder.pipeline.gradebook.verdicts import ExerciseVerdict, VerdictRecord
+from autograder.pipeline.workers.messages import RESULT_PREFIX, Answer, Stage, Task, WorkerSettings, outcome_for
+
+
+def _record(**changes) -> VerdictRecord:
+    fields = dict(student_id="ann", assignment="hw", notebook="hw", submission_sha256="abc", resume_key="k",
+                  judge_seconds=1.5, exercises=(ExerciseVerdict("test_f", "f", Status.PASSED, "f passed", {"d": 1e-9}),
+                                                ExerciseVerdict("test_g", "g", Status.ERROR, "g raised")),
+                  cpu_seconds=0.5, child_cpu_seconds=0.25)
+    return VerdictRecord(**{**fields, **changes})
+
+
+def test_a_verdict_record_has_one_path_and_round_trips(tmp_path):
+    record = _record()
+    written = record.write(tmp_path)
+    assert written == tmp_path / "verdicts" / "ann" / "hw.json" == verdicts.path(tmp_path, "ann", "hw")
+    assert verdicts.read(tmp_path, "ann", "hw") == record
+    assert not list(written.parent.glob("*.tmp"))  # written through a partial file, renamed
+    data = json.loads(written.read_text())
+    assert list(data) == ["student_id", "assignment", "notebook", "submission_sha256", "resume_key", "judge_seconds",
+                          "exercises", "cell_errors", "skipped_cells", "cpu_seconds", "child_cpu_seconds", "wall_bound"]
+    assert data["exercises"][1] == {"exercise": "test_g", "function": "g", "status": "error", "message": "g raised",
+                                    "measured": {}}
+    assert record.by_exercise()["test_f"].status is Status.PASSED
+
+
+def test_marking_a_record_complete_keeps_the_rest(tmp_path):
+    _record().write(tmp_path)
+    verdicts.mark_complete(tmp_path, "ann", "hw")
+    again = verdicts.read(tmp_path, "ann", "hw")
+    assert again.complete and again == _record(complete=True)
+    assert json.loads(verdicts.path(tmp_path, "ann", "hw").read_text())["complete"] is True
+    verdicts.mark_complete(tmp_path, "bob", "hw")  # no record: nothing to mark
+    assert not verdicts.exists(tmp_path, "bob", "hw")
+
+
+@pytest.mark.parametrize("text", ["", "{not json", "[]", '{"exercises": 3}', '{"exercises": [{"status": "passed"}]}',
+                                  '{"exercises": [{"exercise": "test_f", "status": "so-so"}]}'])
+def test_a_record_that_cannot_be_read_reads_as_none(tmp_path, text):
+    target = verdicts.path(tmp_path, "ann", "hw")
+    target.parent.mkdir(parents=True)
+    target.write_text(text)
+    assert verdicts.read(tmp_path, "ann", "hw") is None
+    assert verdicts.read(tmp_path, "nobody", "hw") is None
+
+
+def test_a_record_the_machine_may_have_decided_is_not_resumable():
+    assert _record().resumable()
+    assert not _record(wall_bound=["f"]).resumable()
+    assert not _record(skipped_cells={"3": "hung"}).resumable()
+    assert not _record(exercises=(ExerciseVerdict("test_f", "f", Status.TIMEOUT, "slow"),)).resumable()
+    assert not _record(exercises=(ExerciseVerdict("test_f", "f", Status.ERROR, "f could not be judged"),)).resumable()
+
+
+def test_tasks_and_answers_cross_a_pipe_as_one_json_line():
+    task = Task("ann", "abc", "k")
+    assert Task.from_line(task.to_line()) == task and task.to_line().endswith("\n")
+    answer = Answer(True, note="n", worker_pid=7)
+    line = answer.to_line()
+    assert line.startswith(RESULT_PREFIX) and Answer.from_line(line) == answer
+    assert Answer.from_dict({"ok": False, "stage": "autograde", "unknown": 1}) == Answer(False, Stage.AUTOGRADE)
+
+
+def test_both_executors_word_an_outcome_alike():
+    assert outcome_for("ann", Answer(True), 2.0, 60).ok
+    timeout = outcome_for("ann", Answer.timed_out(), 61.0, 60)
+    assert (timeout.status, timeout.message) == (Status.TIMEOUT, "grading did not finish within 60 s")
+    failed = outcome_for("ann", Answer.failed(Stage.AUTOGRADE, "Traceback\nValueError: bad"), 1.0, 60)
+    assert (failed.status, failed.message) == (Status.ERROR, "nbgrader could not grade this submission "
+                                                             "(autograde): ValueError: bad")
+    assert outcome_for("ann", Answer(False), 1.0, 60).message.endswith("(worker): no details")
+
+
+def test_worker_settings_cross_a_command_line_as_one_argument(tmp_path):
+    settings = WorkerSettings(tmp_path, "hw", "sqlite:///g.db", Limits(wall_seconds=20, memory_mb=512), "kernel",
+                              ("/a", "/b"))
+    assert WorkerSettings.from_json(settings.to_json()) == settings
+    scratch = settings.for_course(tmp_path / "s", "sqlite:///s.db", [tmp_path])
+    assert (scratch.course, scratch.db_url, scratch.hide) == (tmp_path / "s", "sqlite:///s.db", ("/a", "/b", str(tmp_path)))
+
+
+def test_run_settings_read_the_manifest_once_and_the_command_line_over_it(tmp_path):
+    root = ROOT
+    settings = RunSettings.build(tmp_path / "class", "gradient_checking", tmp_path / "out", root, jobs=3,
+                                 time_limit=20)
+    assert (settings.assignment, settings.notebook, settings.jobs) == ("gradient_checking", "gradient_checking", 3)
+    assert settings.limits.wall_seconds == 20 and settings.limits.memory_mb == settings.manifest.memory_mb
+    assert settings.db_url == f"sqlite:///{(tmp_path / 'out' / 'gradebook.db').resolve()}?timeout=300"
+    assert settings.worker().hide == (str((tmp_path / "class").resolve()),)
