@@ -16,6 +16,13 @@ if str(Path(__file__).resolve().parent) not in sys.path:
 from support import ROOT, SAMPLE_LIMITS, SOURCE  # noqa: E402,F401 (the paths are support's; re-exported)
 
 
+def pytest_configure(config):
+    """The checkout is a course too, and the first grading in it makes its secret: made here, before
+    any test, no test sees the file appear while it checks the checkout is never written."""
+    from autograder.grading.secret import course_secret
+    course_secret(ROOT)
+
+
 @pytest.fixture
 def solved_notebook():
     """A student's complete, correct submission (the demo's perfect sample)."""
@@ -36,7 +43,7 @@ def graded_samples(tmp_path_factory):
         if assignment not in runs:
             out = tmp_path_factory.mktemp(f"graded-{assignment}")
             runs[assignment] = grade(ROOT / "samples" / assignment, assignment, out, jobs=2,
-                                     limits=SAMPLE_LIMITS, progress=False)
+                                     limits=SAMPLE_LIMITS[assignment], progress=False)
         return runs[assignment]
     return graded
 

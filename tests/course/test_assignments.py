@@ -30,13 +30,11 @@ from autograder.course.release import generate, shared_helpers  # noqa: E402
 from autograder.grading.results import exercise_of, run_check  # noqa: E402
 from autograder.grading.subject import InProcessSubject  # noqa: E402
 from autograder.judge.judge import judge_notebook  # noqa: E402
-from autograder.judge.sandbox import Limits  # noqa: E402
 
-from support import ROOT  # noqa: E402
+from support import GENEROUS_LIMITS as LIMITS, ROOT  # noqa: E402
 from support.submissions import expected_lost, planted_rows, row_edits  # noqa: E402
 
 ASSIGNMENTS = manifest.available(ROOT)
-LIMITS = Limits(wall_seconds=60, memory_mb=1024)
 
 
 # ---- the checks, as functions of a course root ----------------------------------------------

@@ -119,7 +119,7 @@ def test_grading_again_gives_the_same_grades_and_resumes(graded, tmp_path):
     out = tmp_path / "again"
     shutil.copytree(graded.out, out)
     first = read_csv(graded.exercises_csv)
-    again = grade(SAMPLES, "gradient_checking", out, jobs=2, limits=SAMPLE_LIMITS, progress=False)
+    again = grade(SAMPLES, "gradient_checking", out, jobs=2, limits=SAMPLE_LIMITS["gradient_checking"], progress=False)
     assert read_csv(again.exercises_csv) == first
     timed_out = {s for s in RECIPES if "timeout" in {expected_status(s, e) for e in EXERCISES}}
     assert timed_out, "the samples should include a timeout"
@@ -232,7 +232,8 @@ def test_a_rerun_under_other_limits_or_with_regrade_grades_again(graded, tmp_pat
     submissions.mkdir()
     for name in ("perfect", "bug_backprop_dW2"):
         shutil.copy(SAMPLES / f"{name}.ipynb", submissions)
-    same = grade(submissions, "gradient_checking", out, jobs=2, limits=SAMPLE_LIMITS, progress=False)
+    same = grade(submissions, "gradient_checking", out, jobs=2, limits=SAMPLE_LIMITS["gradient_checking"],
+                 progress=False)
     assert sorted(same.kept) == ["bug_backprop_dW2", "perfect"] and same.graded == []
     assert same.counts() == "2 unchanged since the last run, kept; 0 graded"
     longer = grade(submissions, "gradient_checking", out, jobs=2, limits=Limits(wall_seconds=21, memory_mb=1024),

@@ -52,7 +52,8 @@ def cli(*args, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 def grade_args(submissions: Path, out: Path, *more) -> list:
     return ["grade", submissions, "--assignment", ASSIGNMENT, "--out", out, "--jobs", "1",
-            "--time-limit", f"{SAMPLE_LIMITS.wall_seconds:g}", "--memory-mb", SAMPLE_LIMITS.memory_mb, *more]
+            "--time-limit", f"{SAMPLE_LIMITS[ASSIGNMENT].wall_seconds:g}", "--memory-mb", SAMPLE_LIMITS[ASSIGNMENT].memory_mb,
+            *more]
 
 
 def read_csv(path: Path) -> list[dict]:

@@ -131,7 +131,8 @@ def graded(course, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("graded") / "grading-output"
     kit("grade", str(collected / "submitted"), "--assignment", ASSIGNMENT, "--out", str(out), "--jobs", "2",
-        "--time-limit", f"{SAMPLE_LIMITS.wall_seconds:g}", "--memory-mb", str(SAMPLE_LIMITS.memory_mb), course=course)
+        "--time-limit", f"{SAMPLE_LIMITS[ASSIGNMENT].wall_seconds:g}", "--memory-mb", str(SAMPLE_LIMITS[ASSIGNMENT].memory_mb),
+        course=course)
     return Graded(out, (out / "scores.csv").read_bytes())
 
 

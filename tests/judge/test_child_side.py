@@ -132,7 +132,7 @@ def test_a_call_the_fast_path_declines_is_refused_by_the_judge_in_its_own_words(
     """A checker handing vector_to_dictionary a vector one entry short: the child's fast path
     declines, the judge refuses, and the verdict says so in the judge's words."""
     from autograder.judge.judge import judge_notebook
-    from support import SAMPLE_LIMITS as LIMITS
+    from support import GENEROUS_LIMITS as LIMITS
     from support.submissions import load_source, plant
 
     nb = plant(load_source(), "gradient_check_n",
@@ -197,7 +197,7 @@ def test_a_fast_path_kept_by_a_checker_cannot_pass_the_exercise_it_holds(order):
     """A checker keeps the forward_propagation_n it was given, and forward_propagation_n answers with
     it: whichever exercise is judged first, that reference code is not in the child yet."""
     from autograder.judge.judge import judge_notebook
-    from support import SAMPLE_LIMITS as LIMITS
+    from support import GENEROUS_LIMITS as LIMITS
     from support.submissions import load_source, replace_solution
 
     nb = replace_solution(load_source(), "gradient_check_n", STASHING_CHECKER)
@@ -214,7 +214,7 @@ def test_a_trusted_function_failing_on_its_arguments_echoes_nothing_of_them(monk
     message (numpy's "shapes (4,7) and (1234567,)") could carry numbers the student's code chose
     from a hidden case's inputs, so the judge names only the exception's type."""
     from autograder.judge import judge
-    from support import SAMPLE_LIMITS as LIMITS
+    from support import GENEROUS_LIMITS as LIMITS
     from support.submissions import load_source
 
     def fail(*args, **kwargs):

@@ -12,7 +12,7 @@ from autograder.course.manifest import tolerances_for
 
 from support import ROOT
 from support.submissions import load_source, replace_solution
-from support import SAMPLE_LIMITS as LIMITS
+from support import GENEROUS_LIMITS as LIMITS
 
 RELEASE = ROOT / "release" / "gradient_checking"
 RELEASE_NB = RELEASE / "gradient_checking.ipynb"
