@@ -26,6 +26,8 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+from .mounts import listed, parse
+
 #: Controllers a v1 group is made in (cpuacct and memory are required, pids used where mounted).
 V1_REQUIRED = ("cpuacct", "memory")
 V1_OPTIONAL = ("pids",)
@@ -46,20 +48,6 @@ def _read(path: str) -> str | None:
 def _write(path: str, text: str) -> None:
     with open(path, "w", encoding="ascii") as f:
         f.write(text)
-
-
-def _mounts(mountinfo: str) -> list[tuple[str, str, set[str]]]:
-    """(mount point, file system type, its controllers) of each cgroup mount in /proc/self/mountinfo."""
-    found = []
-    for line in mountinfo.splitlines():
-        left, _, right = line.partition(" - ")
-        fields, rest = left.split(), right.split()
-        if len(fields) < 5 or len(rest) < 3 or rest[0] not in ("cgroup", "cgroup2"):
-            continue
-        options = set(rest[2].split(","))
-        point = fields[4].replace("\\040", " ")
-        found.append((point, rest[0], options))
-    return found
 
 
 def _own_groups(text: str) -> dict[str, str]:
@@ -133,7 +121,8 @@ def _v1_layout(mounts, own: dict[str, str]) -> Layout | str:
 def find_layout(mountinfo: str | None = None, own: str | None = None) -> Layout | str:
     """Where this process can make groups, or why it cannot. v2 where its hierarchy has the memory
     controller, else v1 where cpuacct and memory are mounted, else v2 with what it has."""
-    mounts = _mounts(mountinfo if mountinfo is not None else (_read("/proc/self/mountinfo") or ""))
+    mounts = [(point, kind, options) for point, kind, options in
+              (parse(mountinfo) if mountinfo is not None else listed()) if kind in ("cgroup", "cgroup2")]
     groups = _own_groups(own if own is not None else (_read("/proc/self/cgroup") or ""))
     unified = next((point for point, kind, _ in mounts if kind == "cgroup2"), None)
     if unified is not None:

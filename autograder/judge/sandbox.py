@@ -33,6 +33,7 @@ from pathlib import Path
 
 from . import cgroup
 from .assembly import load_part, program_source
+from .mounts import listed
 from .removal import remove_tree
 
 #: program/confine.py's scratch mounts: the trusted side mounts and detaches the same tmpfs where
@@ -93,11 +94,6 @@ def _maker_gone(name: str, prefix: str) -> bool:
     return bool(match) and int(match.group(1)) != os.getpid() and not os.path.exists(f"/proc/{match.group(1)}")
 
 
-def _unescape(field: str) -> str:
-    """A path as /proc/self/mountinfo writes it (space, tab, newline, backslash as octal)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
 def remove_orphan_folders(prefix: str, folder: str | None = None) -> list[str]:
     """Remove the folders named `prefix<pid>-*` (named_for_this_process) in the temporary folder
     that a process now gone made and could not remove (SIGKILL gives no chance to): only folders,
@@ -130,16 +126,9 @@ def remove_stale_scratches(folder: str | None = None) -> list[str]:
     `<folder>/judge-<pid>-*/work` whose maker is gone, unmounted never through a link, then
     remove_orphan_folders. The outer folders removed."""
     folder = os.path.realpath(folder or tempfile.gettempdir())
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as table:
-            mounts = table.read().splitlines()
-    except OSError:
-        mounts = []
-    for line in mounts:
-        fields, _, rest = line.partition(" - ")
-        point = _unescape(fields.split(" ")[4]) if len(fields.split(" ")) > 4 else ""
+    for point, kind, _ in listed():
         outer, leaf = os.path.split(point)
-        if rest.split(" ")[0] == "tmpfs" and leaf == "work" and os.path.dirname(outer) == folder \
+        if kind == "tmpfs" and leaf == "work" and os.path.dirname(outer) == folder \
                 and _maker_gone(os.path.basename(outer), SCRATCH_PREFIX):
             try:
                 detach(point)
