@@ -94,22 +94,41 @@ def _maker_gone(name: str, prefix: str) -> bool:
     return bool(match) and int(match.group(1)) != os.getpid() and not os.path.exists(f"/proc/{match.group(1)}")
 
 
+def _working_folders() -> set[str]:
+    """The current folders of the processes this uid may see (readlink of /proc/PID/cwd)."""
+    found = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                found.add(os.readlink(f"/proc/{pid}/cwd"))
+            except OSError:
+                pass
+    return found
+
+
 def remove_orphan_folders(prefix: str, folder: str | None = None) -> list[str]:
     """Remove the folders named `prefix<pid>-*` (named_for_this_process) in the temporary folder
     that a process now gone made and could not remove (SIGKILL gives no chance to): only folders,
-    never through a link, only those this uid owns. The names removed."""
+    never through a link, only those this uid owns, and none a live process still works in (a
+    zygote outlives its killed launcher until it has loaded, then removes its own). The names removed."""
     removed = []
+    folder = folder or tempfile.gettempdir()
     try:
-        parent = os.open(folder or tempfile.gettempdir(), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        parent = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return removed
     try:
-        for name in os.listdir(parent):
+        names = [name for name in os.listdir(parent) if _maker_gone(name, prefix)]
+        working = _working_folders() if names else set()
+        for name in names:
+            path = os.path.join(os.path.realpath(folder), name)
+            if any(cwd == path or cwd.startswith(path + "/") for cwd in working):
+                continue
             try:
                 info = os.stat(name, dir_fd=parent, follow_symlinks=False)
             except OSError:
                 continue
-            if _maker_gone(name, prefix) and stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
                 try:
                     remove_tree(parent, name)
                     removed.append(name)

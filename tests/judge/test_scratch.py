@@ -193,3 +193,21 @@ def test_a_scratch_left_by_a_killed_grader_is_unmounted_by_the_next(tmp_path):
         shutil.rmtree(outer, ignore_errors=True)
         shutil.rmtree(decoy, ignore_errors=True)
         link.unlink(missing_ok=True)
+
+
+def test_the_sweep_leaves_a_folder_a_live_process_works_in(tmp_path):
+    """A folder named for a maker that is gone is removed, but not while a process still runs in it:
+    a warm interpreter outlives its killed launcher until it has loaded, then removes its own
+    folder; swept from under it, its matplotlib made the folder again and it failed to start."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    folder = tmp_path / f"gradcheck-zygote-{gone.stdout.strip()}-swept"
+    (folder / "inner").mkdir(parents=True)
+    inside = subprocess.Popen(["sleep", "600"], cwd=folder / "inner")
+    try:
+        assert sandbox.remove_orphan_folders("gradcheck-zygote-", str(tmp_path)) == []
+        assert (folder / "inner").is_dir()
+    finally:
+        inside.kill()
+        inside.wait()
+    assert sandbox.remove_orphan_folders("gradcheck-zygote-", str(tmp_path)) == [folder.name]
+    assert not folder.exists()

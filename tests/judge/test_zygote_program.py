@@ -83,3 +83,18 @@ def test_the_zygote_runs_the_assembled_program_from_a_file_ps_can_name():
     finally:
         launcher.close()
     assert not program.parent.exists()
+
+
+def test_a_zygote_that_fails_to_start_removes_its_own_folder(tmp_path):
+    """Whatever ends the zygote short of SIGKILL (here, a control socket that is not one) takes its
+    folder with it: nobody else would remove it once its launcher is gone."""
+    import subprocess
+    home = tmp_path / "gradcheck-zygote-1-failed"
+    home.mkdir()
+    program = home / "zygote.py"
+    program.write_text(program_source(ZYGOTE_PARTS))
+    done = subprocess.run([sys.executable, "-I", str(program), "999"], cwd=home,
+                          env={"HOME": str(home), "MPLCONFIGDIR": str(home / ".matplotlib")},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Bad file descriptor" in done.stderr, done.stderr[-2000:]
+    assert not home.exists(), "a zygote that failed at start left its folder"

@@ -16,6 +16,7 @@ unchanged before any of its own. The zygote runs them once, outside the sandbox 
 above, and each child whose notebook opens with exactly those cells starts from their namespace
 and outputs instead of running them again.
 """
+import atexit
 import gc
 import json
 import os
@@ -26,8 +27,23 @@ import socket
 import stat
 import sys
 
-import numpy  # noqa: F401 (warm: every child gets it for free)
-import numpy.random  # noqa: F401 (numpy loads it lazily; a child may no longer reach the files)
+#: The launcher's mkdtemp folder the zygote runs in (its cwd, its HOME, matplotlib's cache, its
+#: program), taken from the program's own path: a sweep may have removed it before the zygote ran.
+_HOME = os.path.dirname(os.path.abspath(sys.argv[0]))
+
+
+def _leave_home():
+    """Remove the zygote's own folder. rmtree works on directory fds and never follows a link."""
+    if os.path.basename(_HOME).startswith("gradcheck-zygote-") and shutil.rmtree.avoids_symlink_attacks:
+        shutil.rmtree(_HOME, ignore_errors=True)
+
+
+# However the zygote ends short of SIGKILL (a failed import, a folder swept from under it), its
+# folder goes with it; its children leave by os._exit, which skips this.
+atexit.register(_leave_home)
+
+import numpy  # noqa: E402,F401 (warm: every child gets it for free)
+import numpy.random  # noqa: E402,F401 (numpy loads it lazily; a child may no longer reach the files)
 
 try:
     import matplotlib
@@ -197,6 +213,7 @@ def _enter_group(paths):
 def _become_child(request, fds):
     request_fd, reply_fd, output_fd, status_fd = fds
     try:
+        atexit.unregister(_leave_home)  # the zygote's folder is not the child's to remove
         _enter_group(request.get("cgroup") or [])
         os.close(status_fd)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -223,16 +240,6 @@ def _become_child(request, fds):
         traceback.print_exc()
     finally:
         os._exit(70)
-
-
-#: The launcher's mkdtemp folder the zygote runs in (its cwd, its HOME, matplotlib's cache, its program).
-_HOME = os.getcwd()
-
-
-def _leave_home():
-    """Remove the zygote's own folder. rmtree works on directory fds and never follows a link."""
-    if os.path.basename(_HOME).startswith("gradcheck-zygote-") and shutil.rmtree.avoids_symlink_attacks:
-        shutil.rmtree(_HOME, ignore_errors=True)
 
 
 def _answer(control) -> bool:
