@@ -142,6 +142,9 @@ def _grade_and_report(settings, zygote, db):
     from .judge.sandbox import isolation_in_force
     if settings.executor == "sandbox":
         click.echo("Isolation of student code: " + "; ".join(isolation_in_force()))
+    from .grading_output.guard import open_to_others
+    for warning in open_to_others({"OUT": settings.out, "source/": settings.root / "source"}):
+        click.echo(f"WARNING: {warning}")
     for student, note in sorted(run.notes.items()):
         click.echo(f"note: {printable(student)}: {printable(note)}")
     problems = sorted({printable(r.student_id) for r in run.rows

@@ -5,6 +5,8 @@ kit's once it is (the folder .autograder/ in it, which also holds each assignmen
 Checked before anything is created, so a refused run leaves no half-built folder behind."""
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from ..course.manifest import KIT_FOLDER, is_kit_output
@@ -42,7 +44,33 @@ def check(out: Path, guarded: dict[str, Path]) -> Path:
 
 
 def mark(out: Path) -> Path:
-    """Make OUT (if need be) and mark it as the kit's; the marker folder."""
-    folder = Path(out) / KIT_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    """Make OUT (if need be: mode 0700 whatever the umask, as it will hold every student's notebook
+    and grades) and mark it as the kit's; the marker folder."""
+    out = Path(out)
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.mkdir(mode=0o700)
+        os.chmod(out, 0o700)
+    folder = out / KIT_FOLDER
+    folder.mkdir(exist_ok=True)
     return folder
+
+
+#: What each folder the kit guards holds, to say why another user must not read it.
+HOLDS = {"OUT": "every student's notebook, grades and feedback", "source/": "the assignments' solutions"}
+
+
+def open_to_others(folders: dict[str, Path]) -> list[str]:
+    """A warning for each of `folders` ({what: path}, what a key of HOLDS) that every user of this
+    machine may enter (its mode gives others read or search), with the command that closes it.
+    Group permissions are left alone: a course's staff may share a group on purpose."""
+    warnings = []
+    for what, path in folders.items():
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue
+        if stat.S_ISDIR(mode) and mode & (stat.S_IROTH | stat.S_IXOTH):
+            warnings.append(f"{what} {path} holds {HOLDS[what]} and every user of this machine may read it "
+                            f"(mode {stat.S_IMODE(mode):04o}): chmod o-rwx {path}")
+    return warnings

@@ -276,3 +276,36 @@ def test_the_course_is_where_the_instructor_stands_and_the_checkout_is_never_wri
     code, output = invoke("--course", elsewhere, "release")
     assert code == 2 and "holds no nbgrader_config.py" in output
     assert list(elsewhere.iterdir()) == []
+
+
+def test_out_is_closed_to_other_users_and_grade_warns_of_what_is_left_open(tmp_path):
+    """OUT holds every student's notebook and grades: `grade` makes it 0700 whatever the umask, and
+    says so, with the command that closes it, when OUT or source/ (the solutions) is open to every
+    user of the machine; group permissions are the course staff's own business."""
+    import os
+    import stat
+    course = copy_course(tmp_path / "course")
+    shutil.copytree(ROOT / "release" / ASSIGNMENT, course / "release" / ASSIGNMENT)
+    os.chmod(course / "source", 0o755)
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    shutil.copy(SAMPLES / "perfect.ipynb", submissions)
+    out = tmp_path / "graded"
+    umask = os.umask(0o022)
+    try:
+        first = cli(*grade_args(submissions, out), cwd=course)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert f"WARNING: source/ {course / 'source'} holds the assignments' solutions" in first.stdout, first.stdout
+    assert f"chmod o-rwx {course / 'source'}" in first.stdout and "WARNING: OUT" not in first.stdout
+    if os.geteuid() == 0:  # another user of the machine, trying to read a student's notebook
+        peek = subprocess.run([sys.executable, "-c", f"import os; os.setgid(65534); os.setuid(65534); "
+                               f"print(os.listdir({str(out / 'submitted')!r}))"], capture_output=True, text=True)
+        assert peek.returncode != 0 and "PermissionError" in peek.stderr, peek.stdout
+
+    os.chmod(course / "source", 0o750)
+    os.chmod(out, 0o755)
+    again = cli(*grade_args(submissions, out), cwd=course)
+    assert f"WARNING: OUT {out} holds every student's notebook" in again.stdout and "mode 0755" in again.stdout
+    assert "WARNING: source/" not in again.stdout
