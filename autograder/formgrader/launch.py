@@ -4,8 +4,9 @@ Trusted side, for the instructor. The server listens on localhost with a fresh t
 its environment (never on its command line, which any local user can read) and elided from its
 log; its log goes to OUT/logs/formgrader.log (mode 0600), and the URL is printed once the server
 answers. Started as root, the server runs as OUT's owner, or as the formgrader's own uid when
-root owns OUT: that uid is lent the gradebook's files (never a folder, never a file a student
-wrote) for as long as the server runs, then they are given back. Its Jupyter
+root owns OUT: that uid is lent OUT's group (OUT itself, closed to other users) and the
+gradebook's files (never another folder, never a file a student wrote) for as long as the server
+runs, then they are given back. Its Jupyter
 settings go in a private config folder (OUT/.formgrader) and its runtime files in a private
 temporary folder, so OUT/nbgrader_config.py (written by `grade`) stays as it is.
 """
@@ -19,6 +20,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
@@ -76,12 +78,29 @@ def server_uid(out: Path) -> int | None:
     if os.geteuid() != 0:
         return None
     info = out.stat()
-    if info.st_uid != 0:
-        return info.st_uid
-    if info.st_mode & 0o005 != 0o005:
-        raise FormgraderError(f"{out} is root's and closed to other users (mode {info.st_mode & 0o777:o}): the "
-                              "formgrader runs as an unprivileged user, which reads it; `chmod o+rx` it")
-    return FORMGRADER_UID
+    return info.st_uid if info.st_uid != 0 else FORMGRADER_UID
+
+
+@contextlib.contextmanager
+def lent_folder(out: Path, uid: int | None):
+    """Let uid (the formgrader's own) enter OUT while the server runs, OUT being closed to other
+    users (`grade` makes it 0700): its group becomes uid's, with read and search, and both are given
+    back at the end. Only OUT itself: what lies below is as `grade` wrote it."""
+    if uid != FORMGRADER_UID:
+        yield
+        return
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        info = os.fstat(fd)
+        os.fchown(fd, -1, _group(uid))
+        os.fchmod(fd, stat.S_IMODE(info.st_mode) | stat.S_IRGRP | stat.S_IXGRP)
+        try:
+            yield
+        finally:
+            os.fchown(fd, -1, info.st_gid)
+            os.fchmod(fd, stat.S_IMODE(info.st_mode))
+    finally:
+        os.close(fd)
 
 
 def sqlite_gradebook(out: Path) -> Path | None:
@@ -210,7 +229,7 @@ def serve(out: Path, port: int | None, host: str, say) -> int:
                                   Path(home) / "mounts", out)
     stop = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with lent_gradebook(out, server.uid), \
+        with lent_folder(out, server.uid), lent_gradebook(out, server.uid), \
                 open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600), "ab") as log:
             process = subprocess.Popen(server.argv, env=env, cwd=out, stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec)

@@ -21,6 +21,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.formgrader import csp
+from autograder.formgrader.launch import FORMGRADER_UID
 from autograder.formgrader.mathml import to_mathml
 from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
 from support import ROOT
@@ -129,7 +130,9 @@ def attacked(graded_samples, tmp_path_factory):
     out = copy_of_graded(graded_samples(ASSIGNMENT).out, tmp_path_factory.mktemp("formgrader") / "out")
     gradebook = out / "gradebook.db"
     owner = gradebook.stat().st_uid, gradebook.stat().st_gid
-    seen = {}
+    os.chmod(out, 0o700)  # as `grade` makes it
+    folder = lambda: (out.stat().st_mode & 0o777, out.stat().st_gid)  # noqa: E731
+    seen = {"out_before": folder()}
     with RequestLog() as watch:
         plant_attacks(out, f"{watch.url}/attack")
         log = out.parent / "formgrader-command.log"
@@ -170,6 +173,7 @@ def attacked(graded_samples, tmp_path_factory):
                         tex: document.body.innerText.includes('\\\\frac')};
             }""")
             seen["processes"] = descendants(launcher.pid)
+            seen["out_during"] = folder()
             context.close()
         # Only the attacks' paths: another process on a shared machine may knock on any local port.
         seen["requests"] = [path for path in watch.requests if path.startswith("/attack")]
@@ -180,6 +184,7 @@ def attacked(graded_samples, tmp_path_factory):
         seen["grade"] = gb.find_grade(f"test_{LOST}", NOTEBOOK, ASSIGNMENT, ATTACKER).manual_score
         seen["comment"] = gb.find_comment(LOST, NOTEBOOK, ASSIGNMENT, ATTACKER).manual_comment
     seen["owner_before"], seen["owner_after"] = owner, (gradebook.stat().st_uid, gradebook.stat().st_gid)
+    seen["out_after"] = folder()
     return seen
 
 
@@ -228,6 +233,15 @@ def test_the_url_is_printed_last_and_the_servers_log_goes_to_its_file(attacked):
 def test_manual_grading_saves_in_the_gradebook_given_back_to_its_owner(attacked):
     assert (attacked["grade"], attacked["comment"]) == (2, "Close: one stray factor.")
     assert attacked["owner_after"] == attacked["owner_before"]
+
+
+def test_out_stays_closed_to_other_users_and_only_the_server_is_let_in(attacked):
+    """On OUT closed to other users (0700, as `grade` makes it), a server started by root runs as the
+    formgrader's own uid, lent OUT's group for as long as it runs; OUT is as it was afterwards."""
+    mode, group = attacked["out_before"]
+    if attacked["uid"] == FORMGRADER_UID:
+        assert attacked["out_during"] == (0o750, FORMGRADER_UID)
+    assert attacked["out_after"] == (mode, group)
 
 
 def test_the_judges_message_reads_whole_and_math_renders_offline(attacked):
