@@ -19,8 +19,6 @@ from ..judge.assembly import load_part
 
 confine = load_part("confine")  # the sandbox's libc calls: one copy, the program's own
 
-_CLONE_NEWNS = 0x00020000
-_MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
 _MNT_DETACH = 2
 _PR_SET_PDEATHSIG = 1
 
@@ -48,20 +46,20 @@ def open_closed_folders(closed: dict[Path, set[Path]], staging: Path) -> None:
     """In a new mount namespace, replace each closed folder by a tmpfs (0755) holding only its needed
     children, outer folders first (sorted paths: a folder comes before what is inside it)."""
     libc = confine.system_calls()
-    confine.checked(libc.unshare(_CLONE_NEWNS), "unshare")
-    confine.mount_on(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+    confine.checked(libc.unshare(confine.CLONE_NEWNS), "unshare")
+    confine.mount_on(libc, None, "/", None, confine.MS_REC | confine.MS_PRIVATE)
     staging.mkdir(exist_ok=True)
     for n, (folder, children) in enumerate(sorted(closed.items())):
         kept = []
         for m, child in enumerate(sorted(children)):
             hold = staging / f"{n}-{m}"
             hold.mkdir() if child.is_dir() else hold.touch()
-            confine.mount_on(libc, child, hold, None, _MS_BIND | _MS_REC)
+            confine.mount_on(libc, child, hold, None, confine.MS_BIND | confine.MS_REC)
             kept.append((child, hold))
-        confine.mount_on(libc, "tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=64k")
+        confine.mount_on(libc, "tmpfs", folder, "tmpfs", confine.MS_NOSUID | confine.MS_NODEV, "mode=0755,size=64k")
         for child, hold in kept:
             child.mkdir() if hold.is_dir() else child.touch()
-            confine.mount_on(libc, hold, child, None, _MS_BIND | _MS_REC)
+            confine.mount_on(libc, hold, child, None, confine.MS_BIND | confine.MS_REC)
             confine.checked(libc.umount2(str(hold).encode(), _MNT_DETACH), f"umount {hold}")
 
 

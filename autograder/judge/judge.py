@@ -150,6 +150,26 @@ class ZygoteLauncher:
         self._prelude: tuple | None = None  # the prelude the running zygote holds
         self._declined: set = set()  # preludes that failed: never tried again
 
+    @property
+    def pid(self) -> int | None:
+        """The pid of the zygote this launcher started (None if none, or if it adopted one)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the zygote this launcher started is still running (False for an adopted one)."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def home(self) -> Path | None:
+        """The folder of the zygote this launcher started, its program and its cwd (None if none)."""
+        return self._home
+
+    @property
+    def holds_prelude(self) -> bool:
+        """Whether the zygote it drives has run a release's opening cells for it (see `prelude`)."""
+        return self._prelude is not None
+
     def _start(self, shares: int = 0) -> None:
         pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(1 + shares)]
         theirs = [pair[1].fileno() for pair in pairs]

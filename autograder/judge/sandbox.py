@@ -234,8 +234,15 @@ UID_FOLDERS = ("/var/lib", "/run", tempfile.gettempdir())
 UID_FILE = "next-child-uid"
 UID_BLOCK = 64
 _RESERVED: list = []  # [next uid, end of this process's block]
+
+
+def forget_reserved_uids() -> None:
+    """Forget this process's reserved block, as a later run starts: the next uid comes from the count."""
+    _RESERVED.clear()
+
+
 # A forked process is another grader: it reserves a block of its own.
-os.register_at_fork(after_in_child=_RESERVED.clear)
+os.register_at_fork(after_in_child=forget_reserved_uids)
 
 
 def _root_folder(name: str) -> int | None:
@@ -443,21 +450,23 @@ def sweep(uid: int | None) -> None:
 
 #: util-linux's setpriv and procps' kill, from the system's own folders: `setpriv` becomes the
 #: uid, then `kill -KILL -1` signals every process that uid may signal, never itself.
-_SETPRIV = shutil.which("setpriv", path="/usr/bin:/bin")
-_KILL = shutil.which("kill", path="/usr/bin:/bin")
+#: None where the system lacks one: then the sweep forks this process instead.
+SETPRIV_PROGRAM = shutil.which("setpriv", path="/usr/bin:/bin")
+KILL_PROGRAM = shutil.which("kill", path="/usr/bin:/bin")
 
 
 def _kill_all_spawned(uid: int) -> bool:
     """The sweep's kill through posix_spawn (vfork: the grader's memory is not copied, where a
     fork of it cost some 20 ms of copied pages a submission); False when it could not be done
     this way (no such programs, or setpriv could not become the uid: it exits 127)."""
-    if not (_SETPRIV and _KILL):
+    if not (SETPRIV_PROGRAM and KILL_PROGRAM):
         return False
     try:
         devnull = os.open(os.devnull, os.O_RDWR)
         try:
-            pid = os.posix_spawn(_SETPRIV, [_SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
-                                            _KILL, "-KILL", "-1"], {"PATH": "/usr/bin:/bin"},
+            argv = [SETPRIV_PROGRAM, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
+                    KILL_PROGRAM, "-KILL", "-1"]
+            pid = os.posix_spawn(SETPRIV_PROGRAM, argv, {"PATH": "/usr/bin:/bin"},
                                  file_actions=[(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)])
         finally:
             os.close(devnull)

@@ -1,8 +1,8 @@
 """The engine's layout (docs/architecture.md): rooms in one order, no import cycles, no reaching
-into another module's private names, small folders, short functions.
+into another module's private names (from the kit or from its tests), small folders, short functions.
 
-Parses autograder/ with `ast` (nothing is imported); each test lists every violation at once, as
-file:line, so one run shows all there is to fix. Imports inside functions count like the others.
+Parses autograder/ and tests/ with `ast` (nothing is imported); each test lists every violation at
+once, as file:line, so one run shows all there is to fix. Imports inside functions count like the others.
 """
 from __future__ import annotations
 
@@ -203,6 +203,75 @@ def test_no_module_takes_another_modules_private_names():
                     violations.append(f"{module.where}:{node.lineno}: {target}.{node.attr}")
     assert not violations, _report(violations, "private names of another module (make them public, or "
                                                "move the code that needs them)")
+
+
+TESTS = ROOT / "tests"
+
+#: Private names of kit modules a test may still reach, "tests/path.py: module._name" -> why. Empty:
+#: each one had a public seam made. (Student code inside a test's strings is not looked at: an
+#: attack that calls the child's own `_send` from inside the sandbox is what it simulates.)
+TESTS_REACHING_PRIVATE_NAMES: dict[str, str] = {}
+
+
+def _test_aliases(tree: ast.Module) -> dict[str, str]:
+    """The names a test binds to kit modules: imports, and `name = load_part("part")` (judge/assembly.py)."""
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "autograder":
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in MODULES:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname and alias.name in MODULES:
+                    aliases[alias.asname] = alias.name
+                elif alias.name.split(".")[0] == "autograder":
+                    aliases["autograder"] = "autograder"
+        elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+              and isinstance(node.value.func, ast.Name) and node.value.func.id == "load_part"
+              and node.value.args and isinstance(node.value.args[0], ast.Constant)):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    aliases[target.id] = f"autograder.judge.program.{node.value.args[0].value}"
+    return aliases
+
+
+def _reached_private_names(path: Path) -> list[tuple[int, str]]:
+    """(line, "module._name") for each private name of a kit module a test file takes or reaches:
+    `from kit import _y`, `module._y`, and `setattr/getattr/delattr(module, "_y", ...)` (monkeypatch too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    aliases, found = _test_aliases(tree), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in MODULES:
+            found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names if _private(a.name)]
+        elif isinstance(node, ast.Attribute) and _private(node.attr):
+            target = _dotted_module(node.value, aliases)
+            if target:
+                found.append((node.lineno, f"{target}.{node.attr}"))
+        elif isinstance(node, ast.Call) and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            name, target = node.args[1].value, _dotted_module(node.args[0], aliases)
+            if called in ("setattr", "getattr", "delattr") and target and isinstance(name, str) and _private(name):
+                found.append((node.lineno, f"{target}.{name}"))
+    return found
+
+
+def test_no_test_reaches_a_kit_modules_private_names():
+    """Tests use what the kit offers (a property, a public function, a documented setting): a test
+    that reads a module's private state pins down what is free to change."""
+    violations, excused = [], set()
+    for path in sorted(TESTS.rglob("*.py")):
+        where = path.relative_to(ROOT).as_posix()
+        for line, name in _reached_private_names(path):
+            key = f"{where}: {name.removeprefix('autograder.')}"
+            if key in TESTS_REACHING_PRIVATE_NAMES:
+                excused.add(key)
+            else:
+                violations.append(f"{where}:{line}: {name}")
+    assert not violations, _report(violations, "private names of kit modules in tests (give the module a public "
+                                               "seam, or list the case in TESTS_REACHING_PRIVATE_NAMES with why)")
+    assert excused == set(TESTS_REACHING_PRIVATE_NAMES), "exceptions no longer needed: " + \
+        ", ".join(sorted(set(TESTS_REACHING_PRIVATE_NAMES) - excused))
 
 
 def _private(name: str) -> bool:

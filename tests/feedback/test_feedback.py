@@ -155,12 +155,12 @@ def test_highlighted_code_is_remembered_from_the_warm_up_and_unchanged():
 
     from autograder.pipeline.feedback import exporter
     notebook = ROOT / "release" / "gradient_checking" / "gradient_checking.ipynb"
-    exporter._HIGHLIGHTED.clear()
+    exporter.HIGHLIGHTED.clear()
     exporter.warm_up(notebook)
     sources = [c.source for c in nbformat.read(str(notebook), as_version=4).cells if c.cell_type == "code"]
-    remembered = {key[-1] for key in exporter._HIGHLIGHTED}
+    remembered = {key[-1] for key in exporter.HIGHLIGHTED}
     assert set(sources) <= remembered
-    ours, theirs = exporter._RememberingHighlight(), Highlight2HTML()
+    ours, theirs = exporter.RememberingHighlight(), Highlight2HTML()
     for source in sources[:5] + ["", "print(1)"]:
         assert ours(source, "ipython3") == theirs(source, "ipython3")
     bash = {"magics_language": "bash"}
@@ -175,9 +175,11 @@ def test_cleaned_and_rendered_markdown_is_remembered_and_unchanged():
 
     from autograder.pipeline.feedback import exporter, sanitiser
     hostile = '<img src=x onerror=alert(1)><a href="javascript:alert(2)">x</a><p style="position:fixed">y</p>'
-    for piece in [hostile, "<b>bold</b>", hostile]:  # the second hostile one comes from memory
-        assert sanitiser.clean_student_html(piece) == sanitiser._STUDENT.clean(piece)
-    assert hostile in sanitiser._CLEANED and "onerror" not in sanitiser._CLEANED[hostile]
+    sanitiser.CLEANED.clear()
+    fresh = {piece: sanitiser.clean_student_html(piece) for piece in (hostile, "<b>bold</b>")}  # made, then kept
+    for piece in [hostile, "<b>bold</b>", hostile]:  # each comes from memory
+        assert sanitiser.clean_student_html(piece) == fresh[piece]
+    assert sanitiser.CLEANED[hostile] == fresh[hostile] and "onerror" not in fresh[hostile]
 
     ours = exporter.FeedbackExporter()
 
@@ -194,16 +196,16 @@ def test_cleaned_and_rendered_markdown_is_remembered_and_unchanged():
     context = {"cell": {"source": markdown}, "resources": {}}
     for _ in range(2):
         assert ours.markdown2html(context, markdown) == theirs.markdown2html(context, markdown)
-    assert any(key[0] == markdown for key in exporter._MARKDOWN)
+    assert any(key[0] == markdown for key in exporter.MARKDOWN)
     assert "<mfrac>" in ours.markdown2html(context, markdown) and "\\frac" not in ours.markdown2html(context, markdown)
     # Another student's page, in a folder of its own, gets what the warm-up rendered.
     for folder in ("feedback/ada/gradient_checking", "feedback/bob/gradient_checking"):
         elsewhere = {"cell": {"source": markdown}, "resources": {"metadata": {"path": folder}}}
-        before = len(exporter._MARKDOWN)
+        before = len(exporter.MARKDOWN)
         assert ours.markdown2html(elsewhere, markdown) == theirs.markdown2html(elsewhere, markdown)
-        assert len(exporter._MARKDOWN) == before
+        assert len(exporter.MARKDOWN) == before
     attached = {"cell": {"source": "![a](attachment:a.png)",
                          "attachments": {"a.png": {"image/png": "iVBORw0KGgo="}}}, "resources": {}}
-    before = len(exporter._MARKDOWN)
+    before = len(exporter.MARKDOWN)
     assert ours.markdown2html(attached, "![a](attachment:a.png)") == theirs.markdown2html(attached, "![a](attachment:a.png)")
-    assert len(exporter._MARKDOWN) == before
+    assert len(exporter.MARKDOWN) == before

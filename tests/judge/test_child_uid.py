@@ -6,6 +6,7 @@ a setuid copy of a program) act as a later one."""
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,21 +17,25 @@ from autograder.judge.sandbox import submission_uid
 @pytest.mark.skipif(os.geteuid() != 0, reason="children get a uid of their own only when the grader is root")
 def test_no_two_submissions_get_one_uid_even_across_forks_and_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "UID_FOLDERS", (str(tmp_path),))
-    monkeypatch.setattr(sandbox, "_RESERVED", [])
-    mine = [submission_uid() for _ in range(sandbox.UID_BLOCK + 3)]  # past one reserved block
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.write(write_end, " ".join(str(submission_uid()) for _ in range(3)).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    theirs = [int(u) for u in os.read(read_end, 256).split()]
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    sandbox._RESERVED.clear()  # as a later run starts: only the count on disk is left
-    later = [submission_uid() for _ in range(3)]
+    sandbox.forget_reserved_uids()  # count in tmp_path from the start
+    try:
+        mine = [submission_uid() for _ in range(sandbox.UID_BLOCK + 3)]  # past one reserved block
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.write(write_end, " ".join(str(submission_uid()) for _ in range(3)).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        theirs = [int(u) for u in os.read(read_end, 256).split()]
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        mine += [submission_uid() for _ in range(3)]  # the rest of its block: the child took none of it
+        sandbox.forget_reserved_uids()  # as a later run starts: only the count on disk is left
+        later = [submission_uid() for _ in range(3)]
+    finally:
+        sandbox.forget_reserved_uids()  # later tests count on the machine's count again
     every = mine + theirs + later
     assert len(set(every)) == len(every) and min(every) >= sandbox.FIRST_CHILD_UID, every
     counter = tmp_path / "gradcheck-judge" / sandbox.UID_FILE
@@ -43,14 +48,16 @@ def test_a_forked_grader_never_drives_its_parents_zygote_or_feedback_helper():
     child's exit would kill what the parent is using."""
     from autograder.judge import judge
     from autograder.pipeline.workers import worker
+    from autograder.pipeline.workers.messages import WorkerSettings
 
-    launcher = judge.default_launcher()
-    worker._HELPERS[("course", "db")] = object()
+    settings = WorkerSettings(Path("course"), "gradient_checking", "db")
+    launcher, helper = judge.default_launcher(), worker.feedback_helper(settings)  # neither forks yet
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            os.write(write_end, f"{len(judge._DEFAULT)} {len(worker._HELPERS)}".encode())
+            theirs = judge.default_launcher() is launcher, worker.feedback_helper(settings) is helper
+            os.write(write_end, " ".join(map(str, theirs)).encode())
         finally:
             os._exit(0)
     os.close(write_end)
@@ -58,10 +65,10 @@ def test_a_forked_grader_never_drives_its_parents_zygote_or_feedback_helper():
     os.close(read_end)
     os.waitpid(pid, 0)
     try:
-        assert seen == "0 0"
-        assert judge._DEFAULT == [launcher]  # the parent keeps its own
+        assert seen == "False False"  # the child made its own of each
+        assert judge.default_launcher() is launcher and worker.feedback_helper(settings) is helper  # the parent's
     finally:
-        worker._HELPERS.pop(("course", "db"), None)
+        worker.close_feedback_helpers()
 
 
 def _process_of(uid: int) -> int:
@@ -85,8 +92,8 @@ def test_the_sweep_ends_every_process_of_its_uid_and_no_other(monkeypatch, spawn
     setpriv and kill (no copy of the grader's memory) or, without them, by a fork."""
     from autograder.judge import sandbox
     if not spawned:
-        monkeypatch.setattr(sandbox, "_SETPRIV", None)
-    elif not (sandbox._SETPRIV and sandbox._KILL):
+        monkeypatch.setattr(sandbox, "SETPRIV_PROGRAM", None)
+    elif not (sandbox.SETPRIV_PROGRAM and sandbox.KILL_PROGRAM):
         pytest.skip("no setpriv or kill on this machine: the fork is the sweep")
     uid = submission_uid()
     left = [_process_of(uid) for _ in range(3)]

@@ -152,6 +152,7 @@ def test_a_child_that_says_loading_again_does_not_restart_its_clock():
     from test_judge import with_cell
     nb = nbformat.read(SOURCE / "gradient_checking.ipynb", as_version=4)
     index = len(nb.cells)  # the new cell's
+    # Student code forging the child's own message (its private _send): the attack, from inside the sandbox.
     nb = with_cell(nb, "import __main__ as _m, time\nwhile True:\n"
                        f"    _m._send({{'type': 'loading', 'cell': {index}}})\n    time.sleep(0.2)")
     started = time.monotonic()

@@ -50,7 +50,7 @@ def test_outputs_and_verdicts_are_those_of_a_child_that_runs_every_cell(launcher
     nb = load_source()
     plain = judge_notebook(nb, "gradient_checking", RELEASE, LIMITS, TOL, launcher=ZygoteLauncher())
     warm = _judge(nb, launcher)
-    assert launcher._prelude is not None, "the zygote holds the prelude"
+    assert launcher.holds_prelude, "the zygote holds the prelude"
     assert [(r.function, r.status, r.message) for r in warm.results] == \
         [(r.function, r.status, r.message) for r in plain.results]
     assert warm.cell_outputs == plain.cell_outputs  # the opening's text and its figure, byte for byte
@@ -62,7 +62,7 @@ def test_a_notebook_that_changed_its_opening_runs_its_own(launcher):
     nb.cells[3].source += '\nprint("my own opening")'
     judged = _judge(nb, launcher, functions=["forward_propagation"])
     assert "my own opening" in _stream(judged, 3)
-    assert launcher._prelude is not None  # held for the notebooks that open as the release does
+    assert launcher.holds_prelude  # held for the notebooks that open as the release does
 
 
 def test_no_student_sees_what_another_did_to_the_preludes_state(launcher):
@@ -88,11 +88,11 @@ def test_a_failing_prelude_is_declined_and_its_zygote_replaced(launcher, tmp_pat
     broken = tmp_path / "gradient_checking.ipynb"
     nbformat.write(release, broken)
     launcher.start()
-    first = launcher._proc.pid
+    first = launcher.pid
     nb = load_source()
     nb.cells[3].source = release.cells[3].source
     judged = _judge(nb, launcher, release=broken, functions=["forward_propagation"])
-    assert launcher._prelude is None and launcher._proc.pid != first  # the half-run interpreter is gone
+    assert not launcher.holds_prelude and launcher.pid not in (None, first)  # the half-run interpreter is gone
     assert "the instructor broke it" in str(judged.cell_outputs[3])  # the child ran the cell itself
     assert [r.status for r in judged.results] == ["passed"]
     assert launcher.prelude(release_prelude(broken), RELEASE) is False  # and it is not tried again

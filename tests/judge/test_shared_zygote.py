@@ -49,18 +49,20 @@ def test_two_judges_share_one_zygote_and_get_the_verdicts_of_an_own_one(shared):
         own.close()
     assert _judge(nb, first)[0] == expected
     assert _judge(nb, second)[0] == expected
-    assert first._proc is None and second._proc is None  # neither started one of its own
-    assert first._prelude == second._prelude is not None  # the prelude ran once, for both
+    assert first.pid is None and second.pid is None  # neither started one of its own
+    assert first.holds_prelude and second.holds_prelude  # the prelude ran once, for both
 
 
 def test_a_judge_whose_shared_zygote_died_goes_on_with_its_own(shared):
     owner, (first, second) = shared
     nb = load_source()
     expected, _ = _judge(nb, first)
-    os.kill(owner._proc.pid, signal.SIGKILL)
-    owner._proc.wait()
+    os.kill(owner.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while owner.running and time.monotonic() < deadline:  # running polls it, and so reaps it
+        time.sleep(0.01)
     assert _judge(nb, second)[0] == expected
-    assert second._proc is not None and second._proc.poll() is None  # its own now
+    assert second.running  # its own now
     assert _judge(nb, first)[0] == expected
 
 
@@ -69,13 +71,13 @@ def test_a_judge_leaving_does_not_stop_the_zygote_for_the_others(shared):
     nb = load_source()
     expected, _ = _judge(nb, first)
     first.close()
-    assert owner._proc.poll() is None
-    assert _judge(nb, second)[0] == expected and second._proc is None
+    assert owner.running
+    assert _judge(nb, second)[0] == expected and second.pid is None
 
 
 def test_only_the_process_that_started_the_zygote_stops_it(shared):
     owner, (first, _) = shared
-    home = owner._home
+    home = owner.home
     pid = os.fork()
     if pid == 0:  # a forked worker that ends (atexit, say) with its parent's launcher in memory
         try:
@@ -83,10 +85,10 @@ def test_only_the_process_that_started_the_zygote_stops_it(shared):
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
-    assert owner._proc.poll() is None and home.is_dir()
+    assert owner.running and home.is_dir()
     assert _judge(load_source(), first)[0][0][1] == "passed"
     owner.close()
-    assert owner._proc is None and not home.exists()
+    assert owner.pid is None and not home.exists()
 
 
 def test_a_half_run_prelude_ends_the_shared_zygote_for_every_judge(shared, tmp_path):
@@ -100,11 +102,11 @@ def test_a_half_run_prelude_ends_the_shared_zygote_for_every_judge(shared, tmp_p
     verdicts, judged = _judge(nb, first, functions=["forward_propagation"], release=broken)
     assert [s for _, s, _ in verdicts] == ["passed"] and "the instructor broke it" in str(judged.cell_outputs[3])
     deadline = time.monotonic() + 10
-    while owner._proc.poll() is None and time.monotonic() < deadline:
+    while owner.running and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert owner._proc.poll() is not None  # nobody's child starts from what half a prelude left
+    assert not owner.running  # nobody's child starts from what half a prelude left
     verdicts, judged = _judge(nb, second, functions=["forward_propagation"], release=broken)
-    assert [s for _, s, _ in verdicts] == ["passed"] and second._proc is not None
+    assert [s for _, s, _ in verdicts] == ["passed"] and second.pid is not None
 
 
 FONT_FILES = """import json, os
@@ -137,10 +139,10 @@ def test_a_child_reads_the_zygotes_fonts_through_files_of_its_own(shared):
     owner, (first, _) = shared
     nb = load_source()
     _judge(nb, first, functions=["forward_propagation"])  # the prelude has run: the zygote opens nothing more
-    before = _font_files(owner._proc.pid)
+    before = _font_files(owner.pid)
     assert before, "the zygote holds matplotlib's fonts open"
     nb.cells.append(nbformat.v4.new_code_cell(FONT_FILES))
     _, judged = _judge(nb, first, functions=["forward_propagation"])
     seen = json.loads("".join(o.get("text", "") for o in judged.cell_outputs[len(nb.cells) - 1]))
     assert {n: path for n, (path, _) in before.items()} == {n: seen[n][0] for n in before if n in seen}
-    assert _font_files(owner._proc.pid) == before  # the child's reads and its lseek moved only its own
+    assert _font_files(owner.pid) == before  # the child's reads and its lseek moved only its own

@@ -68,12 +68,12 @@ def test_the_zygote_runs_the_assembled_program_from_a_file_ps_can_name():
     try:
         launcher.start()
         deadline = time.monotonic() + 30  # exec closes our pipe before it sets the new arguments
-        while not (raw := Path(f"/proc/{launcher._proc.pid}/cmdline").read_bytes()) and time.monotonic() < deadline:
+        while not (raw := Path(f"/proc/{launcher.pid}/cmdline").read_bytes()) and time.monotonic() < deadline:
             time.sleep(0.01)
         argv = [arg.decode() for arg in raw.rstrip(b"\0").split(b"\0")]
         program = Path(argv[2])
         assert argv[:2] == [sys.executable, "-I"] and all(arg.isdigit() for arg in argv[3:]), argv
-        assert program == launcher._home / judge.ZYGOTE_FILE
+        assert program == launcher.home / judge.ZYGOTE_FILE
         assert program.parent.name.startswith(judge.ZYGOTE_FOLDER_PREFIX)
         assert len(" ".join(argv[1:])) < 120 and "\n" not in " ".join(argv)  # what `ps -ef` shows
         assert program.read_text() == judge.ZYGOTE_PROGRAM == program_source()

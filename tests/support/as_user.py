@@ -33,8 +33,8 @@ _PRIVATE_MOUNTS = []
 
 def _own_mounts(libc) -> None:
     if not _PRIVATE_MOUNTS:
-        C.checked(libc.unshare(C._CLONE_NEWNS), "unshare")
-        C.mount_on(libc, None, "/", None, C._MS_REC | C._MS_PRIVATE)
+        C.checked(libc.unshare(C.CLONE_NEWNS), "unshare")
+        C.mount_on(libc, None, "/", None, C.MS_REC | C.MS_PRIVATE)
         _PRIVATE_MOUNTS.append(True)
 
 
@@ -49,7 +49,7 @@ def lend_course_secret(uid: int) -> None:
     os.close(fd)
     libc = C.system_calls()
     _own_mounts(libc)
-    C.mount_on(libc, copy, os.path.join(root, SECRET_FILE), None, C._MS_BIND)
+    C.mount_on(libc, copy, os.path.join(root, SECRET_FILE), None, C.MS_BIND)
 
 
 def reveal_interpreter() -> None:
@@ -60,9 +60,9 @@ def reveal_interpreter() -> None:
     libc = C.system_calls()
     _own_mounts(libc)
     held = os.open(prefix, os.O_RDONLY | os.O_DIRECTORY)
-    C.mount_on(libc, "tmpfs", closed, "tmpfs", C._MS_NOSUID | C._MS_NODEV, "size=64k,mode=0755")
+    C.mount_on(libc, "tmpfs", closed, "tmpfs", C.MS_NOSUID | C.MS_NODEV, "size=64k,mode=0755")
     os.makedirs(prefix, mode=0o755, exist_ok=True)
-    C.mount_on(libc, f"/proc/self/fd/{held}", prefix, None, C._MS_BIND | C._MS_REC)
+    C.mount_on(libc, f"/proc/self/fd/{held}", prefix, None, C.MS_BIND | C.MS_REC)
     os.close(held)
 
 

@@ -198,7 +198,7 @@ def test_forked_workers_judge_with_the_zygote_grade_shares(tmp_path):
         for worker in workers:
             with open(f"/proc/{worker.proc.pid}/task/{worker.proc.pid}/children") as children:
                 assert children.read().split() == [], "a worker started a zygote of its own"
-        assert owner._proc.poll() is None
+        assert owner.running
     finally:
         for worker in workers:
             worker.stop(kill=True)

@@ -36,16 +36,17 @@ try:
 except (ImportError, OSError):  # no libseccomp here: `confine` reports the filter missing
     _seccomp = None
 
-_CLONE_NEWNS, _CLONE_NEWUTS, _CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-_CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+#: unshare(2)'s and mount(2)'s flags; public: the formgrader's and the tests' mounts use them too.
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
 _PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 1, 24, 38, 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT = 1, 2, 4, 8, 32
-_MS_NOATIME, _MS_NODIRATIME, _MS_BIND, _MS_REC, _MS_PRIVATE, _MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
 _MNT_DETACH, _UMOUNT_NOFOLLOW = 2, 8
 #: statvfs flag -> mount flag, for the flags a read-only remount must keep (locked in a user namespace).
-_KEPT_FLAGS = ((1, _MS_RDONLY), (2, _MS_NOSUID), (4, _MS_NODEV), (8, _MS_NOEXEC), (1024, _MS_NOATIME),
-               (2048, _MS_NODIRATIME), (4096, _MS_RELATIME))
+_KEPT_FLAGS = ((1, MS_RDONLY), (2, MS_NOSUID), (4, MS_NODEV), (8, MS_NOEXEC), (1024, MS_NOATIME),
+               (2048, MS_NODIRATIME), (4096, MS_RELATIME))
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217, "i686": 217}
 _CAP_VERSION_3 = 0x20080522
 _NOBODY = 65534
@@ -99,10 +100,10 @@ def mount_on(libc, source, target, fstype, flags, data=None):
 def _unshare(libc):
     """Enter new mount, network, pid, IPC and UTS namespaces (in a user namespace unless root)."""
     uid, gid = os.getuid(), os.getgid()
-    flags = _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWUTS
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     if uid == 0:
         return libc.unshare(flags) == 0
-    if libc.unshare(_CLONE_NEWUSER | flags) != 0:
+    if libc.unshare(CLONE_NEWUSER | flags) != 0:
         return False
     try:  # the same uid inside as outside: not root there either, only the capabilities of a new namespace
         for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
@@ -162,16 +163,16 @@ def _bind(libc, source, target, writable=False, recursive=True):
     else:
         os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
-    mount_on(libc, source, target, None, _MS_BIND | (_MS_REC if recursive else 0))
-    flags = _MS_REMOUNT | _MS_BIND | _MS_NOSUID | _MS_NODEV | _kept_flags(target)
-    mount_on(libc, None, target, None, flags & ~_MS_RDONLY if writable else flags | _MS_RDONLY)
+    mount_on(libc, source, target, None, MS_BIND | (MS_REC if recursive else 0))
+    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | _kept_flags(target)
+    mount_on(libc, None, target, None, flags & ~MS_RDONLY if writable else flags | MS_RDONLY)
 
 
 def scratch_tmpfs(path, limits, uid):
     """Mount a scratch tmpfs (capped, nosuid, nodev, noexec, owned by uid as root) on the folder
     path, in this process's mount namespace: the trusted side's scratch where a child gets no
     namespace of its own. Raises OSError where mounting is not allowed."""
-    mount_on(system_calls(), "tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _scratch_options(limits, uid))
+    mount_on(system_calls(), "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, _scratch_options(limits, uid))
 
 
 def detach(path):
@@ -216,14 +217,14 @@ def _copy_helpers(held, target):
 def _build_root(libc, scratch, allow, hide, limits, uid):
     """Mount a tmpfs over scratch and fill it with the allowlist; returns that new root's path."""
     held = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    mount_on(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+    mount_on(libc, None, "/", None, MS_REC | MS_PRIVATE)
     root = scratch  # covered by the new root's tmpfs; the real folder is reached through `held`
-    mount_on(libc, "tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+    mount_on(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
     # The private /tmp and /dev/shm first: an interpreter or venv under /tmp is bound on top of them.
     scratch_mb = int(limits.get("scratch_mb", SCRATCH_MB))
     for path, size in (("/dev/shm", min(64, scratch_mb)), ("/tmp", scratch_mb)):
         os.makedirs(root + path, mode=0o755, exist_ok=True)
-        mount_on(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV,
+        mount_on(libc, "tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV,
                f"size={size}m,nr_inodes={int(limits.get('scratch_files', SCRATCH_FILES))},mode=1777")
     for path in allow:
         if os.path.islink(path):
@@ -234,16 +235,16 @@ def _build_root(libc, scratch, allow, hide, limits, uid):
     for path in hide:
         if any(_inside(path, a) for a in allow) and os.path.exists(root + path):
             if os.path.isdir(root + path):
-                mount_on(libc, "tmpfs", root + path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_RDONLY, "size=4k,mode=0555")
+                mount_on(libc, "tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0555")
             else:
-                mount_on(libc, "/dev/null", root + path, None, _MS_BIND)
+                mount_on(libc, "/dev/null", root + path, None, MS_BIND)
     dev = root + "/dev"
     os.makedirs(dev, mode=0o755, exist_ok=True)
-    mount_on(libc, "tmpfs", dev, "tmpfs", _MS_NOSUID, "size=64k,mode=0755")
+    mount_on(libc, "tmpfs", dev, "tmpfs", MS_NOSUID, "size=64k,mode=0755")
     for name in _DEVICES:
         if os.path.exists("/dev/" + name):
             os.close(os.open(f"{dev}/{name}", os.O_WRONLY | os.O_CREAT, 0o666))
-            mount_on(libc, "/dev/" + name, f"{dev}/{name}", None, _MS_BIND)
+            mount_on(libc, "/dev/" + name, f"{dev}/{name}", None, MS_BIND)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
@@ -251,7 +252,7 @@ def _build_root(libc, scratch, allow, hide, limits, uid):
     # The child's scratch: its own tmpfs, gone with its mount namespace; the host's folder (under
     # the new root's tmpfs now) only lends the helper modules.
     os.makedirs(root + scratch, mode=0o755, exist_ok=True)
-    mount_on(libc, "tmpfs", root + scratch, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _scratch_options(limits, uid))
+    mount_on(libc, "tmpfs", root + scratch, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, _scratch_options(limits, uid))
     _copy_helpers(held, root + scratch)
     os.close(held)
     return root
@@ -264,10 +265,10 @@ def _enter_root(libc, root):
     if number is not None and libc.syscall(number, b".", b".") == 0:
         checked(libc.umount2(b".", _MNT_DETACH), "detach the old root")
     else:
-        mount_on(libc, root, "/", None, _MS_BIND | _MS_REC)  # pragma: no cover (unknown architecture)
+        mount_on(libc, root, "/", None, MS_BIND | MS_REC)  # pragma: no cover (unknown architecture)
         os.chroot(".")
     os.chdir("/")
-    mount_on(libc, None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+    mount_on(libc, None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
 def _drop_capabilities(libc):
@@ -386,7 +387,7 @@ def confine(spec):
             root = _build_root(libc, scratch, spec.get("allow", []), spec.get("hide", []), limits,
                                _NOBODY if spec.get("uid") is None else int(spec["uid"]))
             try:
-                mount_on(libc, "proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+                mount_on(libc, "proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
             except OSError:
                 pass  # e.g. a container's masked /proc; the child then has none
             _enter_root(libc, root)

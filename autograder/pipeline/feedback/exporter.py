@@ -57,20 +57,21 @@ class _MemoryBytecodeCache(BytecodeCache):
 
 
 _CACHE = _MemoryBytecodeCache()
+#: What the feedback pages repeat, made once per process (feedback/memo.py); public for tests.
 #: Highlighted code by (lexer, language, magics language, formatter options, source).
-_HIGHLIGHTED: dict[tuple, str] = {}
+HIGHLIGHTED: dict[tuple, str] = {}
 #: Markdown cells rendered to HTML, by their text and the settings the rendering reads.
-_MARKDOWN: dict[tuple, str] = {}
+MARKDOWN: dict[tuple, str] = {}
 
 
-class _RememberingHighlight(Highlight2HTML):
+class RememberingHighlight(Highlight2HTML):
     """Highlight2HTML that keeps what it made: the release's cells, highlighted once in the
     worker's warm-up, come back unchanged in every student's page (pygments was a quarter of it)."""
 
     def __call__(self, source, language=None, metadata=None):
         magics = (metadata or {}).get("magics_language")  # the only metadata nbconvert's highlight reads
         key = (self.pygments_lexer, language, magics, repr(self.extra_formatter_options), source)
-        return remembered(_HIGHLIGHTED, key, lambda: super(_RememberingHighlight, self).__call__(
+        return remembered(HIGHLIGHTED, key, lambda: super(RememberingHighlight, self).__call__(
             source, language, metadata))
 _IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
 
@@ -143,7 +144,7 @@ class FeedbackExporter(HTMLExporter):
         # Not the notebook's folder: nbconvert reads it only to embed images, which is ruled out
         # above; keyed by it, no student's page (each in a folder of its own) found the release's.
         key = (source, self.anchor_link_text, self.exclude_anchor_links, repr(self.lexer_options))
-        return remembered(_MARKDOWN, key, render)
+        return remembered(MARKDOWN, key, render)
 
     def _verdicts(self, resources) -> dict[str, verdict_records.ExerciseVerdict]:
         """The judge's record for this student: {grade id: its verdict}."""
@@ -214,7 +215,7 @@ class FeedbackExporter(HTMLExporter):
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
         self.register_filter("highlight_code", self.filters.get(
-            "highlight_code", _RememberingHighlight(pygments_lexer=lexer, parent=self)))
+            "highlight_code", RememberingHighlight(pygments_lexer=lexer, parent=self)))
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))

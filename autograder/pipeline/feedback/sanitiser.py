@@ -129,9 +129,10 @@ _NOTEBOOK = _cleaner(STUDENT_CLASSES | TEMPLATE_CLASSES,
                      allow_kit_ids=True, math=True)
 
 
-#: Pieces already cleaned (see feedback/memo.py), by their markup.
-_CLEANED: dict[str, str] = {}
-_CLEANED_WITH_MATH: dict[str, str] = {}
+#: Pieces already cleaned (see feedback/memo.py), by their markup: for student markup and for a
+#: feedback page's (with MathML). Public for tests.
+CLEANED: dict[str, str] = {}
+CLEANED_WITH_MATH: dict[str, str] = {}
 
 
 _MATH_ONLY = nh3.Cleaner(tags=MATH_TAGS | {"code"}, attributes={**MATH_ATTRIBUTES, "code": {"class"}},
@@ -149,14 +150,14 @@ def clean_student_html(html) -> str:
     """One piece of student markup (a markdown cell, an HTML output), as inert formatting; any
     MathML goes (the formgrader puts its own formulas back after this pass)."""
     html = str(html)
-    return remembered(_CLEANED, html, lambda: _STUDENT.clean(html), keep=len(html) < 100_000)
+    return remembered(CLEANED, html, lambda: _STUDENT.clean(html), keep=len(html) < 100_000)
 
 
 def clean_feedback_html(html) -> str:
     """clean_student_html for a feedback page, whose formulas are MathML by now (feedback/math.py):
     MathML's layout elements and attributes stay (MATH_TAGS, MATH_ATTRIBUTES)."""
     html = str(html)
-    return remembered(_CLEANED_WITH_MATH, html, lambda: _STUDENT_WITH_MATH.clean(html), keep=len(html) < 100_000)
+    return remembered(CLEANED_WITH_MATH, html, lambda: _STUDENT_WITH_MATH.clean(html), keep=len(html) < 100_000)
 
 
 def clean_notebook_html(html: str) -> str:

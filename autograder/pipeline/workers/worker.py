@@ -78,7 +78,7 @@ def grade_student(settings: WorkerSettings, task: Task) -> Answer:
     if not result.get("success"):
         return Answer.failed(Stage.AUTOGRADE, (result.get("error") or result.get("log") or "")[-2000:], retire=True)
     autograded = time.monotonic()
-    failure = _feedback_helper(settings).run([assignment, student])
+    failure = feedback_helper(settings).run([assignment, student])
     answer = Answer(True, autograde_seconds=round(autograded - started, 3),
                     feedback_seconds=round(time.monotonic() - autograded, 3))
     if failure:  # the grades stand; the record stays incomplete, so the next run tries again
@@ -94,7 +94,7 @@ _HELPERS: dict = {}
 os.register_at_fork(after_in_child=_HELPERS.clear)
 
 
-def _feedback_helper(settings: WorkerSettings):
+def feedback_helper(settings: WorkerSettings):
     """This worker's feedback renderer for a course and gradebook: a LimitedHelper (forked once,
     capped per page, replaced after any failure), so each page starts warm."""
     key = (str(settings.course), settings.db_url)
@@ -116,6 +116,13 @@ def _feedback_helper(settings: WorkerSettings):
             return "" if answer.get("success") else _cause(f"{answer.get('log') or ''}\n{answer.get('error') or ''}")
         _HELPERS[key] = LimitedHelper(page, FEEDBACK_EXTRA_MB, FEEDBACK_SECONDS)
     return _HELPERS[key]
+
+
+def close_feedback_helpers() -> None:
+    """Stop this process's feedback helpers and forget them (the next page forks a fresh one)."""
+    for helper in _HELPERS.values():
+        helper.close()
+    _HELPERS.clear()
 
 
 def preload() -> None:
@@ -197,8 +204,7 @@ def main(argv=None) -> int:
 def leave(code: int) -> None:
     """End the worker at once (its grades and files are written and closed), its warm zygote first."""
     from ...process_exit import exit_now
-    for helper in _HELPERS.values():
-        helper.close()
+    close_feedback_helpers()
     if "autograder.judge.judge" in sys.modules:
         sys.modules["autograder.judge.judge"].close_launchers()  # the warm interpreter and its folder
     exit_now(code)
