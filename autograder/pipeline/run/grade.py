@@ -7,12 +7,12 @@ the output folder (copy the assignment's source, register it in the gradebook) a
 submissions; call the roll (keep the verdicts an earlier run may keep, resume.py); grade each
 other student on the executor (nbgrader autograde with the judge, then feedback); settle each
 outcome; zero-fill whatever could not be graded; write scores.csv and grades_by_exercise.csv from
-the gradebook (export.py), for every assignment graded into the folder. This assignment's rows
+the gradebook (export.py), for every assignment graded into the folder: this assignment's rows
 take each verdict from what the run holds (the record a worker's answer carried, or the one the
-roll kept), never from the file just written; other assignments' come from their records. Every stage after the
-set-up fails for one student alone: the batch always ends with a row for every student. The
-folder is checked before anything is made (grading_output/guard.py), and grading one assignment
-leaves every other assignment's folders and rows in it as they were.
+roll kept), never from the file just written; other assignments' come from their records. Every
+stage after the set-up fails for one student alone: the batch always ends with a row for every
+student. The folder is checked before anything is made (grading_output/guard.py), and grading one
+assignment leaves every other assignment's folders and rows in it as they were.
 """
 from __future__ import annotations
 
