@@ -27,9 +27,13 @@ class Exported:
     lms: dict[str, tuple[str, Path, list[str]]] = field(default_factory=dict)
 
 
-def write_csvs(out: Path, db_url: str | None = None) -> tuple[dict[str, list[reports.ExerciseRow]], Path, Path]:
-    """scores.csv and grades_by_exercise.csv for every assignment recorded in OUT, from the gradebook."""
-    by_assignment = {a: class_rows.rows(out, a, db_url) for a in class_record.assignments(out)}
+def write_csvs(out: Path, db_url: str | None = None, judged: dict[str, dict] | None = None
+               ) -> tuple[dict[str, list[reports.ExerciseRow]], Path, Path]:
+    """scores.csv and grades_by_exercise.csv for every assignment recorded in OUT, from the gradebook.
+    `judged`: {assignment: {student: verdict record}} a grading run holds (rows.rows); every other
+    verdict is read from its record."""
+    judged = judged or {}
+    by_assignment = {a: class_rows.rows(out, a, db_url, judged=judged.get(a)) for a in class_record.assignments(out)}
     scores_csv, exercises_csv = reports.write_csvs(out, [r for rows in by_assignment.values() for r in rows])
     return by_assignment, scores_csv, exercises_csv
 

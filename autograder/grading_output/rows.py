@@ -1,4 +1,4 @@
-"""An assignment's CSV rows, derived again from the gradebook (trusted side).
+"""An assignment's CSV rows, derived again from the gradebook and the judge's verdicts (trusted side).
 
 The score of every exercise is nbgrader's (a grader's manual score over the judge's); its status
 is a function of that score, with the judge's word only where the score cannot tell:
@@ -26,14 +26,20 @@ def exercise_status(score: float, max_score: float, said: str) -> Status:
     return Status(said) if said in UNJUDGED else Status.FAILED
 
 
-def _verdicts(out: Path, student: str, assignment: str) -> dict[str, verdict_records.ExerciseVerdict]:
-    """The judge's record of the notebook graded last: {grade id: its verdict}."""
-    record = verdict_records.read(out, student, assignment)
+def _verdicts(out: Path, student: str, assignment: str,
+              judged: dict[str, verdict_records.VerdictRecord]) -> dict[str, verdict_records.ExerciseVerdict]:
+    """The judge's verdicts on the notebook graded last, {grade id: its verdict}: from `judged` when
+    it holds the student, else from the record in OUT."""
+    record = judged[student] if student in judged else verdict_records.read(out, student, assignment)
     return record.by_exercise() if record else {}
 
 
-def rows(out: Path, assignment: str, db_url: str | None = None) -> list[ExerciseRow]:
-    """A row per student of the last run and exercise, from the gradebook; [] if OUT has no record of it."""
+def rows(out: Path, assignment: str, db_url: str | None = None,
+         judged: dict[str, verdict_records.VerdictRecord] | None = None) -> list[ExerciseRow]:
+    """A row per student of the last run and exercise, from the gradebook; [] if OUT has no record of it.
+
+    `judged`: {student: verdict record} a grading run holds (what its workers answered, or what it
+    kept), used instead of reading those records again; `export` passes none and reads them all."""
     record = class_record.read(out, assignment)
     if record is None:
         return []
@@ -44,7 +50,7 @@ def rows(out: Path, assignment: str, db_url: str | None = None) -> list[Exercise
     result = []
     for student, entry in sorted(record.students.items()):
         submission = submissions.get(student)
-        verdicts = {} if entry.status else _verdicts(Path(out), student, assignment)
+        verdicts = {} if entry.status else _verdicts(Path(out), student, assignment, judged or {})
         for exercise, max_score in sorted(points.items()):
             cell = submission.grades.get(exercise) if submission else None
             score = cell.score if cell else 0.0

@@ -91,9 +91,10 @@ def test_an_endless_loop_is_a_timeout_that_names_its_cpu_seconds():
 
 
 def test_a_timeout_the_machine_caused_is_graded_again_and_never_resumed(tmp_path):
+    from autograder.pipeline.gradebook import verdicts
     from autograder.pipeline.run.grade import slowed_by_load
     from autograder.pipeline.run.resume import previous_verdict
-    from autograder.pipeline.workers.messages import Outcome
+    from autograder.pipeline.workers.messages import Answer, Outcome
     record = tmp_path / "verdicts" / "ann" / f"{LAB}.json"
     record.parent.mkdir(parents=True)
     feedback = tmp_path / "feedback" / "ann" / LAB / "lab.html"
@@ -102,10 +103,12 @@ def test_a_timeout_the_machine_caused_is_graded_again_and_never_resumed(tmp_path
     for wall_bound, again in (([], False), (["locate_bug"], True)):
         record.write_text(json.dumps({"submission_sha256": "x", "resume_key": "k", "complete": True,
                                       "exercises": [], "wall_bound": wall_bound}))
-        assert slowed_by_load(tmp_path, LAB, Outcome("ann", True)) is again
+        answered = Answer(True, record=verdicts.read_at(record))  # the record the worker's answer carries
+        assert slowed_by_load(Outcome("ann", True, answer=answered)) is again
         assert (previous_verdict(tmp_path, LAB, "lab", "ann", "x", "k") is None) is again
-    assert slowed_by_load(tmp_path, LAB, Outcome("ann", False, "timeout"))
-    assert not slowed_by_load(tmp_path, LAB, Outcome("ann", False, "error"))
+    assert slowed_by_load(Outcome("ann", False, "timeout"))
+    assert not slowed_by_load(Outcome("ann", False, "error"))
+    assert not slowed_by_load(Outcome("ann", True))  # no record: settled as an error, not graded again
 
 
 def test_a_flood_of_calls_to_a_trusted_function_is_charged_and_stopped_on_cpu_time():

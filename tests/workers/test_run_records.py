@@ -72,6 +72,16 @@ def test_tasks_and_answers_cross_a_pipe_as_one_json_line():
     assert Answer.from_dict({"ok": False, "stage": "autograde", "unknown": 1}) == Answer(False, Stage.AUTOGRADE)
 
 
+def test_an_answer_carries_the_verdict_record_the_judge_left_as_a_record():
+    answer = Answer(True, student="ann", record=_record(complete=True, wall_bound=["f"]))
+    again = Answer.from_line(answer.to_line())
+    assert again == answer and isinstance(again.record, VerdictRecord)
+    assert again.record.by_exercise()["test_g"].status is Status.ERROR
+    assert Answer.from_line(Answer(True).to_line()).record is None  # the judge left none
+    with pytest.raises((KeyError, TypeError, ValueError)):  # not a record: the worker's answer is refused
+        Answer.from_dict({"ok": True, "record": {"exercises": [{"status": "so-so"}]}})
+
+
 def test_both_executors_word_an_outcome_alike():
     assert outcome_for("ann", Answer(True), 2.0, 60).ok
     timeout = outcome_for("ann", Answer.timed_out(), 61.0, 60)

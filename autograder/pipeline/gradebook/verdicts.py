@@ -4,7 +4,9 @@ The one home of the record: its path, its fields, writing it (atomically: a kill
 leaves half a record), reading it (one set of fallbacks: a record that is missing, unreadable or
 not a record reads as None) and marking it complete once the grades and feedback it decided are
 saved, which is what lets a rerun keep it (resume.py). The judge step writes it
-(steps/judge_verdicts.py); the run, the feedback page, the CSV rows and a rerun read it.
+(steps/judge_verdicts.py); the feedback page, a rerun and `export`'s CSV rows read it; a worker
+hands the record it left to the run in its answer (workers/messages.Answer.record), and the run's
+CSV rows are made from that.
 """
 from __future__ import annotations
 
@@ -142,8 +144,11 @@ def remove(course: Path, student: str, assignment: str) -> None:
     path(course, student, assignment).unlink(missing_ok=True)
 
 
-def mark_complete(course: Path, student: str, assignment: str) -> None:
-    """Mark the record complete once its grades and feedback are saved (a rerun may then keep it)."""
+def mark_complete(course: Path, student: str, assignment: str) -> VerdictRecord | None:
+    """Mark the record complete once its grades and feedback are saved (a rerun may then keep it);
+    the record so marked, None when there is none."""
     record = read(course, student, assignment)
     if record is not None:
-        write_at(path(course, student, assignment), replace(record, complete=True))
+        record = replace(record, complete=True)
+        write_at(path(course, student, assignment), record)
+    return record

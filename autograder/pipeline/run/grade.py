@@ -7,10 +7,12 @@ the output folder (copy the assignment's source, register it in the gradebook) a
 submissions; call the roll (keep the verdicts an earlier run may keep, resume.py); grade each
 other student on the executor (nbgrader autograde with the judge, then feedback); settle each
 outcome; zero-fill whatever could not be graded; write scores.csv and grades_by_exercise.csv from
-the gradebook (export.py), for every assignment graded into the folder. Every stage after the
-set-up fails for one student alone: the batch always ends with a row for every student. The
-folder is checked before anything is made (grading_output/guard.py), and grading one assignment
-leaves every other assignment's folders and rows in it as they were.
+the gradebook (export.py), for every assignment graded into the folder: this assignment's rows
+take each verdict from what the run holds (the record a worker's answer carried, or the one the
+roll kept), never from the file just written; other assignments' come from their records. Every
+stage after the set-up fails for one student alone: the batch always ends with a row for every
+student. The folder is checked before anything is made (grading_output/guard.py), and grading one
+assignment leaves every other assignment's folders and rows in it as they were.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from ...nbgrader_env import with_python_bin
 from ...untrusted_text import printable
 from ..feedback import problem_page
 from ..gradebook import assignment_cache, store, verdicts
+from ..gradebook.verdicts import VerdictRecord
 from ..intake import intake
 from ..steps.config import grading_config, write_course_config
 from ..workers.executor import Executor, ExecutorError
@@ -135,9 +138,10 @@ def _run(settings: RunSettings, zygote: list | None) -> GradingRun:
     outcomes = {s: Outcome(s, True, message="unchanged since the last run; kept") for s in kept}
     outcomes.update(_settle(settings, todo, graded, taken.notes))
     _zero_fill(settings, taken, outcomes)
-    rows, grades_csv, exercises_csv = _report(settings, cells, taken, outcomes, roll)
+    judged = {**kept, **{s: o.answer.record for s, o in outcomes.items() if o.ok and s not in kept}}
+    rows, grades_csv, exercises_csv = _report(settings, cells, taken, outcomes, roll, judged)
     return GradingRun(settings.out, rows, grades_csv, exercises_csv, time.monotonic() - started, outcomes,
-                      taken.notes, kept=kept, graded=todo, refused=sorted({p.student_id for p in taken.problems}),
+                      taken.notes, kept=list(kept), graded=todo, refused=sorted({p.student_id for p in taken.problems}),
                       assignment=settings.assignment, settings=settings)
 
 
@@ -214,7 +218,7 @@ def _prepare_course(settings: RunSettings) -> dict[str, float]:
 
 def _call_roll(settings: RunSettings, taken, key: str):
     """The class record of this run, written before any feedback page is (the pages read its flags),
-    and who is graded now: (the record, the students to grade, those whose verdicts are kept)."""
+    and who is graded now: (the record, the students to grade, {student whose verdict is kept: it})."""
     out, assignment = settings.out, settings.assignment
     previous = class_record.read(out, assignment)
     earlier, cleared = manual_review.carry_over(previous, settings.db_url, assignment, taken.sha256,
@@ -223,13 +227,13 @@ def _call_roll(settings: RunSettings, taken, key: str):
         s: class_record.StudentEntry(sha256=taken.sha256[s], earlier_manual=earlier[s]) for s in taken.students},
         lms=previous.lms if previous else {})
     class_record.write(out, roll)
-    todo, kept = [], []
+    todo, kept = [], {}
     for student in sorted(taken.students):
         if student in cleared:  # its page showed the grader's score: written again
             todo.append(student)
-        elif not settings.regrade and resume.previous_verdict(out, assignment, settings.notebook, student,
-                                                              taken.sha256[student], key):
-            kept.append(student)
+        elif not settings.regrade and (record := resume.previous_verdict(
+                out, assignment, settings.notebook, student, taken.sha256[student], key)):
+            kept[student] = record
         else:
             todo.append(student)
     return roll, todo, kept
@@ -256,7 +260,7 @@ def _grade_students(settings: RunSettings, executor: Executor, tasks: list[Task]
 
     graded = executor.grade_all(tasks, on_done=(lambda outcome: bar.update(1)) if bar else None,
                                 still_running=still_running if settings.progress else None)
-    again = [t for t in tasks if slowed_by_load(settings.out, settings.assignment, graded.get(t.student))]
+    again = [t for t in tasks if slowed_by_load(graded.get(t.student))]
     if again:  # a grade must not depend on what else the machine was doing: once more, alone
         say(f"Grading {len(again)} notebook{'s' if len(again) > 1 else ''} again, alone: the machine was too busy "
             "for the time limit")
@@ -266,22 +270,24 @@ def _grade_students(settings: RunSettings, executor: Executor, tasks: list[Task]
     return graded
 
 
-def slowed_by_load(out: Path, assignment: str, outcome: Outcome | None) -> bool:
-    """True when a submission timed out on wall time while its CPU use was within limits."""
+def slowed_by_load(outcome: Outcome | None) -> bool:
+    """True when a submission timed out on wall time while its CPU use was within limits (its
+    verdict record, which the worker's answer carries, says so)."""
     if outcome is None:
         return False
     if not outcome.ok:
         return outcome.status == Status.TIMEOUT
-    record = verdicts.read(out, outcome.student, assignment)
+    record = outcome.answer.record
     return bool(record and record.wall_bound)
 
 
 def _settle(settings: RunSettings, todo: list[str], graded: dict[str, Outcome], notes: dict[str, str]):
-    """Each graded student's outcome, checked against the record the judge left: {student: outcome}."""
+    """Each graded student's outcome, checked against the record the judge left (its worker's
+    answer carries it): {student: outcome}."""
     outcomes = {}
     for student in todo:
         outcome = graded.get(student) or Outcome(student, False, Status.ERROR, "no grading worker answered")
-        if outcome.ok and not verdicts.exists(settings.out, student, settings.assignment):
+        if outcome.ok and outcome.answer.record is None:
             outcome.ok, outcome.status, outcome.message = False, Status.ERROR, "the judge left no verdict"
         if not outcome.ok:  # a verdict the environment may have cut short is never kept
             verdicts.remove(settings.out, student, settings.assignment)
@@ -304,9 +310,11 @@ def _zero_fill(settings: RunSettings, taken, outcomes: dict[str, Outcome]) -> No
                                                            f"the gradebook could not record it ({type(exc).__name__})"]))
 
 
-def _report(settings: RunSettings, cells: dict[str, float], taken, outcomes: dict[str, Outcome], roll):
+def _report(settings: RunSettings, cells: dict[str, float], taken, outcomes: dict[str, Outcome], roll,
+            judged: dict[str, VerdictRecord]):
     """Pages for those without a verdict, what decided their grades in the class record, and the
-    CSVs of every assignment in OUT: (this assignment's rows, scores.csv, grades_by_exercise.csv)."""
+    CSVs of every assignment in OUT: (this assignment's rows, scores.csv, grades_by_exercise.csv).
+    `judged`: {student: the verdict record the run holds}, which this assignment's rows are made from."""
     out, assignment = settings.out, settings.assignment
     problem_page.write_problem_pages(out, assignment, settings.notebook, taken.problems, outcomes, cells)
     for problem in taken.problems:  # what decided a grade where no verdict did
@@ -315,5 +323,5 @@ def _report(settings: RunSettings, cells: dict[str, float], taken, outcomes: dic
         if not outcome.ok and student in roll.students:
             roll.students[student].status, roll.students[student].message = outcome.status, outcome.message
     class_record.write(out, roll)
-    by_assignment, grades_csv, exercises_csv = export.write_csvs(out, settings.db_url)
+    by_assignment, grades_csv, exercises_csv = export.write_csvs(out, settings.db_url, judged={assignment: judged})
     return by_assignment.get(assignment, []), grades_csv, exercises_csv

@@ -26,7 +26,6 @@ from nbgrader.api import Gradebook
 
 from ..gradebook import assignment_cache, submission_rows
 from ..gradebook.store import COURSE_ID
-from ..gradebook import verdicts
 from .dask_security import ClusterError, ClusterSpec
 from .executor import OnDone, StillRunning, budget
 from .messages import Answer, Graded, Outcome, Stage, Task, WorkerSettings, outcome_for
@@ -197,24 +196,23 @@ def course_bundle(out: Path, assignment: str) -> dict[str, bytes]:
 
 
 def store(out: Path, gb: Gradebook, assignment: str, student: str, graded: Graded) -> None:
-    """Write one student's result: gradebook rows, then files, then the verdict record marked
-    complete last (so a run killed in between grades this student again, never half)."""
+    """Write one student's result: gradebook rows, then files, then the verdict record of the answer
+    marked complete, last (so a run killed in between grades this student again, never half)."""
     from .dask_worker import RETURNED, safe_parts
+    record = graded.answer.record
+    if record is not None and (record.student_id, record.assignment) != (student, assignment):
+        raise ValueError(f"a grading result for {student} holds another's verdict record: "
+                         f"{record.student_id}/{record.assignment}")
     submission_rows.write(gb, assignment, student, graded.rows)
     for kind in ("autograded", "feedback"):
         shutil.rmtree(out / kind / student / assignment, ignore_errors=True)  # an earlier run's files
-    record = None
     for relative, data in graded.files.items():
         parts = safe_parts(relative)
         if parts[0] not in RETURNED or len(parts) < 3 or parts[1] != student:
             raise ValueError(f"a grading result for {student} names a file outside its folders: {relative}")
-        if parts[0] == verdicts.FOLDER:
-            record = verdicts.VerdictRecord.from_json(data)
-            if (record.student_id, record.assignment) != (student, assignment):
-                raise ValueError(f"a grading result for {student} holds another's verdict record: {relative}")
-            continue
         target = out.joinpath(*parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     if record is not None:
-        replace(record, complete=True).write(out)
+        graded.answer.record = replace(record, complete=True)
+        graded.answer.record.write(out)

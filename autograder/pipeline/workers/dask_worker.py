@@ -7,7 +7,7 @@ own under the worker's local directory, and starts the same long-lived grading w
 pool uses (`python -m autograder.pipeline.workers.worker --serve`: nbgrader imported once, the judge's
 zygote kept warm, the same sandbox, limits and time budget, executor.budget). `grade_submission` is
 the Dask task: a messages.Task and the notebook as bytes go in; it is autograded into the scratch
-course, and the answer, the autograded notebook, the feedback, the verdict record and the
+course, and the answer (with the verdict record), the autograded notebook, the feedback and the
 gradebook rows come back as data (messages.Graded); the scratch copy is then deleted.
 Trusted side: student code runs only in the judge's confined children (or the limited kernel).
 """
@@ -28,8 +28,11 @@ from .executor import budget, worker_command
 from .messages import Answer, Graded, Stage, Task, WorkerSettings
 from .pool import GradingWorker
 
-#: Folders of the scratch course whose <student>/ part goes back to the process running `grade`.
-RETURNED = ("autograded", "feedback", verdicts.FOLDER)
+#: Folders of the scratch course whose <student>/ part goes back to the process running `grade` as
+#: files (the verdict record goes back in the answer: messages.Answer.record).
+RETURNED = ("autograded", "feedback")
+#: Folders of the scratch course that hold a student's part while it is graded.
+SCRATCH = ("submitted", *RETURNED, verdicts.FOLDER)
 
 
 class CoursePlugin(WorkerPlugin):
@@ -95,7 +98,7 @@ class CoursePlugin(WorkerPlugin):
                 graded.rows = submission_rows.read(self.db_url, self.assignment, task.student)
             return graded
         finally:
-            for kind in ("submitted", *RETURNED):
+            for kind in SCRATCH:
                 shutil.rmtree(self.course / kind / task.student, ignore_errors=True)
             submission_rows.remove(self.db_url, self.assignment, task.student)
             self.idle.put((slot, process))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ...grading.status import Status
 from ...judge.sandbox import Limits
+from ..gradebook.verdicts import VerdictRecord
 
 #: What a grading worker writes before each answer on its stdout (anything else there is noise).
 RESULT_PREFIX = "WORKER-RESULT "
@@ -67,6 +68,7 @@ class Answer:
     worker_pid: int = 0
     worker: str = ""  # the Dask worker's address
     scratch: str = ""  # the Dask worker's scratch course
+    record: VerdictRecord | None = None  # when ok: the verdict record the judge left (None: it left none)
 
     @classmethod
     def failed(cls, stage: str, error: str = "", retire: bool = False) -> "Answer":
@@ -85,14 +87,17 @@ class Answer:
         return cls(False, Stage.WORKER, f"{type(exc).__name__}: {exc}"[-2000:], retire)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(replace(self, record=None)), "record": self.record.to_dict() if self.record else None}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Answer":
-        return cls(**_known(cls, data))
+        """The answer in `data`; raises KeyError, TypeError or ValueError when its record is not one."""
+        known = _known(cls, data)
+        record = known.pop("record", None)
+        return cls(**known, record=VerdictRecord.from_dict(record) if record is not None else None)
 
     def to_line(self) -> str:
-        return RESULT_PREFIX + json.dumps(self.to_dict()) + "\n"
+        return RESULT_PREFIX + json.dumps(self.to_dict(), default=float) + "\n"
 
     @classmethod
     def from_line(cls, line: str) -> "Answer":
@@ -105,7 +110,7 @@ class Graded:
     """A Dask task's result: the worker's answer and, when it is ok, what grading produced, as data."""
     answer: Answer
     seconds: float = 0.0
-    files: dict = field(default_factory=dict)  # {path relative to the course: bytes}: autograded/, feedback/, verdicts/
+    files: dict = field(default_factory=dict)  # {path relative to the course: bytes}: autograded/, feedback/
     rows: dict | None = None  # the student's gradebook rows (gradebook/submission_rows.read)
 
     def to_dict(self) -> dict:

@@ -53,7 +53,8 @@ def _cause(text: str) -> str:
 
 
 def grade_student(settings: WorkerSettings, task: Task) -> Answer:
-    """Autograde one student's submission (already in the settings' course/submitted/) and write feedback."""
+    """Autograde one student's submission (already in the settings' course/submitted/) and write feedback;
+    the answer carries the verdict record the judge left (None when it left none)."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
@@ -82,9 +83,10 @@ def grade_student(settings: WorkerSettings, task: Task) -> Answer:
                     feedback_seconds=round(time.monotonic() - autograded, 3))
     if failure:  # the grades stand; the record stays incomplete, so the next run tries again
         answer.note = f"its feedback page could not be written ({_cause(failure)}); its grades stand"
+        answer.record = verdicts.read(course, student, assignment)
     else:
-        verdicts.mark_complete(course, student, assignment)
-    return answer
+        answer.record = verdicts.mark_complete(course, student, assignment)
+    return answer  # with the record the judge left: the run's rows are made from it, not from the file
 
 
 _HELPERS: dict = {}
