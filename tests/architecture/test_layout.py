@@ -213,6 +213,17 @@ TESTS = ROOT / "tests"
 TESTS_REACHING_PRIVATE_NAMES: dict[str, str] = {}
 
 
+def _plain_import_aliases(node: ast.Import) -> dict[str, str]:
+    """The names `import autograder.x as name` and `import autograder...` bind to kit modules."""
+    aliases = {}
+    for alias in node.names:
+        if alias.asname and alias.name in MODULES:
+            aliases[alias.asname] = alias.name
+        elif alias.name.split(".")[0] == "autograder":
+            aliases["autograder"] = "autograder"
+    return aliases
+
+
 def _test_aliases(tree: ast.Module) -> dict[str, str]:
     """The names a test binds to kit modules: imports, and `name = load_part("part")` (judge/assembly.py)."""
     aliases = {}
@@ -222,11 +233,7 @@ def _test_aliases(tree: ast.Module) -> dict[str, str]:
                 if f"{node.module}.{alias.name}" in MODULES:
                     aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
         elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname and alias.name in MODULES:
-                    aliases[alias.asname] = alias.name
-                elif alias.name.split(".")[0] == "autograder":
-                    aliases["autograder"] = "autograder"
+            aliases.update(_plain_import_aliases(node))
         elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
               and isinstance(node.value.func, ast.Name) and node.value.func.id == "load_part"
               and node.value.args and isinstance(node.value.args[0], ast.Constant)):
@@ -283,11 +290,7 @@ def _module_aliases(module: Module) -> dict[str, str]:
     aliases = {}
     for node in ast.walk(module.tree):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname and alias.name in MODULES:
-                    aliases[alias.asname] = alias.name
-                elif alias.name.split(".")[0] == "autograder":
-                    aliases["autograder"] = "autograder"
+            aliases.update(_plain_import_aliases(node))
     for imp in (i for i in IMPORTS if i.source == module.name and not i.names):
         aliases[imp.target.rsplit(".", 1)[-1]] = imp.target
     for node in ast.walk(module.tree):  # `from package import module as name`
