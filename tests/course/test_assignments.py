@@ -165,6 +165,18 @@ def solution_source(nb, function: str) -> str:
                 and c.metadata["nbgrader"].get("grade_id") == function)
 
 
+def apply_edits(edits: list[dict], source, namespace: dict) -> None:
+    """Run each edited solution cell of `source` (its `old` found once and made `new`, or a whole
+    `source` cell) into namespace, in order."""
+    for edit in edits:
+        cell = edit.get("source")
+        if cell is None:
+            original = solution_source(source, edit["function"])
+            assert original.count(edit["old"]) == 1, f"{edit['old']!r} must occur once in {edit['function']}"
+            cell = original.replace(edit["old"], edit["new"])
+        exec(compile(without_magics(cell), f"<{edit['function']}>", "exec"), namespace)
+
+
 def check_planted_bug(assignment: str, root: Path, row: dict) -> None:
     """The row's edited solution cells run into the notebook's globals; every hidden check runs."""
     namespace, source = notebook_namespace(assignment, root), source_of(assignment, root)
@@ -172,13 +184,7 @@ def check_planted_bug(assignment: str, root: Path, row: dict) -> None:
     saved = dict(namespace)
     try:
         with inside(root / "source" / assignment), contextlib.redirect_stdout(io.StringIO()):
-            for edit in row_edits(row):
-                cell = edit.get("source")
-                if cell is None:
-                    original = solution_source(source, edit["function"])
-                    assert original.count(edit["old"]) == 1, f"{edit['old']!r} must occur once in {edit['function']}"
-                    cell = original.replace(edit["old"], edit["new"])
-                exec(compile(without_magics(cell), f"<{edit['function']}>", "exec"), namespace)
+            apply_edits(row_edits(row), source, namespace)
             subject = InProcessSubject(namespace, graders.resolve)
             results = {f: run_check(f, subject, tolerances, grader.checks) for f in grader.checks}
     finally:

@@ -24,7 +24,7 @@ from autograder.grading.subject import InProcessSubject
 
 from support import ROOT
 from support.submissions import planted_rows, row_edits
-from test_assignments import inside, notebook_namespace, solution_source, source_of, without_magics
+from test_assignments import apply_edits, inside, notebook_namespace, source_of
 
 ASSIGNMENT = "gradient_checking"
 FOLDER = ROOT / "assignments" / ASSIGNMENT
@@ -58,13 +58,7 @@ def grade_both(edits: list[dict]) -> tuple[dict, dict]:
     visible, hidden = {}, {}
     try:
         with inside(ROOT / "source" / ASSIGNMENT), contextlib.redirect_stdout(io.StringIO()):
-            for edit in edits:
-                cell = edit.get("source")
-                if cell is None:
-                    original = solution_source(source, edit["function"])
-                    assert original.count(edit["old"]) == 1, f"{edit['old']!r} must occur once in {edit['function']}"
-                    cell = original.replace(edit["old"], edit["new"])
-                exec(compile(without_magics(cell), f"<{edit['function']}>", "exec"), namespace)
+            apply_edits(edits, source, namespace)
             for function, test in tests.items():
                 try:
                     exec(compile(test, f"<test_{function}>", "exec"), namespace)

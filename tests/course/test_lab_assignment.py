@@ -10,7 +10,6 @@ planted_bugs.toml) is tested in tests/course/test_assignments.py.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ from autograder.course.manifest import tolerances_for  # noqa: E402
 
 from support import ROOT  # noqa: E402
 from support.submissions import planted_rows  # noqa: E402
+from test_assignments import inside  # noqa: E402
 
 ASSIGNMENT = "gradient_checking_lab"
 SOURCE = ROOT / "source" / ASSIGNMENT
@@ -48,19 +48,6 @@ def read_notebook(folder: Path) -> nbformat.NotebookNode:
 def is_test_cell(cell) -> bool:
     meta = cell.metadata.get("nbgrader", {})
     return bool(meta.get("grade")) and not meta.get("solution")
-
-
-@contextlib.contextmanager
-def inside(folder: Path):
-    """cwd = folder and folder first on sys.path, as in the student's kernel."""
-    old_cwd, old_path = os.getcwd(), list(sys.path)
-    os.chdir(folder)
-    sys.path.insert(0, str(folder))
-    try:
-        yield
-    finally:
-        os.chdir(old_cwd)
-        sys.path[:] = old_path
 
 
 @pytest.fixture(scope="module")
