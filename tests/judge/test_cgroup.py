@@ -27,6 +27,20 @@ needs_groups = pytest.mark.skipif(not isinstance(LAYOUT, cgroup.Layout),
 NOBODY = 65534
 
 
+def _burnt_by_reaped_children(children: int) -> str:
+    """A program whose children each burn 0.05 CPU s and are reaped at once (never seen in /proc)."""
+    return textwrap.dedent(f"""
+        import os, time
+        for _ in range({children}):
+            if os.fork() == 0:
+                t = time.process_time()
+                while time.process_time() - t < 0.05:
+                    pass
+                os._exit(0)
+            os.wait()
+    """)
+
+
 def _run_in(group: cgroup.Group, program: str, uid: int | None = None) -> subprocess.Popen:
     """A Python process put into `group` before it runs `program` (as the zygote does)."""
     def enter():
@@ -60,16 +74,7 @@ def group():
 
 @needs_groups
 def test_cpu_of_children_reaped_at_once_is_charged(group):
-    proc = _run_in(group, """
-        import os, time
-        for _ in range(8):
-            if os.fork() == 0:
-                t = time.process_time()
-                while time.process_time() - t < 0.05:
-                    pass
-                os._exit(0)
-            os.wait()
-    """)
+    proc = _run_in(group, _burnt_by_reaped_children(8))
     assert proc.wait(60) == 0, proc.stderr.read()
     # 8 x 0.05 s burnt by processes that were reaped at once: the group's counter has all of it.
     assert group.cpu_seconds() >= 0.4
@@ -226,21 +231,13 @@ def test_v2_counts_cpu_and_kills_the_whole_group_on_a_real_mount(cgroup2_mount):
     assert isinstance(layout, cgroup.Layout) and layout.version == 2, layout
     group = cgroup.Group(layout, 64 * 2**20, 8)
     try:
-        proc = _run_in(group, """
-            import os, time
-            for _ in range(4):
-                if os.fork() == 0:
-                    t = time.process_time()
-                    while time.process_time() - t < 0.05:
-                        pass
-                    os._exit(0)
-                os.wait()
+        proc = _run_in(group, _burnt_by_reaped_children(4) + textwrap.dedent("""
             if os.fork() == 0:
                 os.setsid()
                 time.sleep(120)
             print("ready", flush=True)
             time.sleep(120)
-        """)
+        """))
         assert proc.stdout.readline().strip() == "ready"
         assert group.cpu_seconds() >= 0.2
         assert len(group.pids()) == 2
