@@ -92,13 +92,16 @@ def lent_folder(out: Path, uid: int | None):
     fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         info = os.fstat(fd)
+        group, mode = info.st_gid, stat.S_IMODE(info.st_mode)
+        if group == _group(uid):  # left so by a server killed before it could give OUT back
+            group, mode = _group(info.st_uid), mode & ~(stat.S_IRGRP | stat.S_IXGRP)
         os.fchown(fd, -1, _group(uid))
-        os.fchmod(fd, stat.S_IMODE(info.st_mode) | stat.S_IRGRP | stat.S_IXGRP)
+        os.fchmod(fd, mode | stat.S_IRGRP | stat.S_IXGRP)
         try:
             yield
         finally:
-            os.fchown(fd, -1, info.st_gid)
-            os.fchmod(fd, stat.S_IMODE(info.st_mode))
+            os.fchown(fd, -1, group)
+            os.fchmod(fd, mode)
     finally:
         os.close(fd)
 

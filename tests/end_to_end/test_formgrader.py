@@ -21,7 +21,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.formgrader import csp
-from autograder.formgrader.launch import FORMGRADER_UID
+from autograder.formgrader.launch import FORMGRADER_UID, lent_folder
 from autograder.formgrader.mathml import to_mathml
 from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
 from support import ROOT
@@ -242,6 +242,19 @@ def test_out_stays_closed_to_other_users_and_only_the_server_is_let_in(attacked)
     if attacked["uid"] == FORMGRADER_UID:
         assert attacked["out_during"] == (0o750, FORMGRADER_UID)
     assert attacked["out_after"] == (mode, group)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="lending OUT's group is root's")
+def test_out_left_lent_by_a_killed_server_is_given_back_to_its_owner(tmp_path):
+    """A server SIGKILLed leaves OUT in the formgrader's group with g+rx: the next one gives it back
+    closed (0700, the owner's group), not as the killed one left it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chown(out, 0, FORMGRADER_UID)
+    os.chmod(out, 0o750)
+    with lent_folder(out, FORMGRADER_UID):
+        assert (out.stat().st_mode & 0o777, out.stat().st_gid) == (0o750, FORMGRADER_UID)
+    assert (out.stat().st_mode & 0o777, out.stat().st_gid) == (0o700, 0)
 
 
 def test_the_judges_message_reads_whole_and_math_renders_offline(attacked):
