@@ -135,9 +135,13 @@ def lent_gradebook(out: Path, uid: int | None):
         holder.execute("PRAGMA journal_mode=WAL")
         holder.execute("SELECT count(*) FROM sqlite_master").fetchall()
         try:
+            folder = out.stat()
             for path in (gradebook, *(gradebook.with_name(gradebook.name + end) for end in WAL_FILES)):
                 info = path.lstat()
-                lent.append((path, info.st_uid, info.st_gid))
+                if info.st_uid == uid:  # left so by a server killed before it gave it back: OUT's owner's
+                    lent.append((path, folder.st_uid, _group(folder.st_uid)))
+                else:
+                    lent.append((path, info.st_uid, info.st_gid))
                 os.chown(path, uid, uid, follow_symlinks=False)
             yield
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -21,7 +22,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.formgrader import csp
-from autograder.formgrader.launch import FORMGRADER_UID, lent_folder
+from autograder.formgrader.launch import FORMGRADER_UID, lent_folder, lent_gradebook
 from autograder.formgrader.mathml import to_mathml
 from autograder.pipeline.gradebook.store import COURSE_ID, sqlite_url
 from support import ROOT
@@ -246,15 +247,19 @@ def test_out_stays_closed_to_other_users_and_only_the_server_is_let_in(attacked)
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="lending OUT's group is root's")
 def test_out_left_lent_by_a_killed_server_is_given_back_to_its_owner(tmp_path):
-    """A server SIGKILLed leaves OUT in the formgrader's group with g+rx: the next one gives it back
-    closed (0700, the owner's group), not as the killed one left it."""
+    """A server SIGKILLed leaves OUT in the formgrader's group with g+rx and the gradebook the
+    formgrader's: the next one gives them back to OUT's owner (OUT 0700), not as the killed one left them."""
     out = tmp_path / "out"
     out.mkdir()
     os.chown(out, 0, FORMGRADER_UID)
     os.chmod(out, 0o750)
-    with lent_folder(out, FORMGRADER_UID):
+    (out / "nbgrader_config.py").write_text(f"c.CourseDirectory.db_url = 'sqlite:///{out / 'gradebook.db'}'\n")
+    sqlite3.connect(out / "gradebook.db").close()
+    os.chown(out / "gradebook.db", FORMGRADER_UID, FORMGRADER_UID)
+    with lent_folder(out, FORMGRADER_UID), lent_gradebook(out, FORMGRADER_UID):
         assert (out.stat().st_mode & 0o777, out.stat().st_gid) == (0o750, FORMGRADER_UID)
     assert (out.stat().st_mode & 0o777, out.stat().st_gid) == (0o700, 0)
+    assert [(p.name, p.stat().st_uid, p.stat().st_gid) for p in out.glob("gradebook.db*")] == [("gradebook.db", 0, 0)]
 
 
 def test_the_judges_message_reads_whole_and_math_renders_offline(attacked):
