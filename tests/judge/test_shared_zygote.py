@@ -126,7 +126,10 @@ print(json.dumps(files))
 def _font_files(pid):
     fonts = {}
     for name in os.listdir(f"/proc/{pid}/fd"):
-        path = os.readlink(f"/proc/{pid}/fd/{name}")
+        try:  # the zygote's pipes to a child come and go between listing and reading
+            path = os.readlink(f"/proc/{pid}/fd/{name}")
+        except FileNotFoundError:
+            continue
         if path.endswith(".ttf"):
             with open(f"/proc/{pid}/fdinfo/{name}") as info:
                 fonts[name] = [path, int(info.read().split("pos:")[1].split()[0])]
