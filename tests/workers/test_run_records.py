@@ -10,7 +10,8 @@ from autograder.judge.sandbox import Limits
 from autograder.pipeline.gradebook import verdicts
 from autograder.pipeline.run.settings import RunSettings
 from autograder.pipeline.gradebook.verdicts import ExerciseVerdict, VerdictRecord
-from autograder.pipeline.workers.messages import RESULT_PREFIX, Answer, Stage, Task, WorkerSettings, outcome_for
+from autograder.pipeline.workers.dask_executor import store
+from autograder.pipeline.workers.messages import RESULT_PREFIX, Answer, Graded, Stage, Task, WorkerSettings, outcome_for
 
 
 def _record(**changes) -> VerdictRecord:
@@ -80,6 +81,22 @@ def test_an_answer_carries_the_verdict_record_the_judge_left_as_a_record():
     assert Answer.from_line(Answer(True).to_line()).record is None  # the judge left none
     with pytest.raises((KeyError, TypeError, ValueError)):  # not a record: the worker's answer is refused
         Answer.from_dict({"ok": True, "record": {"exercises": [{"status": "so-so"}]}})
+
+
+@pytest.mark.parametrize("feedback_written", [True, False])
+def test_a_dask_result_is_stored_with_its_record_complete_only_when_its_feedback_was_written(tmp_path,
+                                                                                           feedback_written):
+    """The worker marks the record complete after the feedback page; one whose page failed stays
+    incomplete in OUT (as on the local pool), so the next run grades that student again."""
+    from nbgrader.api import Gradebook
+    from autograder.pipeline.gradebook import store as gradebook
+    url = gradebook.sqlite_url(tmp_path / "gradebook.db")
+    gradebook.prepare(url, "hw")
+    answer = Answer(True, record=_record(complete=feedback_written),
+                    note="" if feedback_written else "its feedback page could not be written (x); its grades stand")
+    with Gradebook(url) as gb:
+        store(tmp_path, gb, "hw", "ann", Graded(answer, 1.0, rows={"notebooks": {}}))
+    assert verdicts.read(tmp_path, "ann", "hw") == _record(complete=feedback_written)
 
 
 def test_both_executors_word_an_outcome_alike():

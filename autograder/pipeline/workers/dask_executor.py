@@ -196,8 +196,9 @@ def course_bundle(out: Path, assignment: str) -> dict[str, bytes]:
 
 
 def store(out: Path, gb: Gradebook, assignment: str, student: str, graded: Graded) -> None:
-    """Write one student's result: gradebook rows, then files, then the verdict record of the answer
-    marked complete, last (so a run killed in between grades this student again, never half)."""
+    """Write one student's result: gradebook rows, then files, then the verdict record of the answer,
+    last (so a run killed in between grades this student again, never half). The record is complete
+    as the worker left it: one whose feedback page failed stays incomplete, as on the local pool."""
     from .dask_worker import RETURNED, safe_parts
     record = graded.answer.record
     if record is not None and (record.student_id, record.assignment) != (student, assignment):
@@ -214,5 +215,4 @@ def store(out: Path, gb: Gradebook, assignment: str, student: str, graded: Grade
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     if record is not None:
-        graded.answer.record = replace(record, complete=True)
-        graded.answer.record.write(out)
+        record.write(out)
