@@ -100,11 +100,21 @@ def descendants(pid: int) -> list[str]:
     """The command lines of every process under pid."""
     found, todo = [], [pid]
     while todo:
-        for task in Path(f"/proc/{todo.pop()}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                todo.append(int(child))
+        for child in _children(todo.pop()):
+            try:
                 found.append(Path(f"/proc/{child}/cmdline").read_text(errors="replace").replace("\0", " "))
+            except (FileNotFoundError, ProcessLookupError):  # it ended since it was listed
+                continue
+            todo.append(child)
     return found
+
+
+def _children(pid: int) -> list[int]:
+    """The children of pid's threads; none when pid has ended."""
+    try:
+        return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
 
 
 def uid_of(pid: int) -> int:
