@@ -129,7 +129,7 @@ class _Stay(urllib.request.HTTPRedirectHandler):
 
 def status_of(url: str) -> int:
     try:
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}), _Stay).open(url, timeout=10).status
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}), _Stay).open(url, timeout=60).status
     except urllib.error.HTTPError as refused:
         return refused.code
 

@@ -58,7 +58,7 @@ def test_a_judge_whose_shared_zygote_died_goes_on_with_its_own(shared):
     nb = load_source()
     expected, _ = _judge(nb, first)
     os.kill(owner.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a bound for a stuck zygote, not a speed assertion
     while owner.running and time.monotonic() < deadline:  # running polls it, and so reaps it
         time.sleep(0.01)
     assert _judge(nb, second)[0] == expected
@@ -101,7 +101,7 @@ def test_a_half_run_prelude_ends_the_shared_zygote_for_every_judge(shared, tmp_p
     nb.cells[3].source = release.cells[3].source
     verdicts, judged = _judge(nb, first, functions=["forward_propagation"], release=broken)
     assert [s for _, s, _ in verdicts] == ["passed"] and "the instructor broke it" in str(judged.cell_outputs[3])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a bound for a stuck zygote, not a speed assertion
     while owner.running and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not owner.running  # nobody's child starts from what half a prelude left
