@@ -173,7 +173,8 @@ def copy_course(root: Path, to: Path) -> Path:
 
 
 def test_the_resume_key_covers_limits_executor_manifest_and_release(tmp_path):
-    from autograder.pipeline.run.resume import kit_version, resume_key
+    from autograder.course.fingerprint import kit_version
+    from autograder.pipeline.run.resume import resume_key
     course = copy_course(ROOT, tmp_path / "course")
     manifest = course / "assignments" / "gradient_checking" / "manifest.toml"
 

@@ -295,6 +295,40 @@ def test_the_workers_get_no_solutions_gradebook_or_secret(pool_run):
         assert gb.students == [] and [a.name for a in gb.assignments] == ["gradient_checking"]
 
 
+def test_a_worker_grading_with_another_secret_is_refused_before_any_student(klass, tmp_path, monkeypatch):
+    """The workers draw hidden cases from their own secret: one other than the run's stops the run
+    at its start, naming the worker and what to do, with nothing graded."""
+    from autograder.course import fingerprint
+    monkeypatch.setattr(fingerprint, "secret_digest", lambda root=None: "0" * 16)  # the run's side only
+    with pytest.raises(GradingError) as refused:
+        grade(klass, "gradient_checking", tmp_path / "out", jobs=1, limits=LIMITS, progress=False, cluster="local")
+    message = str(refused.value)
+    assert "the Dask worker tls://127.0.0.1:" in message and "another course secret" in message, message
+    assert ".autograder-secret on every node" in message
+    assert "another version of the kit" not in message and "another assignments/" not in message  # only the secret
+    assert not list((tmp_path / "out").glob("verdicts/*/*.json")) and not (tmp_path / "out" / "scores.csv").exists()
+
+
+def test_a_worker_that_joins_with_another_kit_grades_no_one():
+    """A worker that joins after the run began fails the plugin's set-up alone; every task sent to
+    it then ends with the same message (an error row the next run grades again), never a verdict."""
+    from types import SimpleNamespace
+    from autograder.course.fingerprint import Grader
+    from autograder.pipeline.workers.dask_security import OtherGrader
+    from autograder.pipeline.workers.dask_worker import CoursePlugin
+    from autograder.pipeline.workers.messages import Task, WorkerSettings
+    run = Grader.here("gradient_checking")
+    settings = WorkerSettings(Path("/nonexistent"), "gradient_checking", "sqlite://")
+    plugin = CoursePlugin("p", "gradient_checking", {}, settings, Grader("0.0.1+old", run.assignment, run.secret))
+    address = "tls://10.1.2.3:4567"
+    with pytest.raises(OtherGrader, match=f"{address} grades with another version of the kit") as refused:
+        plugin.setup(SimpleNamespace(address=address, local_directory="/nonexistent"))
+    assert "0.0.1+old" in str(refused.value) and run.kit in str(refused.value)
+    with pytest.raises(OtherGrader) as again:
+        plugin.grade(Task("ann", "abc", "key"), b"{}", None)
+    assert str(again.value) == str(refused.value)
+
+
 def test_a_local_cluster_of_two_workers_grades_like_the_pool(klass, pool_run, tmp_path):
     run = grade(klass, "gradient_checking", tmp_path / "out", jobs=2, limits=LIMITS, progress=False, cluster="local")
     assert_same_as_pool(run, pool_run)

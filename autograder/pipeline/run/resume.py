@@ -10,40 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import metadata
 from pathlib import Path
 
+from ...course.fingerprint import hash_tree, kit_version
 from ...judge.sandbox import Limits
 from ..gradebook import verdicts
 from ..gradebook.verdicts import VerdictRecord
-
-#: Files that never change a verdict.
-_IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints"}
-
-
-def _hash_tree(digest, folder: Path) -> None:
-    if not folder.is_dir():
-        digest.update(f"<no {folder.name}>".encode())
-        return
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not _IGNORED_PARTS & set(path.parts):
-            digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-
-
-def kit_version() -> str:
-    """The installed version and a hash of the autograder package's code (an edit changes it)."""
-    try:
-        version = metadata.version("gradcheck-autograder")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent.parent
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and not _IGNORED_PARTS & set(path.parts):
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes())
-    return f"{version}+{digest.hexdigest()[:16]}"
 
 
 def resume_key(root: Path, assignment: str, manifest_path: Path | None, limits: Limits, executor: str) -> str:
@@ -56,7 +28,7 @@ def resume_key(root: Path, assignment: str, manifest_path: Path | None, limits: 
     if manifest_path and Path(manifest_path).is_file():
         digest.update(Path(manifest_path).read_bytes())
     for part in ("source", "release", "assignments"):
-        _hash_tree(digest, root / part / assignment)
+        hash_tree(digest, root / part / assignment)
     return digest.hexdigest()
 
 

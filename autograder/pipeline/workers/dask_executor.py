@@ -26,7 +26,8 @@ from nbgrader.api import Gradebook
 
 from ..gradebook import assignment_cache, submission_rows
 from ..gradebook.store import COURSE_ID
-from .dask_security import ClusterError, ClusterSpec
+from ...course.fingerprint import Grader
+from .dask_security import ClusterError, ClusterSpec, OtherGrader
 from .executor import OnDone, StillRunning, budget
 from .messages import Answer, Graded, Outcome, Stage, Task, WorkerSettings, outcome_for
 
@@ -96,7 +97,11 @@ class DaskCluster:
         if not tasks:
             return {}
         plugin = self._plugin()
-        client.register_plugin(plugin)
+        try:
+            client.register_plugin(plugin)
+        except OtherGrader:  # before any student is graded
+            _unregister(client, plugin.name)
+            raise
         outcomes: dict[str, Outcome] = {}
         pending, in_flight, window = iter(tasks), {}, as_completed()
         room = (lambda: 1) if alone else (lambda: _window_size(client))
@@ -118,10 +123,7 @@ class DaskCluster:
                         on_done(outcome)
                     fill()
         finally:
-            try:
-                client.unregister_worker_plugin(plugin.name)
-            except Exception:  # a worker gone for good: nothing of the run is left on it to clean
-                pass
+            _unregister(client, plugin.name)
         return outcomes
 
     def _plugin(self):
@@ -130,7 +132,7 @@ class DaskCluster:
         out = self.settings.course
         settings = replace(self.settings, hide=(*self.settings.hide, str(Path(out).resolve())))
         return CoursePlugin(f"autograder-{uuid.uuid4().hex[:12]}", self.notebook,
-                            course_bundle(out, settings.assignment), settings)
+                            course_bundle(out, settings.assignment), settings, Grader.here(settings.assignment))
 
     def _submit(self, client, plugin: str, task: Task):
         """Send one student's notebook (and its timestamp) to the cluster; its future."""
@@ -155,6 +157,13 @@ class DaskCluster:
                 gb.db.rollback()
                 graded.answer = Answer.failed(Stage.WORKER, f"{type(exc).__name__}: {exc}")
         return outcome_for(task.student, graded.answer, graded.seconds, budget(self.settings.limits))
+
+
+def _unregister(client, name: str) -> None:
+    try:
+        client.unregister_worker_plugin(name)
+    except Exception:  # a worker gone for good: nothing of the run is left on it to clean
+        pass
 
 
 def local_cluster(jobs: int, folder: Path, security):

@@ -20,6 +20,10 @@ class ClusterError(ExecutorError):
     """The cluster named by --cluster cannot be reached, started or trusted; the message says why."""
 
 
+class OtherGrader(ClusterError):
+    """A Dask worker grades with another kit, other graders or another course secret than the run."""
+
+
 #: Where distributed reads a client's TLS files when no option names them (also from DASK_* variables).
 CONFIG_KEYS = {"ca_file": "distributed.comm.tls.ca-file", "cert": "distributed.comm.tls.client.cert",
                "key": "distributed.comm.tls.client.key"}

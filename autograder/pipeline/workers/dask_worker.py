@@ -8,7 +8,9 @@ pool uses (`python -m autograder.pipeline.workers.worker --serve`: nbgrader impo
 zygote kept warm, the same sandbox, limits and time budget, executor.budget). `grade_submission` is
 the Dask task: a messages.Task and the notebook as bytes go in; it is autograded into the scratch
 course, and the answer (with the verdict record), the autograded notebook, the feedback and the
-gradebook rows come back as data (messages.Graded); the scratch copy is then deleted.
+gradebook rows come back as data (messages.Graded); the scratch copy is then deleted. A worker
+grades with its own kit, graders and course secret, so the plugin refuses to set up (and its tasks
+fail) where they differ from the run's (course.fingerprint.Grader).
 Trusted side: student code runs only in the judge's confined children (or the limited kernel).
 """
 from __future__ import annotations
@@ -20,10 +22,12 @@ from pathlib import Path, PurePosixPath
 
 from distributed import WorkerPlugin, get_worker
 
+from ...course.fingerprint import Grader
 from ..gradebook import engines, store, submission_rows
 from ..gradebook.store import sqlite_url
 from ..gradebook import verdicts
 from ..steps.config import write_course_config
+from .dask_security import OtherGrader
 from .executor import budget, worker_command
 from .messages import Answer, Graded, Stage, Task, WorkerSettings
 from .pool import GradingWorker
@@ -38,14 +42,23 @@ SCRATCH = ("submitted", *RETURNED, verdicts.FOLDER)
 class CoursePlugin(WorkerPlugin):
     """A scratch course and grading processes on each Dask worker, for one grading run."""
 
-    def __init__(self, name: str, notebook: str, bundle: dict[str, bytes], settings: WorkerSettings):
+    def __init__(self, name: str, notebook: str, bundle: dict[str, bytes], settings: WorkerSettings,
+                 grader: Grader):
         self.name = name
         self.notebook = notebook
         self.bundle = bundle
         self.run_settings = settings  # the run's; each worker grades in a scratch course of its own
         self.assignment = settings.assignment
+        self.grader = grader  # what the run grades with (fingerprint.Grader.here on its machine)
+        self.refusal = ""  # why this worker may not grade for the run, if it may not
 
     def setup(self, worker):
+        # Its own graders and secret decide the verdicts (the bundle carries neither): they must be the run's.
+        differences = self.grader.differences(Grader.here(self.assignment), self.assignment)
+        if differences:
+            self.refusal = (f"the Dask worker {worker.address} grades with {'; '.join(differences)}: install "
+                            f"the same kit, course and .autograder-secret on every node (docs/cluster.md)")
+            raise OtherGrader(self.refusal)
         local = Path(worker.local_directory)
         self.course = local / self.name
         # Its own: where namespaces are refused, a child running as a slot uid could read a
@@ -79,6 +92,8 @@ class CoursePlugin(WorkerPlugin):
 
     def grade(self, task: Task, notebook: bytes, timestamp: str | None) -> Graded:
         """Autograde one submission in the scratch course; everything it produced, as data."""
+        if self.refusal:  # a worker that joined the cluster after the run began
+            raise OtherGrader(self.refusal)
         slot, process = self.idle.get()
         try:
             self._hand_in(task.student, notebook, timestamp)
