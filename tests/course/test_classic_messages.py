@@ -163,7 +163,7 @@ def test_the_print_msg_case_is_a_bug_the_check_sees_under_any_secret(secret, pin
     reference = graders.module(ASSIGNMENT, "reference")
     cases = graders.module(ASSIGNMENT, "cases")
     tol = manifest.tolerances_for(ASSIGNMENT, ROOT)
-    label, case, gradients, eps, _, _, _ = checks._checker_cases(tol)[-1]
+    label, case, gradients, eps, _, _, _ = checks.checker_cases(tol)[-1]
     assert "db2 of the wrong sign" in label
     assert reference.gradient_check_n(case.parameters, gradients, case.X, case.Y, eps) > tol.threshold * cases.SAFETY_MARGIN
     row = next(r for r in ROWS if r["id"] == "gcn_print_msg_breaks")

@@ -127,7 +127,7 @@ def test_hidden_cases_are_certified_and_discriminating(tol):
     clipped = [t for t in checks.training_cases(tol) if t[0].backward.endswith("clipped_W3")]
     assert clipped and all(diffs[0] < tol.threshold < diffs[-1] for _, diffs, _ in clipped)
     for case in checks.curve_cases():  # CURVE_RTOL's premise: every compared error is > 1e-12
-        assert min(np.min(curve) for curve in checks._reference_curve(case)) > 1e-12
+        assert min(np.min(curve) for curve in checks.reference_curve(case)) > 1e-12
     for case, epsilons in checks.best_epsilon_cases():
         one, two = reference.error_curve(resolve(case.cost), resolve(case.gradient), case.theta, list(epsilons))
         best = reference.best_epsilon(epsilons, one, two)

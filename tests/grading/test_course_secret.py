@@ -39,7 +39,7 @@ def _certified(case) -> bool:
 
 def test_two_secrets_give_different_certified_cases_and_one_secret_the_same():
     a, b = cases.network_cases(secret=SECRET_A), cases.network_cases(secret=SECRET_B)
-    again = cases._network_cases.__wrapped__(cases.Tolerances(), SECRET_A)  # drawn afresh, not cached
+    again = cases.draw_network_cases(cases.Tolerances(), SECRET_A)  # drawn afresh, not cached
     assert [c.X.shape for c in a] == [c.X.shape for c in b]
     for x, y, z in zip(a[1:], b[1:], again[1:]):  # a[0] is the public classic case
         assert not np.array_equal(x.X, y.X)

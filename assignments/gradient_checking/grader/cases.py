@@ -93,11 +93,11 @@ def certify(case: NetworkCase, tol: Tolerances = Tolerances()) -> NetworkCase | 
 def network_cases(tol: Tolerances = Tolerances(), secret: bytes | None = None) -> tuple[NetworkCase, ...]:
     """The certified hidden cases for the network: the classic one and draws of other sizes from
     the course secret (redrawn until certified)."""
-    return _network_cases(tol, course_secret() if secret is None else secret)
+    return _drawn_once(tol, course_secret() if secret is None else secret)
 
 
-@functools.lru_cache(maxsize=2)
-def _network_cases(tol: Tolerances, secret: bytes) -> tuple[NetworkCase, ...]:
+def draw_network_cases(tol: Tolerances, secret: bytes) -> tuple[NetworkCase, ...]:
+    """network_cases drawn afresh (network_cases draws once per secret and keeps them)."""
     cases = [certify(classic_case(), tol)]
     for m in (1, 5, 8, 16):
         for attempt in range(50):
@@ -108,6 +108,9 @@ def _network_cases(tol: Tolerances, secret: bytes) -> tuple[NetworkCase, ...]:
     if any(c is None for c in cases):
         raise RuntimeError("a hidden network case could not be certified")
     return tuple(cases)
+
+
+_drawn_once = functools.lru_cache(maxsize=2)(draw_network_cases)
 
 
 def classic_buggy_gradients(case: NetworkCase) -> dict:

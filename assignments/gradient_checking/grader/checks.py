@@ -495,7 +495,7 @@ def _flipped_db2(network, tol: Tolerances, eps: float = 1e-5):
     raise RuntimeError("no hidden network draw has a db2 whose sign the check can see")
 
 
-def _checker_cases(tol: Tolerances) -> tuple:
+def checker_cases(tol: Tolerances) -> tuple:
     """(label, case, gradients, epsilon, forward dependency, probe, expected) for gradient_check_n;
     probe as in GRADIENT_CHECK_CASES ("gradients" when only the gradients changed), expected what
     the reference checker returns. The same for every student: drawn and computed once."""
@@ -548,11 +548,11 @@ def _network_probe(subject: Subject) -> probes.Probe:
 
 def check_gradient_check_n(subject: Subject, tol: Tolerances) -> dict:
     measured, runs, outcomes, print_problem = {}, [], [], None
-    checker_cases = _checker_cases(tol)
-    for index, (label, case, gradients, eps, forward_spec, probe, expected) in enumerate(checker_cases):
+    planned = checker_cases(tol)
+    for index, (label, case, gradients, eps, forward_spec, probe, expected) in enumerate(planned):
         deps = {**REFERENCE_DEPS_N, "forward_propagation_n": forward_spec}
         args = (case.copy_parameters(), {k: v.copy() for k, v in gradients.items()}, case.X.copy(), case.Y.copy(), eps)
-        if index == len(checker_cases) - 1:
+        if index == len(planned) - 1:
             got, print_problem = _call_with_print_msg(subject, "gradient_check_n", args, deps, expected, label,
                                                       case.public)
         else:

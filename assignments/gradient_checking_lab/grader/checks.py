@@ -90,7 +90,7 @@ def curve_cases() -> tuple[CurveCase, ...]:
     )
 
 
-def _reference_curve(case: CurveCase):
+def reference_curve(case: CurveCase):
     cost, gradient = dependencies.DEPENDENCIES[case.cost], dependencies.DEPENDENCIES[case.gradient]
     return reference.error_curve(cost, gradient, case.theta, list(case.epsilons))
 
@@ -115,7 +115,7 @@ def check_error_curve(subject: Subject, tol: Tolerances) -> dict:
         got = subject.call("error_curve", (case.theta.copy(), np.array(case.epsilons)), deps)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Failed("error_curve should return a pair (one_sided, two_sided) of arrays")
-        one, two = _reference_curve(case)
+        one, two = reference_curve(case)
         measured[case.label] = float(np.min(two))
         for name, value, want in (("one-sided", got[0], one), ("two-sided", got[1], two)):
             array = as_array(value, f"the {name} errors")
