@@ -7,6 +7,7 @@ import time
 import pytest
 
 from autograder.pipeline.workers.limited_helper import LimitedHelper
+from autograder.pipeline.workers.pool import WORKER_NAME
 
 from support import ROOT
 
@@ -151,6 +152,14 @@ def test_a_killed_worker_leaves_no_warm_interpreter_folder(tmp_path):
     assert not list(tmp.glob("gradcheck-zygote-*")), "the warm interpreter's folder outlived its killed worker"
 
 
+def named_after_fork(pid: int) -> str:
+    """The name a forked worker gives itself, once it has (it does so first thing after the fork)."""
+    deadline = time.monotonic() + 60  # a bound for a stuck worker, not a speed assertion
+    while (name := open(f"/proc/{pid}/comm").read().strip()) != WORKER_NAME.decode() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return name
+
+
 def test_forked_workers_each_see_their_own_end_of_the_batch(tmp_path):
     """The first workers are forked from `grade` itself; each must hold only its own pipes, or a
     worker told to stop (its task pipe closed) would wait for its neighbour to let go."""
@@ -165,7 +174,7 @@ def test_forked_workers_each_see_their_own_end_of_the_batch(tmp_path):
     workers = start_workers(WorkerSettings(course, "gradient_checking", f"sqlite:///{tmp_path / 'g.db'}", Limits()), 2)
     try:
         assert all(w.proc.__class__.__name__ == "_Forked" for w in workers), "the first workers are forks"
-        assert open(f"/proc/{workers[0].proc.pid}/comm").read().strip() == "grading-worker"
+        assert named_after_fork(workers[0].proc.pid) == "grading-worker"
         workers[0].proc.stdin.close()  # the first one is told to stop; the second keeps running
         try:
             workers[0].proc.wait(timeout=120)  # a bound for a stuck run, not a speed assertion
@@ -193,7 +202,7 @@ def test_forked_workers_judge_with_the_zygote_grade_shares(tmp_path):
         assert all(c.fileno() == -1 for c in connections), "each connection is its worker's alone"
         time.sleep(2)  # a worker without a connection starts its own zygote at once
         for worker in workers:
-            assert open(f"/proc/{worker.proc.pid}/comm").read().strip() == "grading-worker"  # set up
+            assert named_after_fork(worker.proc.pid) == "grading-worker"  # set up
             assert os.readlink(f"/proc/{worker.proc.pid}/fd/{ZYGOTE_FD}").startswith("socket:")
         for worker in workers:
             with open(f"/proc/{worker.proc.pid}/task/{worker.proc.pid}/children") as children:
