@@ -18,15 +18,22 @@ IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints"}
 PACKAGE = Path(__file__).resolve().parents[1]
 
 
-def hash_tree(digest, folder: Path) -> None:
-    """Feed every file under folder (its relative path and its bytes' hash) into digest, in order."""
+def hash_tree(digest, folder: Path, pattern: str = "*") -> None:
+    """Feed every file under folder matching pattern (its relative path and its bytes' hash) into
+    digest, in order."""
     if not folder.is_dir():
         digest.update(f"<no {folder.name}>".encode())
         return
-    for path in sorted(folder.rglob("*")):
+    for path in sorted(folder.rglob(pattern)):
         if path.is_file() and not IGNORED_PARTS & set(path.parts):
             digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())
+
+
+def _tree_digest(folder: Path, pattern: str = "*") -> str:
+    digest = hashlib.sha256()
+    hash_tree(digest, folder, pattern)
+    return digest.hexdigest()[:16]
 
 
 def kit_version() -> str:
@@ -35,29 +42,18 @@ def kit_version() -> str:
         version = metadata.version("gradcheck-autograder")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    return f"{version}+{_package_digest('*')}"
+    return f"{version}+{_tree_digest(PACKAGE)}"
 
 
 def kit_code() -> str:
     """A hash of the autograder package's Python modules: what decides verdicts, and what every
     install of the kit has (a wheel leaves out the Gradescope scripts a checkout holds)."""
-    return _package_digest("*.py")
-
-
-def _package_digest(pattern: str) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(PACKAGE.rglob(pattern)):
-        if path.is_file() and not IGNORED_PARTS & set(path.parts):
-            digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return _tree_digest(PACKAGE, "*.py")
 
 
 def assignment_digest(assignment: str, root: Path | None = None) -> str:
     """A hash of assignments/<assignment>/ (manifest, graders, tables) of the course at root."""
-    digest = hashlib.sha256()
-    hash_tree(digest, manifest.folder(assignment, root))
-    return digest.hexdigest()[:16]
+    return _tree_digest(manifest.folder(assignment, root))
 
 
 def secret_digest(root: Path | None = None) -> str:

@@ -120,8 +120,9 @@ def remove_orphan_folders(prefix: str, folder: str | None = None) -> list[str]:
     try:
         names = [name for name in os.listdir(parent) if _maker_gone(name, prefix)]
         working = _working_folders() if names else set()
+        real = os.path.realpath(folder)
         for name in names:
-            path = os.path.join(os.path.realpath(folder), name)
+            path = os.path.join(real, name)
             if any(cwd == path or cwd.startswith(path + "/") for cwd in working):
                 continue
             try:
